@@ -1,0 +1,156 @@
+"""Class-imbalance profiles and imbalanced subsets of a fixed pool.
+
+Imbalance is applied as a boolean *mask* over a fixed training pool, so every run of a sweep
+shares the same arrays and shapes; ``rho`` and ``mu`` may be traced arrays (sweep axes).
+
+Profiles (head classes first; which real class takes which position is chosen by ``order``):
+
+* ``"step"`` (Buda et al. 2018): a fraction ``mu`` of the classes are minority classes with
+  ``floor(n_max / rho)`` examples each, the others keep ``n_max``.
+* ``"linear"`` (Buda et al. 2018): sizes evenly spaced from ``n_max`` (position 0) down to
+  ``n_max / rho`` (last position), floored.
+* ``"exp"`` (Cao et al. 2019, how CIFAR-10-LT is made): ``n_i = int(n_max * rho**(-i / (C-1)))``.
+
+The imbalance ratio is survey Eq. 1: rho = max_i |C_i| / min_i |C_i|.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PROFILES = ("step", "linear", "exp")
+MINORITY_CHOICES = ("last", "random")
+
+# Counts are computed in float32; a value within this distance below an integer is taken to be
+# that integer, so that e.g. 5000 * 100**-1 gives 50 and not 49.
+_FLOOR_TOLERANCE = 1e-3
+
+
+def check_profile(profile: str, rho=None, mu=None) -> None:
+    """Raise a ``ValueError`` for an unknown profile, rho < 1 or mu outside (0, 1).
+
+    Only concrete (non-traced) values are checked; call this before compiling a sweep.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown imbalance profile {profile!r}; choose one of {list(PROFILES)}")
+    if rho is not None:
+        bad = [r for r in np.atleast_1d(rho) if not r >= 1.0]
+        if bad:
+            raise ValueError(f"imbalance ratio rho must be >= 1, got {bad[0]!r}")
+    if mu is not None:
+        bad = [m for m in np.atleast_1d(mu) if not 0.0 < m < 1.0]
+        if bad:
+            raise ValueError(f"minority fraction mu must lie in the open interval (0, 1), got {bad[0]!r}")
+
+
+def _floor(values: jax.Array) -> jax.Array:
+    return jnp.floor(values + _FLOOR_TOLERANCE).astype(jnp.int32)
+
+
+def class_counts(num_classes: int, n_max, *, profile: str, rho, mu=0.5) -> jax.Array:
+    """Examples per class position, head (largest) first: ``int32[num_classes]``.
+
+    Args:
+      num_classes: C, static.
+      n_max: examples of the largest class (scalar, may be traced).
+      profile: ``"step"``, ``"linear"`` or ``"exp"`` (static; see the module docstring).
+      rho: imbalance ratio >= 1 (may be traced).
+      mu: fraction of minority classes for ``"step"`` (may be traced); the number of minority
+        classes is ``round(mu * C)`` (so ``mu * C < 0.5`` gives no minority class at all).
+
+    Example: ``class_counts(10, 5000, profile="exp", rho=100)`` is
+    ``[5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]`` (CIFAR-10-LT).
+    """
+    check_profile(profile)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes!r}")
+    n_max = jnp.asarray(n_max, jnp.float32)
+    rho = jnp.asarray(rho, jnp.float32)
+    position = jnp.arange(num_classes, dtype=jnp.float32)
+    if profile == "step":
+        num_minority = jnp.round(jnp.asarray(mu, jnp.float32) * num_classes)
+        is_minority = position >= num_classes - num_minority
+        return jnp.where(is_minority, _floor(n_max / rho), _floor(n_max))
+    fraction = position / (num_classes - 1)
+    if profile == "linear":
+        return _floor(n_max - (n_max - n_max / rho) * fraction)
+    return _floor(n_max * jnp.exp(-fraction * jnp.log(rho)))
+
+
+def class_order(key: jax.Array | None, num_classes: int, *, minority: str = "last") -> jax.Array:
+    """Which class takes each profile position: ``int32[num_classes]``.
+
+    ``"last"`` keeps class c at position c, so the last classes are the minority classes;
+    ``"random"`` draws a permutation from ``key`` (Buda et al.'s MNIST study chose the minority
+    classes at random for every run).
+    """
+    if minority not in MINORITY_CHOICES:
+        raise ValueError(f"unknown minority choice {minority!r}; choose one of {list(MINORITY_CHOICES)}")
+    if minority == "last":
+        return jnp.arange(num_classes, dtype=jnp.int32)
+    return jax.random.permutation(key, num_classes).astype(jnp.int32)
+
+
+def counts_for_classes(position_counts: jax.Array, order: jax.Array) -> jax.Array:
+    """Re-index counts given per position to counts per class: ``counts[order[p]] = position_counts[p]``."""
+    return jnp.zeros_like(position_counts).at[order].set(position_counts)
+
+
+def subset_mask(key: jax.Array, labels: jax.Array, counts: jax.Array, *, pool: jax.Array | None = None) -> jax.Array:
+    """Choose exactly ``min(counts[c], available_c)`` random examples of each class c.
+
+    Args:
+      key: PRNG key.
+      labels: ``int[N]`` labels of the pool.
+      counts: ``int[C]`` wanted examples per class (may be traced).
+      pool: optional ``bool[N]``: only these examples may be chosen (default: all).
+
+    Returns:
+      ``bool[N]``, the chosen subset. Fixed shape, jit/vmap-able. Uses a random permutation
+      followed by a stable sort by label, so the rank of an example within its class is uniform.
+    """
+    n = labels.shape[0]
+    num_classes = counts.shape[0]
+    pool = jnp.ones(n, bool) if pool is None else pool
+    # Examples outside the pool get label C, sorting after every real class.
+    sort_labels = jnp.where(pool, labels, num_classes)
+    shuffled = jax.random.permutation(key, n)
+    order = shuffled[jnp.argsort(sort_labels[shuffled], stable=True)]
+    available = jnp.bincount(sort_labels, length=num_classes + 1)
+    class_start = jnp.cumsum(available) - available
+    position = jnp.empty(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+    rank_in_class = position - class_start[sort_labels]
+    wanted = jnp.append(counts, 0)[sort_labels]
+    return pool & (rank_in_class < wanted)
+
+
+def masked_class_counts(labels: jax.Array, mask: jax.Array, num_classes: int) -> jax.Array:
+    """Examples per class among ``mask``: ``int32[num_classes]``."""
+    return jnp.bincount(labels, weights=mask.astype(jnp.int32), length=num_classes).astype(jnp.int32)
+
+
+def imbalance_ratio(counts: jax.Array) -> jax.Array:
+    """Survey Eq. 1, rho = max_i |C_i| / min_i |C_i|, over classes with at least one example.
+
+    ``inf`` is never returned for an empty class: empty classes are ignored (a subset with one
+    non-empty class has rho = 1). Use :func:`masked_class_counts` to get counts from labels.
+    """
+    counts = jnp.asarray(counts, jnp.float32)
+    present = counts > 0
+    smallest = jnp.min(jnp.where(present, counts, jnp.inf))
+    return jnp.max(counts) / smallest
+
+
+def imbalanced_subset(key: jax.Array, labels: jax.Array, num_classes: int, n_max, *, profile: str,
+                      rho, mu=0.5, minority: str = "last") -> tuple[jax.Array, jax.Array]:
+    """The training subset of one run: ``(mask bool[N], counts int32[C])``.
+
+    ``n_max`` should not exceed the smallest class of the pool, so every class can reach its
+    profile count; the sweep sets it to that minimum by default.
+    """
+    order_key, mask_key = jax.random.split(key)
+    position_counts = class_counts(num_classes, n_max, profile=profile, rho=rho, mu=mu)
+    counts = counts_for_classes(position_counts, class_order(order_key, num_classes, minority=minority))
+    mask = subset_mask(mask_key, labels, counts)
+    return mask, masked_class_counts(labels, mask, num_classes)

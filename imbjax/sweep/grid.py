@@ -1,0 +1,138 @@
+"""Grid expansion: a config becomes groups of runs, one compiled program per group.
+
+The grid is datasets x profiles x rho x mu x seeds x methods x each method's hyper-parameter
+grid x learning rates (mu only varies for the step profile; other profiles record mu as NaN).
+Runs that share the static part (dataset, profile, method family, model, optimizer, steps,
+batch) form a group; within a group runs differ only in arrays (seed key and ``hparams``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+from typing import Iterator
+
+import ml_collections
+import numpy as np
+
+from imbjax import methods as method_registry
+from imbjax.data import Dataset
+from imbjax.train import ProgramSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run: its identity, its seed, and the hyper-parameters its program reads."""
+
+    run_id: str
+    seed: int
+    columns: dict  # config columns written to runs.csv
+    hparams: dict  # name -> float, for the program (method_index included)
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Runs that share one compiled program."""
+
+    group_id: str
+    dataset: str
+    dataset_kwargs: dict
+    profile: str
+    family: str
+    methods: tuple[str, ...]
+    runs: tuple[Run, ...]
+
+
+def _tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _plain(value):
+    if isinstance(value, ml_collections.ConfigDict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def stable_id(payload: dict, length: int = 12) -> str:
+    """A short hash of a JSON-serialisable mapping (key order does not matter)."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:length]
+
+
+def _method_grid(config, name: str) -> Iterator[dict]:
+    """Every combination of method ``name``'s hyper-parameter values (defaults where not swept)."""
+    defaults = dict(method_registry.get(name).hparams)
+    grid = _plain(config.hparams.get(name, {})) if name in config.hparams else {}
+    names = sorted(defaults)
+    values = [_tuple(grid.get(n, defaults[n])) for n in names]
+    for combination in itertools.product(*values):
+        yield dict(zip(names, (float(v) for v in combination)))
+
+
+def expand(config: ml_collections.ConfigDict) -> list[Group]:
+    """All groups of the sweep, in a deterministic order."""
+    static = {
+        "model": config.model, "model_kwargs": _plain(config.model_kwargs),
+        "optimizer": config.optimizer, "batch_size": config.batch_size,
+        "num_steps": config.num_steps, "minority": config.minority, "n_max": config.n_max,
+    }
+    groups = []
+    for dataset, profile in itertools.product(_tuple(config.datasets), _tuple(config.profiles)):
+        dataset_kwargs = _plain(config.dataset_kwargs.get(dataset, {})) if dataset in config.dataset_kwargs else {}
+        by_family: dict[str, list[str]] = {}
+        for name in _tuple(config.methods):
+            by_family.setdefault(method_registry.get(name).family, []).append(name)
+        mus = _tuple(config.mus) if profile == "step" else (math.nan,)
+        for family, names in by_family.items():
+            runs = []
+            for rho, mu, seed, (index, name), lr in itertools.product(
+                    _tuple(config.rhos), mus, range(config.seeds), enumerate(names),
+                    _tuple(config.learning_rates)):
+                for method_hparams in _method_grid(config, name):
+                    columns = {"dataset": dataset, "profile": profile, "rho": float(rho), "mu": float(mu),
+                               "seed": seed, "method": name, "hp_learning_rate": float(lr),
+                               **{f"hp_{k}": v for k, v in method_hparams.items()}}
+                    identity = {**static, **columns, "dataset_kwargs": dataset_kwargs}
+                    hparams = {"rho": float(rho), "mu": 0.5 if math.isnan(mu) else float(mu),
+                               "learning_rate": float(lr), "method_index": index, **method_hparams}
+                    runs.append(Run(stable_id(identity), seed, columns, hparams))
+            group_id = stable_id({**static, "dataset": dataset, "dataset_kwargs": dataset_kwargs,
+                                  "profile": profile, "family": family, "methods": names}, 10)
+            groups.append(Group(f"{dataset}-{profile}-{family}-{group_id}", dataset, dataset_kwargs,
+                                profile, family, tuple(names), tuple(runs)))
+    return groups
+
+
+def program_spec(config: ml_collections.ConfigDict, group: Group, dataset: Dataset) -> ProgramSpec:
+    """The static program of ``group`` on the loaded ``dataset``."""
+    n_max = config.n_max or int(dataset.train_class_counts().min())
+    available = int(dataset.train_class_counts().min())
+    if n_max > available:
+        raise ValueError(
+            f"n_max={n_max} exceeds the smallest class of {dataset.name!r} ({available} examples); "
+            f"choose n_max <= {available} or 0 for automatic")
+    return ProgramSpec(
+        num_classes=dataset.num_classes, input_shape=dataset.input_shape,
+        methods=tuple(method_registry.get(n) for n in group.methods), model=config.model,
+        model_kwargs=tuple(sorted((k, _freeze(v)) for k, v in _plain(config.model_kwargs).items())),
+        optimizer=config.optimizer, batch_size=config.batch_size, num_steps=config.num_steps,
+        profile=group.profile, minority=config.minority, n_max=n_max)
+
+
+def _freeze(value):
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def stack_hparams(runs: tuple[Run, ...], defaults: dict[str, float]) -> dict[str, np.ndarray]:
+    """``{name: array[runs]}``: each run's value, the group default where its method lacks one."""
+    names = ["rho", "mu", "learning_rate", "method_index", *sorted(defaults)]
+    stacked = {}
+    for name in names:
+        values = [run.hparams.get(name, defaults.get(name)) for run in runs]
+        dtype = np.int32 if name == "method_index" else np.float32
+        stacked[name] = np.asarray(values, dtype)
+    return stacked

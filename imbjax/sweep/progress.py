@@ -1,0 +1,130 @@
+"""What a sweep shows while and after it runs: a live display, the plan, a summary, a figure."""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from imbjax.sweep.grid import Group
+
+
+class SweepProgress:
+    """A live display of groups, runs, runs/s and ETA; plain log lines when not on a terminal."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=self.console, disable=not self.live)
+        self.task = None
+        self.runs_done = 0
+        self.started = time.perf_counter()
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def report(self, event: str, info: dict) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("runs", total=None, rate="")
+        label = f"[{info['index'] + 1}/{info['groups']}] {info['group']}"
+        if event == "group_start":
+            self.progress.update(self.task, description=f"{label}: compiling + training {info['runs']} runs")
+            self._log(f"{label}: {info['runs']} runs ...")
+        elif event in ("group_done", "group_skipped"):
+            self.runs_done += info["runs"]
+            rate = self.runs_done / max(time.perf_counter() - self.started, 1e-9)
+            self.progress.update(self.task, completed=self.runs_done, rate=f"{rate:.1f} runs/s")
+            if event == "group_done":
+                self._log(f"{label}: done, compile {info['compile_seconds']:.1f} s, "
+                          f"train {info['run_seconds']:.1f} s ({info['runs'] / max(info['run_seconds'], 1e-9):.1f} runs/s)")
+            else:
+                self._log(f"{label}: already finished, skipped")
+
+    def _log(self, text: str) -> None:
+        if not self.live:
+            print(text, file=sys.stderr, flush=True)
+
+
+def print_plan(config, groups: list[Group]) -> None:
+    """The dry run: the expanded grid, its groups, and the number of compiles."""
+    console = Console()
+    table = Table(title=f"{config.name}: {sum(len(g.runs) for g in groups)} runs in {len(groups)} groups "
+                        f"({len(groups)} compiles)")
+    for column in ("group", "dataset", "profile", "methods", "runs"):
+        table.add_column(column)
+    for group in groups:
+        table.add_row(group.group_id, group.dataset, group.profile, ", ".join(group.methods), str(len(group.runs)))
+    console.print(table)
+    console.print(f"steps per run {config.num_steps}, batch {config.batch_size}, model {config.model}, "
+                  f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}")
+
+
+def _mean_std(values: pd.Series) -> str:
+    defined = values.dropna()
+    if defined.empty:
+        return "undefined"
+    text = f"{defined.mean():.3f} ± {defined.std(ddof=1) if len(defined) > 1 else 0.0:.3f}"
+    missing = len(values) - len(defined)
+    return text + (f" ({missing} undefined)" if missing else "")
+
+
+def print_summary(table: pd.DataFrame, metrics) -> None:
+    """Mean ± std over seeds of each metric, methods as rows and rho as columns."""
+    console = Console()
+    for metric in metrics:
+        if metric not in table:
+            continue
+        for (dataset, profile), part in table.groupby(["dataset", "profile"], sort=False):
+            rhos = sorted(part["rho"].unique())
+            summary = Table(title=f"{metric} on {dataset} ({profile} imbalance), mean ± std over seeds")
+            summary.add_column("method")
+            for rho in rhos:
+                summary.add_column(f"rho={rho:g}", justify="right")
+            for method, rows in part.groupby("method", sort=False):
+                summary.add_row(method, *[_mean_std(rows.loc[rows["rho"] == rho, metric]) for rho in rhos])
+            console.print(summary)
+
+
+def write_figure(table: pd.DataFrame, workdir: Path, metrics) -> Path | None:
+    """One panel per metric against rho (log scale), a line per method: mean and ±1 std over seeds."""
+    metrics = [m for m in metrics if m in table]
+    if not metrics or table.empty:
+        return None
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    facets = list(table.groupby(["dataset", "profile"], sort=False))
+    fig, axes = plt.subplots(len(facets), len(metrics), figsize=(5 * len(metrics), 3.6 * len(facets)),
+                             squeeze=False)
+    for row, ((dataset, profile), part) in enumerate(facets):
+        for col, metric in enumerate(metrics):
+            ax = axes[row, col]
+            for method, rows in part.groupby("method", sort=False):
+                stats = rows.groupby("rho")[metric].agg(["mean", "std"]).fillna(0.0)
+                ax.plot(stats.index, stats["mean"], marker="o", label=method)
+                ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.15)
+            ax.set_xscale("log")
+            ax.set_xlabel("imbalance ratio rho")
+            ax.set_ylabel(metric)
+            ax.set_title(f"{dataset}, {profile}")
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(workdir) / "figure.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

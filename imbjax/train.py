@@ -1,0 +1,201 @@
+"""A training run as a pure function: ``train(key, hparams) -> metrics``.
+
+``make_program(spec)`` builds, from a static :class:`ProgramSpec`, three pure functions
+
+* ``init(data, key, hparams) -> TrainState``: draw the run's imbalanced training subset,
+  its sampling weights and the initial parameters;
+* ``advance(data, state, hparams, num_steps) -> TrainState``: ``num_steps`` optimizer steps in
+  one ``lax.scan`` (the sweep runs a long run as chunks of steps between checkpoints);
+* ``evaluate(data, state, hparams) -> dict``: every metric on the untouched test set;
+
+and ``make_train(config)`` composes them into the ``train(key, hparams)`` of the design notes.
+Everything that differs numerically between runs (seed, rho, mu, learning rate, a method's
+hyper-parameters, which method) is in ``hparams``; everything that changes shapes or code is in
+the spec, so ``jit(vmap(...))`` compiles once per group of runs.
+
+The three random streams of a run come from its seed key: the training subset, the parameter
+initialisation and the batch draws. Runs with the same seed therefore share their imbalanced
+subset and initial parameters across methods, which makes comparisons between methods paired.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from imbjax import imbalance, metrics, models
+from imbjax.data import Dataset
+from imbjax.methods import Context, Method
+from imbjax.sampling import draw_batch
+
+Array = jax.Array
+
+OPTIMIZERS: dict[str, Callable[[Array], optax.GradientTransformation]] = {
+    "adam": lambda lr: optax.adam(lr),
+    "sgd": lambda lr: optax.sgd(lr, momentum=0.9),
+    "adamw": lambda lr: optax.adamw(lr, weight_decay=1e-4),
+}
+
+# Exponential moving average decay of the reported training loss.
+LOSS_EMA_DECAY = 0.98
+
+
+class DeviceData(NamedTuple):
+    """The arrays of a :class:`~imbjax.data.Dataset` as one pytree (shared by all runs)."""
+
+    x_train: Array
+    y_train: Array
+    x_test: Array
+    y_test: Array
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset) -> "DeviceData":
+        return cls(*(jnp.asarray(a) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)))
+
+
+class TrainState(NamedTuple):
+    """Everything a run carries between steps (a pytree; vmapped runs stack it)."""
+
+    params: dict
+    opt_state: optax.OptState
+    key: Array
+    step: Array
+    weights: Array
+    class_counts: Array
+    loss_ema: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+    """The static part of a run: what changes shapes or code (one compile per distinct spec).
+
+    ``methods`` are the methods whose runs share the program; a run picks its own with the
+    ``method_index`` hyper-parameter.
+    """
+
+    num_classes: int
+    input_shape: tuple[int, ...]
+    methods: tuple[Method, ...]
+    model: str = "mlp"
+    model_kwargs: tuple[tuple[str, object], ...] = ()
+    optimizer: str = "adam"
+    batch_size: int = 64
+    num_steps: int = 300
+    profile: str = "step"
+    minority: str = "last"
+    n_max: int = 0
+    eval_batch_size: int = 2048
+
+    def hparam_defaults(self) -> dict[str, float]:
+        """The union of the methods' hyper-parameters, each with its first default."""
+        defaults: dict[str, float] = {}
+        for method in self.methods:
+            for name, value in method.hparams.items():
+                defaults.setdefault(name, value)
+        return defaults
+
+
+class Branches(NamedTuple):
+    """The distinct pieces of a group's methods and, per method, the index of its own."""
+
+    pieces: tuple[Callable, ...]
+    index_of_method: tuple[int, ...]
+
+
+def _branches(methods: Sequence[Method], attribute: str) -> Branches:
+    pieces: list[Callable] = []
+    index = []
+    for method in methods:
+        piece = getattr(method, attribute)
+        if piece not in pieces:
+            pieces.append(piece)
+        index.append(pieces.index(piece))
+    return Branches(tuple(pieces), tuple(index))
+
+
+def _choose(branches: Branches, method_index: Array, *args):
+    """Call the piece of the run's method: directly if the group has one, else ``lax.switch``."""
+    if len(branches.pieces) == 1:
+        return branches.pieces[0](*args)
+    table = jnp.asarray(branches.index_of_method, jnp.int32)
+    return jax.lax.switch(table[method_index], branches.pieces, *args)
+
+
+class Program(NamedTuple):
+    init: Callable[[DeviceData, Array, Mapping[str, Array]], TrainState]
+    advance: Callable[[DeviceData, TrainState, Mapping[str, Array], int], TrainState]
+    evaluate: Callable[[DeviceData, TrainState, Mapping[str, Array]], dict[str, Array]]
+
+
+def make_program(spec: ProgramSpec) -> Program:
+    """Build the pure ``init``/``advance``/``evaluate`` functions of a group of runs."""
+    if spec.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {spec.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    samplers = _branches(spec.methods, "sampler")
+    loss_fns = _branches(spec.methods, "loss")
+    postprocessors = _branches(spec.methods, "postprocess")
+
+    def optimizer(hparams):
+        return OPTIMIZERS[spec.optimizer](hparams["learning_rate"])
+
+    def context(state, hparams, features=None):
+        return Context(state.class_counts.astype(jnp.float32), hparams, state.step, spec.num_steps, features)
+
+    def init(data, key, hparams):
+        subset_key, sampler_key, init_key, train_key = jax.random.split(key, 4)
+        mask, counts = imbalance.imbalanced_subset(
+            subset_key, data.y_train, spec.num_classes, spec.n_max, profile=spec.profile,
+            rho=hparams["rho"], mu=hparams["mu"], minority=spec.minority)
+        params = model.init(init_key, jnp.zeros((1, *spec.input_shape), jnp.float32))
+        state = TrainState(params, optimizer(hparams).init(params), train_key, jnp.int32(0),
+                           jnp.zeros(mask.shape, jnp.float32), counts, jnp.float32(jnp.nan))
+        weights = _choose(samplers, hparams["method_index"], sampler_key, data.y_train, mask,
+                          context(state, hparams))
+        return state._replace(weights=weights)
+
+    def train_step(data, hparams, state, _):
+        key, batch_key = jax.random.split(state.key)
+        index = draw_batch(batch_key, state.weights, spec.batch_size)
+        x, y = data.x_train[index], data.y_train[index]
+
+        def batch_loss(params):
+            logits, features = model.apply(params, x)
+            return _choose(loss_fns, hparams["method_index"], logits, y, context(state, hparams, features))
+
+        loss, grads = jax.value_and_grad(batch_loss)(state.params)
+        updates, opt_state = optimizer(hparams).update(grads, state.opt_state, state.params)
+        loss_ema = jnp.where(jnp.isnan(state.loss_ema), loss,
+                             LOSS_EMA_DECAY * state.loss_ema + (1 - LOSS_EMA_DECAY) * loss)
+        return TrainState(optax.apply_updates(state.params, updates), opt_state, key, state.step + 1,
+                          state.weights, state.class_counts, loss_ema), None
+
+    def advance(data, state, hparams, num_steps):
+        state, _ = jax.lax.scan(lambda s, x: train_step(data, hparams, s, x), state, length=num_steps)
+        return state
+
+    def evaluate(data, state, hparams):
+        logits = jax.lax.map(lambda x: model.apply(state.params, x[None])[0][0], data.x_test,
+                             batch_size=spec.eval_batch_size)
+        probs = _choose(postprocessors, hparams["method_index"], logits, context(state, hparams))
+        results = metrics.compute_all(data.y_test, probs, num_classes=spec.num_classes)
+        results.update(
+            train_loss=state.loss_ema,
+            train_examples=jnp.sum(state.class_counts),
+            train_min_class=jnp.min(state.class_counts),
+            train_rho=imbalance.imbalance_ratio(state.class_counts),
+        )
+        return results
+
+    return Program(init, advance, evaluate)
+
+
+def run_program(program: Program, spec: ProgramSpec, data: DeviceData, key: Array,
+                hparams: Mapping[str, Array]) -> dict[str, Array]:
+    """One whole run: ``init``, ``spec.num_steps`` steps, ``evaluate``. Pure; jit/vmap-able."""
+    state = program.init(data, key, hparams)
+    state = program.advance(data, state, hparams, spec.num_steps)
+    return program.evaluate(data, state, hparams)
