@@ -35,11 +35,11 @@ def check_profile(profile: str, rho=None, mu=None) -> None:
     if profile not in PROFILES:
         raise ValueError(f"unknown imbalance profile {profile!r}; choose one of {list(PROFILES)}")
     if rho is not None:
-        bad = [r for r in np.atleast_1d(rho) if not r >= 1.0]
+        bad = [float(r) for r in np.atleast_1d(rho) if not r >= 1.0]
         if bad:
             raise ValueError(f"imbalance ratio rho must be >= 1, got {bad[0]!r}")
     if mu is not None:
-        bad = [m for m in np.atleast_1d(mu) if not 0.0 < m < 1.0]
+        bad = [float(m) for m in np.atleast_1d(mu) if not 0.0 < m < 1.0]
         if bad:
             raise ValueError(f"minority fraction mu must lie in the open interval (0, 1), got {bad[0]!r}")
 
@@ -57,7 +57,8 @@ def class_counts(num_classes: int, n_max, *, profile: str, rho, mu=0.5) -> jax.A
       profile: ``"step"``, ``"linear"`` or ``"exp"`` (static; see the module docstring).
       rho: imbalance ratio >= 1 (may be traced).
       mu: fraction of minority classes for ``"step"`` (may be traced); the number of minority
-        classes is ``round(mu * C)`` (so ``mu * C < 0.5`` gives no minority class at all).
+        classes is ``round(mu * C)`` (half to even), at most ``C - 1`` so that one majority
+        class remains (``mu * C < 0.5`` gives no minority class at all).
 
     Example: ``class_counts(10, 5000, profile="exp", rho=100)`` is
     ``[5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]`` (CIFAR-10-LT).
@@ -69,7 +70,7 @@ def class_counts(num_classes: int, n_max, *, profile: str, rho, mu=0.5) -> jax.A
     rho = jnp.asarray(rho, jnp.float32)
     position = jnp.arange(num_classes, dtype=jnp.float32)
     if profile == "step":
-        num_minority = jnp.round(jnp.asarray(mu, jnp.float32) * num_classes)
+        num_minority = jnp.minimum(jnp.round(jnp.asarray(mu, jnp.float32) * num_classes), num_classes - 1)
         is_minority = position >= num_classes - num_minority
         return jnp.where(is_minority, _floor(n_max / rho), _floor(n_max))
     fraction = position / (num_classes - 1)

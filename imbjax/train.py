@@ -26,7 +26,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from imbjax import data as datasets
 from imbjax import imbalance, metrics, models
+from imbjax import methods as method_registry
 from imbjax.data import Dataset
 from imbjax.methods import Context, Method
 from imbjax.sampling import draw_batch
@@ -199,3 +201,62 @@ def run_program(program: Program, spec: ProgramSpec, data: DeviceData, key: Arra
     state = program.init(data, key, hparams)
     state = program.advance(data, state, hparams, spec.num_steps)
     return program.evaluate(data, state, hparams)
+
+
+def _freeze(value):
+    """Lists (from configs) to tuples, so a spec stays hashable."""
+    return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequence[str]) -> ProgramSpec:
+    """The static program for ``method_names`` on ``dataset`` under ``config`` (see imbjax.config)."""
+    available = int(dataset.train_class_counts().min())
+    n_max = config.n_max or available
+    if n_max > available:
+        raise ValueError(
+            f"n_max={n_max} exceeds the smallest class of {dataset.name!r} ({available} examples); "
+            f"choose n_max <= {available}, or 0 for automatic")
+    model_kwargs = config.model_kwargs.to_dict() if hasattr(config.model_kwargs, "to_dict") else dict(config.model_kwargs)
+    return ProgramSpec(
+        num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape),
+        methods=tuple(method_registry.get(name) for name in method_names), model=config.model,
+        model_kwargs=tuple(sorted((k, _freeze(v)) for k, v in model_kwargs.items())),
+        optimizer=config.optimizer, batch_size=config.batch_size, num_steps=config.num_steps,
+        profile=profile, minority=config.minority, n_max=n_max)
+
+
+def make_train(config, *, method: str | None = None, dataset: Dataset | None = None
+               ) -> Callable[[Array, Mapping[str, Array]], dict[str, Array]]:
+    """A pure ``train(key, hparams) -> metrics`` for one method of ``config`` (default: its first).
+
+    ``hparams`` may hold ``rho``, ``mu``, ``learning_rate`` and the method's hyper-parameters;
+    what it omits takes the config's first value or the method's default. ``train`` is
+    jit-able and vmap-able over ``key`` and any ``hparams`` entry::
+
+        train = make_train(config, method="focal")
+        sweep = jax.jit(jax.vmap(train))(keys, {"rho": rhos, "gamma": gammas})
+
+    The dataset (default: the config's first, loaded here) is closed over as a constant; the
+    sweep runner passes it as an argument instead, which suits large datasets better.
+    """
+    method = method or config.methods[0]
+    if dataset is None:
+        name = config.datasets[0]
+        kwargs = config.dataset_kwargs[name].to_dict() if name in config.dataset_kwargs else {}
+        dataset = datasets.load(name, **kwargs)
+    spec = program_spec(config, dataset, profile=config.profiles[0], method_names=(method,))
+    program = make_program(spec)
+    device_data = DeviceData.from_dataset(dataset)
+    defaults = {"rho": float(config.rhos[0]), "mu": float(config.mus[0]),
+                "learning_rate": float(config.learning_rates[0]), **spec.hparam_defaults()}
+
+    def train(key: Array, hparams: Mapping[str, Array] | None = None) -> dict[str, Array]:
+        hparams = dict(hparams or {})
+        unknown = sorted(set(hparams) - set(defaults))
+        if unknown:
+            raise ValueError(f"unknown hyper-parameter {unknown[0]!r} for {method!r}; valid: {sorted(defaults)}")
+        full = {name: jnp.asarray(hparams.get(name, value), jnp.float32) for name, value in defaults.items()}
+        full["method_index"] = jnp.int32(0)
+        return run_program(program, spec, device_data, key, full)
+
+    return train

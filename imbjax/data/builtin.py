@@ -13,7 +13,16 @@ from sklearn.model_selection import train_test_split
 from imbjax.data.dataset import Dataset, validate_arrays
 
 
-def _split(name, x, y, class_names, input_shape, *, test_fraction, split_seed, standardise):
+def standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x - mean) / std`` with training statistics; constant columns are only centred."""
+    mean, std = x_train.mean(0), x_train.std(0)
+    std = np.where(std > 0, std, 1.0)
+    return ((x_train - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
+
+
+def split(name, x, y, class_names, input_shape, *, test_fraction, split_seed, standardise_features):
+    """A :class:`Dataset` from one labelled table: deterministic stratified split, optional
+    standardisation with training statistics; features and labels are validated first."""
     x = np.asarray(x, np.float32)
     y = np.asarray(y, np.int32)
     validate_arrays(name, x, y, len(class_names))
@@ -22,10 +31,8 @@ def _split(name, x, y, class_names, input_shape, *, test_fraction, split_seed, s
     x_tr, x_te, y_tr, y_te = train_test_split(
         x, y, test_size=test_fraction, stratify=y, random_state=split_seed
     )
-    if standardise:
-        mean, std = x_tr.mean(0), x_tr.std(0)
-        std = np.where(std > 0, std, 1.0)
-        x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+    if standardise_features:
+        x_tr, x_te = standardise(x_tr, x_te)
     return Dataset(name, x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te,
                    tuple(class_names), tuple(input_shape))
 
@@ -40,22 +47,22 @@ def digits(*, test_fraction: float = 0.3, split_seed: int = 0, image: bool = Fal
     shape = (64,)
     if image:
         x, shape = x.reshape(-1, 8, 8, 1), (8, 8, 1)
-    return _split("digits", x, bunch.target, [str(c) for c in bunch.target_names], shape,
-                  test_fraction=test_fraction, split_seed=split_seed, standardise=False)
+    return split("digits", x, bunch.target, [str(c) for c in bunch.target_names], shape,
+                  test_fraction=test_fraction, split_seed=split_seed, standardise_features=False)
 
 
 def breast_cancer(*, test_fraction: float = 0.3, split_seed: int = 0) -> Dataset:
     """Wisconsin diagnostic breast cancer, 569 examples, 30 features, 2 classes (212 malignant)."""
     bunch = skdatasets.load_breast_cancer()
-    return _split("breast_cancer", bunch.data, bunch.target, list(bunch.target_names), (30,),
-                  test_fraction=test_fraction, split_seed=split_seed, standardise=True)
+    return split("breast_cancer", bunch.data, bunch.target, list(bunch.target_names), (30,),
+                  test_fraction=test_fraction, split_seed=split_seed, standardise_features=True)
 
 
 def wine(*, test_fraction: float = 0.3, split_seed: int = 0) -> Dataset:
     """UCI wine, 178 examples, 13 features, 3 classes."""
     bunch = skdatasets.load_wine()
-    return _split("wine", bunch.data, bunch.target, list(bunch.target_names), (13,),
-                  test_fraction=test_fraction, split_seed=split_seed, standardise=True)
+    return split("wine", bunch.data, bunch.target, list(bunch.target_names), (13,),
+                  test_fraction=test_fraction, split_seed=split_seed, standardise_features=True)
 
 
 def synthetic(*, num_classes: int = 10, n_per_class: int = 200, n_features: int = 20,
@@ -72,5 +79,5 @@ def synthetic(*, num_classes: int = 10, n_per_class: int = 200, n_features: int 
         n_redundant=0, n_classes=num_classes, n_clusters_per_class=1, weights=None, flip_y=0.0,
         class_sep=class_sep, random_state=split_seed,
     )
-    return _split("synthetic", x, y, [f"class_{c}" for c in range(num_classes)], (n_features,),
-                  test_fraction=test_fraction, split_seed=split_seed, standardise=True)
+    return split("synthetic", x, y, [f"class_{c}" for c in range(num_classes)], (n_features,),
+                  test_fraction=test_fraction, split_seed=split_seed, standardise_features=True)

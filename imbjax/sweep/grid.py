@@ -18,8 +18,6 @@ import ml_collections
 import numpy as np
 
 from imbjax import methods as method_registry
-from imbjax.data import Dataset
-from imbjax.train import ProgramSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,26 +103,6 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
             groups.append(Group(f"{dataset}-{profile}-{family}-{group_id}", dataset, dataset_kwargs,
                                 profile, family, tuple(names), tuple(runs)))
     return groups
-
-
-def program_spec(config: ml_collections.ConfigDict, group: Group, dataset: Dataset) -> ProgramSpec:
-    """The static program of ``group`` on the loaded ``dataset``."""
-    n_max = config.n_max or int(dataset.train_class_counts().min())
-    available = int(dataset.train_class_counts().min())
-    if n_max > available:
-        raise ValueError(
-            f"n_max={n_max} exceeds the smallest class of {dataset.name!r} ({available} examples); "
-            f"choose n_max <= {available} or 0 for automatic")
-    return ProgramSpec(
-        num_classes=dataset.num_classes, input_shape=dataset.input_shape,
-        methods=tuple(method_registry.get(n) for n in group.methods), model=config.model,
-        model_kwargs=tuple(sorted((k, _freeze(v)) for k, v in _plain(config.model_kwargs).items())),
-        optimizer=config.optimizer, batch_size=config.batch_size, num_steps=config.num_steps,
-        profile=group.profile, minority=config.minority, n_max=n_max)
-
-
-def _freeze(value):
-    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
 def stack_hparams(runs: tuple[Run, ...], defaults: dict[str, float]) -> dict[str, np.ndarray]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pandas as pd
@@ -25,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax import data as datasets
 from imbjax.sweep import grid, store
-from imbjax.train import DeviceData, ProgramSpec, make_program, run_program
+from imbjax.train import DeviceData, ProgramSpec, make_program, program_spec, run_program
 
 RUN_AXIS = "runs"
 
@@ -156,7 +155,7 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
         if cache_key not in loaded:
             loaded[cache_key] = datasets.load(group.dataset, **group.dataset_kwargs)
         dataset = loaded[cache_key]
-        spec = grid.program_spec(config, group, dataset)
+        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods)
         device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
         columns, compile_seconds, run_seconds = train_group(
             spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel)

@@ -1,0 +1,1 @@
+"""The sweep: grid expansion, the sharded runner, the results store, progress."""
