@@ -1,17 +1,16 @@
 """What a sweep shows while and after it runs: a live display, the plan, a summary, a figure."""
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from imbjax.analysis.plots import plot_metric_vs
 from imbjax.sweep.grid import Group
 
 
@@ -98,33 +97,8 @@ def print_summary(table: pd.DataFrame, metrics) -> None:
 
 
 def write_figure(table: pd.DataFrame, workdir: Path, metrics) -> Path | None:
-    """One panel per metric against rho (log scale), a line per method: mean and ±1 std over seeds."""
+    """``figure.png``: each metric against rho, a line per method, mean and ±1 std over seeds."""
     metrics = [m for m in metrics if m in table]
-    if not metrics or table.empty:
+    if not metrics or table.empty or table["rho"].nunique() < 2:
         return None
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    facets = list(table.groupby(["dataset", "profile"], sort=False))
-    fig, axes = plt.subplots(len(facets), len(metrics), figsize=(5 * len(metrics), 3.6 * len(facets)),
-                             squeeze=False)
-    for row, ((dataset, profile), part) in enumerate(facets):
-        for col, metric in enumerate(metrics):
-            ax = axes[row, col]
-            for method, rows in part.groupby("method", sort=False):
-                stats = rows.groupby("rho")[metric].agg(["mean", "std"]).fillna(0.0)
-                ax.plot(stats.index, stats["mean"], marker="o", label=method)
-                ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.15)
-            ax.set_xscale("log")
-            ax.set_xlabel("imbalance ratio rho")
-            ax.set_ylabel(metric)
-            ax.set_title(f"{dataset}, {profile}")
-            ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(workdir) / "figure.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plot_metric_vs(table, "rho", metrics, path=Path(workdir) / "figure.png", band="std")

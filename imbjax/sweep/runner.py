@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import platform
+import shutil
 import time
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax import data as datasets
 from imbjax.sweep import grid, store
+from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
 from imbjax.train import DeviceData, ProgramSpec, make_program, program_spec, run_program
 
 RUN_AXIS = "runs"
@@ -56,50 +58,88 @@ def _pad(array: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([array, np.repeat(array[:1], extra, axis=0)]) if extra else array
 
 
-def compile_group(spec: ProgramSpec, mesh: Mesh, data: DeviceData, keys, hparams):
-    """Lower and compile the group's sharded, vmapped run; returns ``(compiled, seconds)``."""
-    program = make_program(spec)
+class _Compiled:
+    """Programs compiled on first use, keyed by name, with the seconds compilation took."""
+
+    def __init__(self):
+        self.programs: dict = {}
+        self.seconds = 0.0
+
+    def __call__(self, key, function, *args):
+        if key not in self.programs:
+            start = time.perf_counter()
+            self.programs[key] = function.lower(*args).compile()
+            self.seconds += time.perf_counter() - start
+        return self.programs[key](*args)
+
+
+def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...], *, mesh: Mesh,
+                max_parallel: int = 0, checkpoint_every: int = 0, workdir: Path | None = None,
+                group_id: str = "", report: Callable[[str, dict], None] = lambda event, info: None,
+                ) -> tuple[dict[str, np.ndarray], float, float]:
+    """Train every run of a group; returns ``(metric columns, compile seconds, run seconds)``.
+
+    Without checkpoints a part (``max_parallel`` runs) is one compiled program. With
+    ``checkpoint_every = K`` the program is split into ``init``, ``advance(K)`` and ``evaluate``,
+    and the stacked training state is saved after every K steps (see :mod:`.checkpoint`).
+    """
+    hparams = grid.stack_hparams(runs, spec.hparam_defaults())
+    keys = np.stack([np.asarray(jax.random.PRNGKey(run.seed)) for run in runs])
+    width, num_parts = padded_size(len(runs), mesh.size, max_parallel)
+    hparams = {k: _pad(v, width * num_parts) for k, v in hparams.items()}
+    keys = _pad(keys, width * num_parts)
     sharded = NamedSharding(mesh, PartitionSpec(RUN_AXIS))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    vmapped = jax.vmap(functools.partial(run_program, program, spec), in_axes=(None, 0, 0))
-    function = jax.jit(vmapped, in_shardings=(replicated, sharded, sharded), out_shardings=sharded)
-    start = time.perf_counter()
-    compiled = function.lower(data, keys, hparams).compile()
-    return compiled, time.perf_counter() - start
+
+    def part_inputs(i):
+        part = slice(i * width, (i + 1) * width)
+        return jax.device_put((keys[part], {k: v[part] for k, v in hparams.items()}), sharded)
+
+    program = make_program(spec)
+    compiled = _Compiled()
+
+    def over_runs(function):
+        return jax.jit(jax.vmap(function, in_axes=(None, 0, 0)), out_shardings=sharded)
+
+    outputs, start = [], time.perf_counter()
+    for i in range(num_parts):
+        part_keys, part_hparams = part_inputs(i)
+        if checkpoint_every <= 0:
+            whole = over_runs(functools.partial(run_program, program, spec))
+            outputs.append(jax.device_get(compiled("run", whole, data, part_keys, part_hparams)))
+            continue
+        state = compiled("init", over_runs(program.init), data, part_keys, part_hparams)
+        checkpoints = PartCheckpoints(workdir, group_id, i)
+        done, restored = checkpoints.restore(abstract(state))
+        state = state if restored is None else restored
+        while done < spec.num_steps:
+            steps = min(checkpoint_every, spec.num_steps - done)
+            advance = over_runs(lambda d, s, h, n=steps: program.advance(d, s, h, n))
+            state = compiled(("advance", steps), advance, data, state, part_hparams)
+            done += steps
+            checkpoints.save(done, state)
+            report("chunk_done", {"part": i, "parts": num_parts, "steps_done": done, "steps": spec.num_steps})
+        outputs.append(jax.device_get(compiled("evaluate", over_runs(program.evaluate), data, state, part_hparams)))
+    run_seconds = time.perf_counter() - start - compiled.seconds
+    return _merge(outputs, len(runs)), compiled.seconds, run_seconds
 
 
-def results_to_rows(results: dict[str, np.ndarray], num_runs: int) -> dict[str, np.ndarray]:
-    """Flatten metric arrays ``[runs]`` / ``[runs, C]`` to columns (``name`` / ``name_<c>``)."""
+def discard_checkpoints(workdir: Path, group_id: str) -> None:
+    """Remove a group's checkpoints once its results are stored."""
+    shutil.rmtree(Path(workdir) / CHECKPOINT_DIR / group_id, ignore_errors=True)
+
+
+def _merge(outputs: list[dict], num_runs: int) -> dict[str, np.ndarray]:
+    """Concatenate the parts' outputs, drop the padding runs, and flatten metric arrays
+    ``[runs]`` / ``[runs, C]`` to columns ``name`` / ``name_<c>``."""
     columns = {}
-    for name, values in results.items():
-        values = np.asarray(values)[:num_runs]
+    for name in outputs[0]:
+        values = np.concatenate([o[name] for o in outputs])[:num_runs]
         if values.ndim == 1:
             columns[name] = values
         else:
             for index in range(values.shape[1]):
                 columns[f"{name}_{index}"] = values[:, index]
     return columns
-
-
-def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...], *, mesh: Mesh,
-                max_parallel: int = 0) -> tuple[dict[str, np.ndarray], float, float]:
-    """Train every run of a group; returns ``(metric columns, compile seconds, run seconds)``."""
-    hparams = grid.stack_hparams(runs, spec.hparam_defaults())
-    keys = np.stack([np.asarray(jax.random.PRNGKey(run.seed)) for run in runs])
-    width, num_chunks = padded_size(len(runs), mesh.size, max_parallel)
-    hparams = {k: _pad(v, width * num_chunks) for k, v in hparams.items()}
-    keys = _pad(keys, width * num_chunks)
-
-    def chunk(i):
-        part = slice(i * width, (i + 1) * width)
-        return keys[part], {k: v[part] for k, v in hparams.items()}
-
-    compiled, compile_seconds = compile_group(spec, mesh, data, *chunk(0))
-    start = time.perf_counter()
-    outputs = [jax.device_get(compiled(data, *chunk(i))) for i in range(num_chunks)]
-    run_seconds = time.perf_counter() - start
-    merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
-    return results_to_rows(merged, len(runs)), compile_seconds, run_seconds
 
 
 def package_versions() -> dict[str, str]:
@@ -158,11 +198,14 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
         spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods)
         device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
         columns, compile_seconds, run_seconds = train_group(
-            spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel)
+            spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel,
+            checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=group.group_id,
+            report=lambda event, extra: report(event, {**info, **extra}))
         frame = pd.concat([pd.DataFrame({"run_id": run_ids, "group": group.group_id}),
                            pd.DataFrame([run.columns for run in group.runs]),
                            pd.DataFrame(columns)], axis=1)
         store.write_group(workdir, group.group_id, frame)
+        discard_checkpoints(workdir, group.group_id)
         frames.append(frame)
         timings.append(GroupTiming(group.group_id, len(run_ids), compile_seconds, run_seconds))
         report("group_done", {**info, "compile_seconds": compile_seconds, "run_seconds": run_seconds})

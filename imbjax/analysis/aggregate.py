@@ -1,0 +1,230 @@
+"""Reading ``runs.csv`` files and summarising metrics over seeds.
+
+A ``runs.csv`` holds one row per run. Config columns come first: ``run_id``, ``group``,
+``dataset``, ``profile``, ``rho``, ``mu``, ``seed``, ``method`` and hyper-parameters prefixed
+``hp_`` (``hp_gamma``, ``hp_learning_rate``, ...). Every other numeric column is a metric
+(``accuracy``, ``macro_f1``, ``recall_per_class_3``, ...); a metric is NaN when it is undefined
+for that run.
+
+A *setting* is one combination of the config columns other than ``seed``, ``run_id`` and
+``group``: the runs of a setting differ only by seed, and metrics are averaged over them.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "method")
+HP_PREFIX = "hp_"
+REPLICATE_COLUMNS = ("seed", "run_id", "group")
+RUNS_FILE = "runs.csv"
+_PER_CLASS = re.compile(r"^(?P<kind>.+)_per_class_(?P<cls>\d+)$")
+# Metric-name fragments for which smaller is better; every other metric is maximised.
+_LOWER_IS_BETTER = ("loss", "error", "brier", "ece")
+
+
+def split_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """``(config_cols, metric_cols)`` of a runs table, each in column order.
+
+    Config columns are the named ones in ``CONFIG_COLUMNS`` that are present plus every column
+    whose name starts with ``hp_``; metric columns are the remaining numeric (non-boolean) ones.
+    Other columns (free text, say) are neither.
+    """
+    config = [c for c in df.columns if c in CONFIG_COLUMNS or str(c).startswith(HP_PREFIX)]
+    metrics = [
+        c for c in df.columns
+        if c not in config and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+    ]
+    return config, metrics
+
+
+def setting_columns(df: pd.DataFrame) -> list[str]:
+    """Config columns that identify a setting: all but ``seed``, ``run_id`` and ``group``."""
+    return [c for c in split_columns(df)[0] if c not in REPLICATE_COLUMNS]
+
+
+def varying_columns(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """The columns among ``columns`` that take more than one value (NaN counts as a value)."""
+    return [c for c in columns if df[c].nunique(dropna=False) > 1]
+
+
+def higher_is_better(metric: str) -> bool:
+    """False for losses, error rates, Brier score and calibration error; True otherwise."""
+    return not any(fragment in metric for fragment in _LOWER_IS_BETTER)
+
+
+def check_metrics(df: pd.DataFrame, metrics: str | Sequence[str] | None) -> list[str]:
+    """The requested metrics as a list (all metric columns for ``None``); ValueError if unknown."""
+    available = split_columns(df)[1]
+    if metrics is None:
+        return available
+    requested = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in requested if m not in available]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; choose from {available}")
+    return requested
+
+
+def check_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> list[str]:
+    """``columns`` as a list; ValueError naming the first one that ``df`` lacks."""
+    columns = list(columns)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"unknown {what} column {missing[0]!r}; choose from {list(df.columns)}")
+    return columns
+
+
+def read_runs(workdirs: Iterable[str | Path]) -> pd.DataFrame:
+    """Concatenate the ``runs.csv`` of each workdir, keeping the first row of each ``run_id``.
+
+    The number of rows dropped as duplicates is kept in ``attrs["n_duplicates_dropped"]``.
+
+    Raises ``FileNotFoundError`` naming the missing file when a workdir has no ``runs.csv``.
+    """
+    workdirs = [Path(w) for w in workdirs]
+    if not workdirs:
+        raise ValueError("no workdirs given; pass at least one directory holding a runs.csv")
+    tables = []
+    for workdir in workdirs:
+        path = workdir / RUNS_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"workdir {workdir} has no {RUNS_FILE} (looked for {path})")
+        tables.append(pd.read_csv(path, dtype={"run_id": str}))
+    runs = pd.concat(tables, ignore_index=True)
+    n_read = len(runs)
+    if "run_id" in runs.columns:
+        runs = runs.drop_duplicates(subset="run_id", keep="first", ignore_index=True)
+    runs.attrs["n_duplicates_dropped"] = n_read - len(runs)
+    return runs
+
+
+def aggregate(
+    df: pd.DataFrame,
+    metrics: str | Sequence[str] | None = None,
+    by: Sequence[str] | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Per setting and metric: mean, std, n, n_undefined and a Student-t confidence interval.
+
+    One tidy row per (``by`` values, metric) with columns ``by + [metric, mean, std, n,
+    n_undefined, ci_low, ci_high]``. ``n`` counts the runs where the metric is defined,
+    ``n_undefined`` those where it is NaN; mean and std (ddof=1) are over the defined runs.
+    The interval is mean -/+ t_{(1+confidence)/2, n-1} * std / sqrt(n), the same as
+    ``scipy.stats.t.interval(confidence, n - 1, loc=mean, scale=std / sqrt(n))``; it is NaN
+    when n < 2.
+
+    Args:
+      df: runs table (one row per run).
+      metrics: metric column(s); default all metric columns.
+      by: grouping columns; default ``setting_columns(df)`` (all config but seed/run_id/group).
+      confidence: interval coverage in (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in the open interval (0, 1), got {confidence!r}")
+    metrics = check_metrics(df, metrics)
+    by = setting_columns(df) if by is None else check_columns(df, by, "grouping")
+    if not by:
+        raise ValueError("aggregate needs at least one grouping column, got none")
+    tables = []
+    for metric in metrics:
+        grouped = df.groupby(by, dropna=False, sort=True)[metric]
+        table = grouped.agg(["mean", "std", "count", "size"]).reset_index()
+        table.insert(len(by), "metric", metric)
+        tables.append(table)
+    out = pd.concat(tables, ignore_index=True)
+    out["n"] = out.pop("count").astype(int)
+    out["n_undefined"] = out.pop("size").astype(int) - out["n"]
+    half_width = stats.t.ppf((1.0 + confidence) / 2.0, out["n"] - 1) * out["std"] / np.sqrt(out["n"])
+    out["ci_low"] = out["mean"] - half_width
+    out["ci_high"] = out["mean"] + half_width
+    return out
+
+
+def label_runs(df: pd.DataFrame, base: str, extra: Sequence[str]) -> pd.Series:
+    """A text label per row: ``base`` value, then ``name=value`` for each non-NaN ``extra`` column.
+
+    E.g. ``focal (gamma=0.5)``; the ``hp_`` prefix is dropped from names.
+    """
+    def describe(row: pd.Series) -> str:
+        parts = [f"{c.removeprefix(HP_PREFIX)}={format_value(row[c])}" for c in extra if not pd.isna(row[c])]
+        return f"{row[base]} ({', '.join(parts)})" if parts else str(row[base])
+
+    if not extra:
+        return df[base].astype(str)
+    return df[[base, *extra]].apply(describe, axis=1).astype(str)
+
+
+def format_value(value) -> str:
+    """Compact text for a config value: ``10`` for 10.0, ``0.001`` for 1e-3, text unchanged."""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:g}"
+    return str(value)
+
+
+def method_specific_columns(df: pd.DataFrame, method: str = "method") -> list[str]:
+    """``hp_*`` columns whose set of values differs between methods (e.g. ``hp_gamma`` of focal loss).
+
+    Such a column belongs to a method, not to the setting: it is not a block factor.
+    """
+    check_columns(df, [method], "method")
+    hp_columns = [c for c in df.columns if str(c).startswith(HP_PREFIX)]
+    return [
+        c for c in hp_columns
+        if df.groupby(method)[c].agg(lambda values: frozenset(values.astype(str))).nunique() > 1
+    ]
+
+
+def block_columns(df: pd.DataFrame, method: str = "method") -> list[str]:
+    """Setting columns that define a block (dataset x imbalance setting x shared hyper-parameters).
+
+    All setting columns except ``method`` and the method-specific ``hp_*`` columns.
+    """
+    specific = method_specific_columns(df, method)
+    return [c for c in setting_columns(df) if c != method and c not in specific]
+
+
+def method_labels(df: pd.DataFrame, method: str = "method", exclude: Sequence[str] = ()) -> pd.Series:
+    """Method name per row, qualified by method-specific ``hp_*`` values when a method has several.
+
+    ``focal (gamma=0.5)`` and ``focal (gamma=2)`` become two competitors; ``ce`` stays ``ce``.
+    Columns in ``exclude`` (e.g. the x axis of a plot) are left out of the label.
+    """
+    specific = [c for c in method_specific_columns(df, method) if c not in exclude]
+    varying = [c for c in specific if (df.groupby(method)[c].nunique(dropna=False) > 1).any()]
+    return label_runs(df, method, varying)
+
+
+def per_class_columns(df: pd.DataFrame, kind: str) -> dict[int, str]:
+    """``{class index: column}`` for the ``<kind>_per_class_<c>`` columns, by class index."""
+    found = {}
+    for column in df.columns:
+        match = _PER_CLASS.match(str(column))
+        if match and match["kind"] == kind:
+            found[int(match["cls"])] = column
+    return dict(sorted(found.items()))
+
+
+def per_class_kinds(df: pd.DataFrame) -> list[str]:
+    """The ``kind`` of every ``<kind>_per_class_<c>`` column family, in column order."""
+    kinds = [m["kind"] for m in map(_PER_CLASS.match, map(str, df.columns)) if m]
+    return list(dict.fromkeys(kinds))
+
+
+def classwise_table(df: pd.DataFrame, kind: str = "recall", by: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-class ``kind`` (e.g. recall, f1) averaged over seeds: rows ``by``, columns class index.
+
+    The layout of Hensman & Masko's per-class accuracy tables (survey Tables 3 and 4).
+    NaN runs are skipped in the mean.
+    """
+    columns = per_class_columns(df, kind)
+    if not columns:
+        raise ValueError(f"no per-class columns of kind {kind!r}; choose from {per_class_kinds(df)}")
+    by = setting_columns(df) if by is None else check_columns(df, by, "grouping")
+    table = df.groupby(by, dropna=False, sort=True)[list(columns.values())].mean()
+    table.columns = pd.Index(list(columns), name="class")
+    return table

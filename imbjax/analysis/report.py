@@ -1,0 +1,224 @@
+"""``imbjax report``: tables, statistics and figures from one or more sweep workdirs.
+
+``report()`` reads every workdir's ``runs.csv`` (duplicate ``run_id`` rows dropped) and writes
+into ``out_dir``:
+
+* ``summary.csv`` / ``summary.md``: mean, std, Student-t CI, n and n_undefined per setting and metric;
+* ``means_<metric>.md`` (and ``.tex`` with ``latex=True``, best per row in bold): seed-means,
+  blocks x methods;
+* ``ranks_<metric>.csv``: average ranks over complete blocks;
+* ``friedman.csv`` and ``cd_<metric>.png``: Friedman test, Nemenyi CD and CD diagram, when there
+  are >= 2 methods and >= 2 complete blocks (``report.md`` says why otherwise);
+* ``wilcoxon_<metric>.csv``: Wilcoxon signed-rank vs ``baseline`` with Holm's correction, over
+  blocks (over seeds when there is a single setting);
+* ``classwise_<kind>.csv`` / ``.md``: per-class recall/F1/... means, when such columns exist;
+* ``<metric>_vs_rho.png``, ``<metric>_vs_mu.png`` when rho / mu vary;
+* ``report.md``: everything above in one page.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from imbjax.analysis.aggregate import (
+    aggregate, block_columns, check_metrics, classwise_table, format_value, higher_is_better, method_labels,
+    per_class_kinds, read_runs, setting_columns, split_columns, varying_columns,
+)
+from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
+from imbjax.analysis.stats import block_table, friedman_test, nemenyi, rank_methods, wilcoxon_vs_baseline
+from imbjax.analysis.tables import latex_table, markdown_table, write_text
+
+DEFAULT_REPORT_DIR = "report"
+PLOT_AXES = ("rho", "mu")
+
+
+def default_metrics(runs: pd.DataFrame) -> list[str]:
+    """All metric columns except the ``*_per_class_<c>`` ones (those get class-wise tables)."""
+    per_class = {c for c in runs.columns if "_per_class_" in str(c)}
+    return [m for m in split_columns(runs)[1] if m not in per_class]
+
+
+class _Writer:
+    """Writes files into one folder and remembers them by file name."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.written: dict[str, Path] = {}
+
+    def text(self, name: str, text: str) -> str:
+        self.written[name] = write_text(text, self.out_dir / name)
+        return name
+
+    def csv(self, name: str, table: pd.DataFrame, index: bool = False) -> str:
+        path = self.out_dir / name
+        table.to_csv(path, index=index)
+        self.written[name] = path
+        return name
+
+    def figure(self, name: str, path: Path) -> str:
+        self.written[name] = path
+        return name
+
+
+def _display_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Seed-means, rows = the block columns that vary, columns = methods."""
+    blocks = varying_columns(runs, block_columns(runs))
+    table = block_table(runs, metric, blocks=blocks)
+    return table if blocks else table.reset_index(drop=True)
+
+
+def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: float,
+                    baseline: str | None, latex: bool) -> tuple[list[str], dict | None]:
+    """Markdown lines for one metric (writing its files) and its Friedman row, if tested."""
+    best_high = higher_is_better(metric)
+    lines = [f"## {metric} ({'higher' if best_high else 'lower'} is better)", ""]
+    means = _display_table(runs, metric)
+    lines += ["Mean over seeds (rows: blocks, columns: methods):", "", markdown_table(means)]
+    writer.text(f"means_{metric}.md", markdown_table(means))
+    if latex:
+        tex = latex_table(means, bold="max" if best_high else "min", caption=f"{metric}, mean over seeds")
+        lines.append(f"LaTeX table: `{writer.text(f'means_{metric}.tex', tex)}`\n")
+
+    table = block_table(runs, metric)
+    n_methods, n_complete = table.shape[1], len(table.dropna())
+    ranks = rank_methods(runs, metric, higher_is_better=best_high)
+    lines += [f"Average ranks over {n_complete} complete blocks ({len(table) - n_complete} incomplete dropped):", ""]
+    lines += [markdown_table(ranks), f"(`{writer.csv(f'ranks_{metric}.csv', ranks, index=True)}`)", ""]
+
+    friedman_row = None
+    if n_methods >= 2 and n_complete >= 2:
+        friedman = friedman_test(table, higher_is_better=best_high)
+        post_hoc = nemenyi(friedman.mean_ranks, friedman.n_blocks, alpha)
+        figure = plot_critical_difference(post_hoc, writer.out_dir / f"cd_{metric}.png",
+                                          title=f"{metric}: Nemenyi, alpha = {alpha:g}")
+        groups = "; ".join("{" + ", ".join(c) + "}" for c in post_hoc.cliques) or "none (all pairs differ)"
+        lines += [
+            f"Friedman chi2 = {friedman.statistic:.4f}, p = {friedman.p_value:.4g}; Iman-Davenport F = "
+            f"{friedman.iman_davenport:.4f}, p = {friedman.iman_davenport_p_value:.4g} "
+            f"(k = {friedman.n_methods} methods, N = {friedman.n_blocks} blocks).",
+            f"Nemenyi at alpha = {alpha:g}: q = {post_hoc.q_alpha:.3f}, CD = {post_hoc.cd:.4f}; "
+            f"groups not significantly different: {groups}.", "",
+            f"![critical difference diagram]({writer.figure(figure.name, figure)})", "",
+        ]
+        friedman_row = {
+            "metric": metric, "n_methods": friedman.n_methods, "n_blocks": friedman.n_blocks,
+            "statistic": friedman.statistic, "p_value": friedman.p_value,
+            "iman_davenport": friedman.iman_davenport, "iman_davenport_p_value": friedman.iman_davenport_p_value,
+            "alpha": alpha, "q_alpha": post_hoc.q_alpha, "cd": post_hoc.cd,
+        }
+    else:
+        lines += [
+            f"Friedman/Nemenyi skipped: they need >= 2 methods and >= 2 complete blocks, found {n_methods} "
+            f"method(s) and {n_complete} complete block(s).", "",
+        ]
+
+    if baseline is not None and n_methods >= 2:
+        over = "blocks" if len(table) >= 2 else "seeds"
+        tests = wilcoxon_vs_baseline(runs, metric, baseline, over=over, higher_is_better=best_high, alpha=alpha)
+        lines += [f"Wilcoxon signed-rank vs `{baseline}` over {over}, Holm-corrected at alpha = {alpha:g}:", ""]
+        lines += [markdown_table(tests), f"(`{writer.csv(f'wilcoxon_{metric}.csv', tests)}`)", ""]
+    elif baseline is not None:
+        lines += [f"Wilcoxon vs `{baseline}` skipped: only one method.", ""]
+
+    for x in (axis for axis in PLOT_AXES if axis in runs.columns):
+        defined = runs[runs[x].notna()]
+        if defined[x].nunique() < 2 or defined[metric].isna().all():
+            continue
+        path = plot_metric_vs(defined, x, metric, path=writer.out_dir / f"{metric}_vs_{x}.png", title=metric)
+        lines += [f"![{metric} vs {x}]({writer.figure(path.name, path)})", ""]
+    return lines, friedman_row
+
+
+def report(
+    workdirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    metrics: Sequence[str] | None = None,
+    baseline: str | None = None,
+    latex: bool = False,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+) -> dict[str, Path]:
+    """Write the analysis of the runs of ``workdirs`` into ``out_dir``; returns ``{file name: path}``.
+
+    Args:
+      workdirs: sweep folders, each holding a ``runs.csv`` (FileNotFoundError otherwise).
+      out_dir: output folder (created).
+      metrics: metric columns to analyse; default all but the per-class ones.
+      baseline: method label to test every other method against (Wilcoxon-Holm); None skips it.
+      latex: also write ``means_<metric>.tex`` tables with the best value per row in bold.
+      alpha: significance level of Nemenyi and Holm; confidence: CI coverage of ``summary``.
+    """
+    runs = read_runs(workdirs)
+    metrics = default_metrics(runs) if metrics is None else check_metrics(runs, metrics)
+    if not metrics:
+        raise ValueError(f"no metric columns to analyse; columns are {list(runs.columns)}")
+    labels = sorted(method_labels(runs).unique())
+    if baseline is not None and baseline not in labels:
+        raise ValueError(f"unknown baseline {baseline!r}; choose from {labels}")
+    writer = _Writer(Path(out_dir))
+    writer.out_dir.mkdir(parents=True, exist_ok=True)
+
+    settings = setting_columns(runs)
+    shown = list(dict.fromkeys(["method", *varying_columns(runs, settings)]))
+    fixed = {c: runs[c].iloc[0] for c in settings if c not in shown}
+    fixed_line = ", ".join(f"{c} = {format_value(v)}" for c, v in fixed.items()) or "none"
+    summary = aggregate(runs, metrics, confidence=confidence)
+    writer.csv("summary.csv", summary)
+    shown_summary = aggregate(runs, metrics, by=shown, confidence=confidence)
+    summary_md = [f"# Summary (mean over seeds, {confidence:.0%} Student-t CI)", "", f"Fixed: {fixed_line}.", ""]
+    for metric, part in shown_summary.groupby("metric", sort=False):
+        summary_md += [f"## {metric}", "", markdown_table(part.drop(columns="metric")), ""]
+    writer.text("summary.md", "\n".join(summary_md))
+
+    undefined = ", ".join(f"{m}: {int(runs[m].isna().sum())}" for m in metrics)
+    lines = [
+        "# imbjax report", "",
+        f"{len(runs)} runs from {len(workdirs)} workdir(s): {', '.join(str(w) for w in workdirs)} "
+        f"({runs.attrs.get('n_duplicates_dropped', 0)} duplicate run_id rows dropped).",
+        f"Methods: {', '.join(labels)}. Fixed: {fixed_line}.",
+        f"Undefined (NaN) runs per metric: {undefined}.",
+        "Summary table: `summary.md` / `summary.csv`.", "",
+    ]
+    friedman_rows = []
+    for metric in metrics:
+        section, friedman_row = _metric_section(runs, metric, writer, alpha=alpha, baseline=baseline, latex=latex)
+        lines += section
+        friedman_rows += [friedman_row] if friedman_row else []
+    if friedman_rows:
+        writer.csv("friedman.csv", pd.DataFrame(friedman_rows))
+    for kind in per_class_kinds(runs):
+        table = classwise_table(runs, kind, by=shown)
+        writer.csv(f"classwise_{kind}.csv", table, index=True)
+        lines += [f"## Class-wise {kind} (mean over seeds; columns are classes)", "", markdown_table(table)]
+        writer.text(f"classwise_{kind}.md", markdown_table(table))
+    writer.text("report.md", "\n".join(lines))
+    return writer.written
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``imbjax report`` arguments to ``parser`` (returned for chaining)."""
+    parser.add_argument("workdirs", nargs="+", type=Path, metavar="WORKDIR", help="sweep folder(s) holding runs.csv")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help=f"output folder (default: FIRST_WORKDIR/{DEFAULT_REPORT_DIR})")
+    parser.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME",
+                        help="metric column to analyse; repeat for several (default: all but per-class)")
+    parser.add_argument("--baseline", default=None, metavar="METHOD",
+                        help="method to test every other method against (Wilcoxon signed-rank, Holm)")
+    parser.add_argument("--latex", action="store_true", help="also write LaTeX tables (best per row in bold)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    return parser
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``report`` from parsed ``add_report_arguments`` arguments; prints the written paths."""
+    out_dir = args.out if args.out is not None else args.workdirs[0] / DEFAULT_REPORT_DIR
+    written = report(args.workdirs, out_dir, metrics=args.metrics, baseline=args.baseline,
+                     latex=args.latex, alpha=args.alpha)
+    print(f"wrote {len(written)} files to {out_dir}")
+    for path in written.values():
+        print(f"  {path}")
+    return 0

@@ -1,0 +1,419 @@
+"""Tests of imbjax.analysis against scipy and the worked examples of Demšar (2006)."""
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from imbjax.analysis import (
+    add_report_arguments, aggregate, block_columns, block_table, classwise_table, critical_difference, friedman_test,
+    holm, latex_table, markdown_table, method_labels, nemenyi, nemenyi_q, plot_critical_difference, plot_metric_vs,
+    rank_methods, read_runs, report, run_report, split_columns, wilcoxon_vs_baseline,
+)
+
+# Demšar (2006), Table 6: AUC of four C4.5 variants on 14 UCI data sets.
+DEMSAR_METHODS = ("C4.5", "C4.5+m", "C4.5+cf", "C4.5+m+cf")
+DEMSAR_AUC = np.array([
+    [0.763, 0.768, 0.771, 0.798], [0.599, 0.591, 0.590, 0.569], [0.954, 0.971, 0.968, 0.967],
+    [0.628, 0.661, 0.654, 0.657], [0.882, 0.888, 0.886, 0.898], [0.936, 0.931, 0.916, 0.931],
+    [0.661, 0.668, 0.609, 0.685], [0.583, 0.583, 0.563, 0.625], [0.775, 0.838, 0.866, 0.875],
+    [1.000, 1.000, 1.000, 1.000], [0.940, 0.962, 0.965, 0.962], [0.619, 0.666, 0.614, 0.669],
+    [0.972, 0.981, 0.975, 0.975], [0.957, 0.978, 0.946, 0.970],
+])
+VOTING = 12  # Demšar ranks the 0.975 tie on "voting" as 2 (C4.5+cf) and 3 (C4.5+m+cf), not 2.5/2.5.
+# Demšar's Table 5(a): Nemenyi q_alpha for k = 2..10.
+DEMSAR_Q = {
+    0.05: (1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164),
+    0.10: (1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920),
+}
+
+
+def demsar_runs(auc: np.ndarray = DEMSAR_AUC) -> pd.DataFrame:
+    """Table 6 as a runs table: one run (seed 0) per data set x method."""
+    rows = [
+        {"run_id": f"{d}-{m}", "dataset": f"uci{d}", "seed": 0, "method": m, "auc": auc[d, j]}
+        for d in range(auc.shape[0]) for j, m in enumerate(DEMSAR_METHODS)
+    ]
+    return pd.DataFrame(rows)
+
+
+def demsar_as_ranked() -> np.ndarray:
+    auc = DEMSAR_AUC.copy()
+    auc[VOTING, DEMSAR_METHODS.index("C4.5+cf")] += 1e-4
+    return auc
+
+
+def synthetic_runs(rng: np.random.Generator, *, methods=("ce", "ros", "focal"), rhos=(10.0, 100.0), mus=(0.2, 0.8),
+                   seeds=(0, 1, 2), datasets=("mnist",)) -> pd.DataFrame:
+    """A runs.csv-shaped table with effects: ros > ce > focal, and accuracy falling with rho."""
+    effect = {"ce": 0.0, "ros": 0.05, "focal": -0.03, "rus": 0.01}
+    rows = []
+    for dataset, rho, mu, method, seed in itertools.product(datasets, rhos, mus, methods, seeds):
+        base = 0.9 - 0.05 * np.log10(rho) - 0.1 * mu + effect[method]
+        row = {
+            "run_id": f"{dataset}-{rho:g}-{mu:g}-{method}-{seed}", "group": "grid", "dataset": dataset,
+            "profile": "step", "rho": rho, "mu": mu, "seed": seed, "method": method,
+            "hp_learning_rate": 0.01, "hp_gamma": 2.0 if method == "focal" else np.nan,
+            "accuracy": base + 0.02 * rng.standard_normal(),
+            "balanced_accuracy": base - 0.05 + 0.02 * rng.standard_normal(),
+        }
+        for c in range(3):
+            row[f"recall_per_class_{c}"] = base - 0.1 * c + 0.01 * rng.standard_normal()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 2000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0  # not a blank canvas
+
+
+# --- columns and aggregation -----------------------------------------------------------------
+
+def test_split_columns_follows_the_runs_csv_convention():
+    df = pd.DataFrame({
+        "run_id": ["a"], "group": ["g"], "dataset": ["mnist"], "profile": ["step"], "rho": [10.0], "mu": [0.5],
+        "seed": [0], "method": ["ce"], "hp_gamma": [2.0], "hp_optimizer": ["adam"], "note": ["text"],
+        "accuracy": [0.9], "recall_per_class_3": [np.nan], "epochs_run": [3], "diverged": [False],
+    })
+    config, metrics = split_columns(df)
+    assert config == [
+        "run_id", "group", "dataset", "profile", "rho", "mu", "seed", "method", "hp_gamma", "hp_optimizer",
+    ]
+    assert metrics == ["accuracy", "recall_per_class_3", "epochs_run"]
+
+
+def test_aggregate_matches_numpy_and_scipy_t_interval_and_counts_undefined_runs():
+    rng = np.random.default_rng(0)
+    df = synthetic_runs(rng, rhos=(10.0,), mus=(0.5,), seeds=tuple(range(5)))
+    df.loc[(df.method == "ce") & (df.seed < 2), "accuracy"] = np.nan  # two undefined runs
+    df.loc[df.method == "focal", "balanced_accuracy"] = np.nan  # all undefined
+    df.loc[(df.method == "ros") & (df.seed > 0), "balanced_accuracy"] = np.nan  # a single defined run
+    out = aggregate(df, ["accuracy", "balanced_accuracy"], confidence=0.9)
+    assert list(out.columns) == [
+        "dataset", "profile", "rho", "mu", "method", "hp_learning_rate", "hp_gamma",
+        "metric", "mean", "std", "n", "n_undefined", "ci_low", "ci_high",
+    ]
+    assert len(out) == 6
+    for (method, metric), row in out.set_index(["method", "metric"]).iterrows():
+        values = df.loc[df.method == method, metric].to_numpy()
+        defined = values[~np.isnan(values)]
+        assert row["n"] == len(defined) and row["n_undefined"] == len(values) - len(defined)
+        if len(defined) >= 2:
+            assert row["mean"] == pytest.approx(defined.mean())
+            assert row["std"] == pytest.approx(defined.std(ddof=1))
+            low, high = stats.t.interval(0.9, len(defined) - 1, loc=defined.mean(), scale=stats.sem(defined))
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+        else:
+            assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+    ce = out[(out.method == "ce") & (out.metric == "accuracy")].iloc[0]
+    assert (ce["n"], ce["n_undefined"]) == (3, 2)
+    focal = out[(out.method == "focal") & (out.metric == "balanced_accuracy")].iloc[0]
+    assert (focal["n"], focal["n_undefined"]) == (0, 5) and np.isnan(focal["mean"])
+
+
+def test_aggregate_rejects_bad_input():
+    df = synthetic_runs(np.random.default_rng(0), seeds=(0, 1))
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        aggregate(df, ["auc"])
+    with pytest.raises(ValueError, match="confidence"):
+        aggregate(df, confidence=1.5)
+    with pytest.raises(ValueError, match="unknown grouping column 'model'"):
+        aggregate(df, by=["model"])
+
+
+def test_method_specific_hyper_parameters_are_not_block_factors():
+    df = synthetic_runs(np.random.default_rng(0), seeds=(0,))
+    extra = df[df.method == "focal"].assign(hp_gamma=0.5, run_id=lambda d: d.run_id + "-g05")
+    df = pd.concat([df, extra], ignore_index=True)
+    assert block_columns(df) == ["dataset", "profile", "rho", "mu", "hp_learning_rate"]
+    assert sorted(method_labels(df).unique()) == ["ce", "focal (gamma=0.5)", "focal (gamma=2)", "ros"]
+    table = block_table(df, "accuracy")
+    assert table.shape == (4, 4) and not table.isna().any().any()
+
+
+def test_classwise_table_is_the_mean_over_seeds_per_class():
+    df = synthetic_runs(np.random.default_rng(1), rhos=(10.0,), mus=(0.5,))
+    df.loc[0, "recall_per_class_1"] = np.nan
+    table = classwise_table(df, "recall", by=["method"])
+    assert list(table.columns) == [0, 1, 2] and sorted(table.index) == ["ce", "focal", "ros"]
+    for method, c in itertools.product(["ce", "focal", "ros"], range(3)):
+        assert table.loc[method, c] == pytest.approx(np.nanmean(df.loc[df.method == method, f"recall_per_class_{c}"]))
+    with pytest.raises(ValueError, match=r"kind 'f1'.*\['recall'\]"):
+        classwise_table(df, "f1")
+
+
+# --- ranks, Friedman, Nemenyi ----------------------------------------------------------------
+
+def test_ranks_average_ties():
+    df = demsar_runs(DEMSAR_AUC)
+    ranks = rank_methods(df, "auc")
+    # With the voting tie ranked 2.5/2.5 (scipy.stats.rankdata), C4.5+cf and C4.5+m+cf move by 0.5/14.
+    expected = stats.rankdata(-DEMSAR_AUC, axis=1).mean(axis=0)
+    assert ranks.loc[list(DEMSAR_METHODS), "mean_rank"].to_numpy() == pytest.approx(expected)
+    assert ranks["n_blocks"].eq(14).all()
+    assert list(ranks.index) == ["C4.5+m+cf", "C4.5+m", "C4.5+cf", "C4.5"]
+    lower = rank_methods(df, "auc", higher_is_better=False)
+    assert lower.loc["C4.5", "mean_rank"] == pytest.approx(5 - ranks.loc["C4.5", "mean_rank"])
+
+
+def test_demsar_worked_example():
+    """Demšar 2006, Sec. 3.2.2: ranks 3.143/2.000/2.893/1.964, chi2_F = 9.28, F_F = 3.69, CD = 1.25."""
+    df = demsar_runs(demsar_as_ranked())
+    ranks = rank_methods(df, "auc")["mean_rank"]
+    assert ranks[list(DEMSAR_METHODS)].round(3).tolist() == [3.143, 2.000, 2.893, 1.964]
+    friedman = friedman_test(block_table(df, "auc"), tie_correction=False)  # Demšar ignores ties
+    assert (friedman.n_blocks, friedman.n_methods) == (14, 4)
+    assert round(friedman.statistic, 2) == 9.28 and round(friedman.iman_davenport, 2) == 3.69
+    assert friedman.iman_davenport > stats.f.ppf(0.95, 3, 39) == pytest.approx(2.85, abs=0.005)
+
+    at_05 = nemenyi(friedman.mean_ranks, friedman.n_blocks, alpha=0.05)
+    assert round(at_05.q_alpha, 3) == 2.569 and round(at_05.cd, 2) == 1.25
+    assert at_05.cliques == (("C4.5+m+cf", "C4.5+m", "C4.5+cf", "C4.5"),)  # no significant difference
+    assert not at_05.significant.to_numpy().any()
+
+    at_10 = nemenyi(friedman.mean_ranks, friedman.n_blocks, alpha=0.10)
+    assert round(at_10.cd, 2) == 1.12
+    assert at_10.cliques == (("C4.5+m+cf", "C4.5+m", "C4.5+cf"), ("C4.5+cf", "C4.5"))
+    significant = {tuple(sorted(p)) for p in itertools.combinations(DEMSAR_METHODS, 2) if at_10.significant.loc[p]}
+    assert significant == {("C4.5", "C4.5+m"), ("C4.5", "C4.5+m+cf")}
+
+
+def test_friedman_on_demsar_data_equals_scipy_with_tie_correction():
+    friedman = friedman_test(block_table(demsar_runs(), "auc"))
+    reference = stats.friedmanchisquare(*DEMSAR_AUC.T)
+    assert friedman.statistic == pytest.approx(reference.statistic)
+    assert friedman.p_value == pytest.approx(reference.pvalue)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_blocks=st.integers(2, 9), n_methods=st.integers(3, 6), seed=st.integers(0, 2**31 - 1),
+    higher_is_better=st.booleans(),
+)
+def test_friedman_equals_scipy(n_blocks, n_methods, seed, higher_is_better):
+    scores = np.round(np.random.default_rng(seed).uniform(size=(n_blocks, n_methods)), 1)  # rounding makes ties
+    table = pd.DataFrame(scores, columns=[f"m{j}" for j in range(n_methods)])
+    result = friedman_test(table, higher_is_better=higher_is_better)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reference = stats.friedmanchisquare(*scores.T)
+    if np.isfinite(reference.statistic):
+        assert result.statistic == pytest.approx(reference.statistic, rel=1e-9, abs=1e-12)
+        assert result.p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-12)
+    k, n = n_methods, n_blocks
+    if result.statistic < n * (k - 1) - 1e-9:
+        f_f = (n - 1) * result.statistic / (n * (k - 1) - result.statistic)
+        assert result.iman_davenport == pytest.approx(f_f)
+        assert result.iman_davenport_p_value == pytest.approx(stats.f.sf(f_f, k - 1, (k - 1) * (n - 1)))
+
+
+def test_friedman_with_two_methods_is_the_sign_test_statistic():
+    a = np.array([0.9, 0.8, 0.7, 0.95, 0.6, 0.5, 0.77])
+    b = np.array([0.8, 0.85, 0.6, 0.90, 0.5, 0.4, 0.70])
+    result = friedman_test(pd.DataFrame({"a": a, "b": b}))
+    wins, losses = np.sum(a > b), np.sum(a < b)
+    assert result.statistic == pytest.approx((wins - losses) ** 2 / len(a))  # (W - L)^2 / N without ties
+
+
+def test_friedman_needs_two_methods_and_two_complete_blocks():
+    table = pd.DataFrame({"a": [0.1, 0.2, np.nan], "b": [0.3, np.nan, 0.1]})
+    with pytest.raises(ValueError, match="1 complete blocks"):
+        friedman_test(table)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.10])
+def test_nemenyi_q_matches_demsar_table(alpha):
+    ours = [nemenyi_q(k, alpha) for k in range(2, 11)]
+    # Demšar rounded q/sqrt(2) from 3-decimal studentized-range tables; we agree within 1e-3.
+    assert np.max(np.abs(np.array(ours) - DEMSAR_Q[alpha])) < 1e-3
+    for k, q in zip(range(2, 11), ours):
+        assert critical_difference(k, 14, alpha) == pytest.approx(q * np.sqrt(k * (k + 1) / (6 * 14)))
+    with pytest.raises(ValueError, match="alpha"):
+        nemenyi_q(3, 1.0)
+
+
+def test_nemenyi_cliques_on_a_hand_example():
+    ranks = pd.Series({"a": 1.0, "b": 1.5, "c": 3.0, "d": 3.2, "e": 4.3})
+    result = nemenyi(ranks, n_blocks=50, alpha=0.05)  # CD = 2.728 * sqrt(30 / 300) = 0.863
+    assert result.cd == pytest.approx(2.72777 * np.sqrt(0.1), abs=1e-4)
+    assert result.cliques == (("a", "b"), ("c", "d"))
+    assert not result.significant.loc["a", "b"] and result.significant.loc["b", "c"]
+
+
+# --- Wilcoxon and Holm -----------------------------------------------------------------------
+
+def test_holm_on_hand_worked_examples():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # Demšar 2006 Sec. 3.2.2 (Holm vs C4.5): p = 0.016, 0.019, 0.607 -> first two rejected at 0.05
+    adjusted = holm([0.016, 0.019, 0.607])
+    assert adjusted == pytest.approx([0.048, 0.048, 0.607])
+    assert (adjusted <= 0.05).tolist() == [True, True, False]
+    # NaN are left out of m and stay NaN; values are capped at 1
+    out = holm([0.2, np.nan, 0.6])
+    assert out[0] == pytest.approx(0.4) and np.isnan(out[1]) and out[2] == pytest.approx(0.6)
+    assert holm([0.7, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12))
+def test_holm_properties(p_values):
+    p = np.array(p_values)
+    adjusted = holm(p)
+    assert np.all(adjusted >= p - 1e-15) and np.all(adjusted <= 1.0)
+    order = np.argsort(p, kind="stable")
+    assert np.all(np.diff(adjusted[order]) >= 0)
+    assert adjusted.min() == pytest.approx(min(1.0, len(p) * p.min()))
+
+
+def test_wilcoxon_vs_baseline_equals_scipy_over_blocks_and_over_seeds():
+    rng = np.random.default_rng(3)
+    df = synthetic_runs(rng, rhos=(2.0, 10.0, 50.0), mus=(0.2, 0.5, 0.8), seeds=(0, 1), datasets=("a", "b"))
+    out = wilcoxon_vs_baseline(df, "accuracy", "ce").set_index("method")
+    block_means = df.groupby(["dataset", "rho", "mu", "method"])["accuracy"].mean().unstack("method")
+    assert set(out.index) == {"ros", "focal"} and out["n"].eq(18).all()
+    for method in ["ros", "focal"]:
+        reference = stats.wilcoxon(block_means[method], block_means["ce"])
+        assert out.loc[method, "p_value"] == pytest.approx(reference.pvalue)
+        assert out.loc[method, "statistic"] == pytest.approx(reference.statistic)
+        assert out.loc[method, "mean_difference"] == pytest.approx((block_means[method] - block_means["ce"]).mean())
+    assert out["p_holm"].to_numpy() == pytest.approx(holm(out["p_value"].to_numpy()))
+    assert out.loc["ros", "wins"] == 18 and out.loc["focal", "losses"] > out.loc["focal", "wins"]
+    assert (out.loc["focal", "wins"] + out.loc["focal", "losses"]) == 18 and out["significant"].all()
+
+    one = synthetic_runs(rng, rhos=(10.0,), mus=(0.5,), seeds=tuple(range(8)))
+    by_seed = wilcoxon_vs_baseline(one, "accuracy", "ce", over="seeds").set_index("method")
+    runs = one.pivot(index="seed", columns="method", values="accuracy")
+    assert by_seed.loc["focal", "p_value"] == pytest.approx(stats.wilcoxon(runs["focal"], runs["ce"]).pvalue)
+    with pytest.raises(ValueError, match="single setting, got 18 settings"):
+        wilcoxon_vs_baseline(df, "accuracy", "ce", over="seeds")
+    with pytest.raises(ValueError, match=r"unknown baseline 'erm'.*'ce'"):
+        wilcoxon_vs_baseline(df, "accuracy", "erm")
+    with pytest.raises(ValueError, match="unknown over='runs'"):
+        wilcoxon_vs_baseline(df, "accuracy", "ce", over="runs")
+
+
+# --- tables and plots ------------------------------------------------------------------------
+
+def test_markdown_and_latex_tables():
+    table = pd.DataFrame(
+        {"ce": [0.81234, 0.5], "ros_x": [0.9, 0.4], "n": [3, 3]}, index=pd.Index([10.0, 100.0], name="rho")
+    )
+    md = markdown_table(table)
+    assert md.splitlines()[0] == "| rho | ce | ros_x | n |"
+    assert "| 10 | 0.8123 | 0.9000 | 3 |" in md
+    tex = latex_table(table[["ce", "ros_x"]], bold="max", caption="acc_1")
+    assert r"10 & 0.8123 & \textbf{0.9000} \\" in tex and r"100 & \textbf{0.5000} & 0.4000 \\" in tex
+    assert r"ros\_x" in tex and r"\caption{acc\_1}" in tex and r"\toprule" in tex
+    assert r"10 & \textbf{0.8123} & 0.9000 \\" in latex_table(table[["ce", "ros_x"]], bold="min")
+    with pytest.raises(ValueError, match="bold"):
+        latex_table(table, bold="best")
+
+
+def test_plots_write_png(tmp_path):
+    df = synthetic_runs(np.random.default_rng(4), rhos=(10.0, 100.0, 1000.0), mus=(0.5,))
+    assert_png(plot_metric_vs(df, "rho", "accuracy", path=tmp_path / "rho.png"))
+    mus = synthetic_runs(np.random.default_rng(5), rhos=(10.0,), mus=(0.2, 0.5, 0.8))
+    assert_png(plot_metric_vs(mus, "mu", "accuracy", path=tmp_path / "sub" / "mu.png", band="ci"))
+    focal = [mus[mus.method == "focal"].assign(hp_gamma=g) for g in (0.5, 1.0, 2.0)]
+    gammas = pd.concat([mus[mus.method == "ce"], *focal])
+    assert_png(plot_metric_vs(gammas[gammas.mu == 0.5], "hp_gamma", "accuracy", path=tmp_path / "gamma.png"))
+    ranks = rank_methods(demsar_runs(demsar_as_ranked()), "auc")["mean_rank"]
+    assert_png(plot_critical_difference(nemenyi(ranks, 14, alpha=0.10), tmp_path / "cd.png"))
+    with pytest.raises(ValueError, match="x column 'method' must be numeric"):
+        plot_metric_vs(df, "method", "accuracy", path=tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="band"):
+        plot_metric_vs(df, "rho", "accuracy", path=tmp_path / "bad.png", band="iqr")
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def test_report_end_to_end_merges_workdirs(tmp_path):
+    rng = np.random.default_rng(6)
+    runs = synthetic_runs(rng, rhos=(10.0, 100.0), mus=(0.2, 0.8), seeds=(0, 1, 2))
+    runs.loc[(runs.method == "focal") & (runs.seed == 2) & (runs.rho == 10.0), "balanced_accuracy"] = np.nan
+    first, second = tmp_path / "wd1", tmp_path / "wd2"
+    first.mkdir(), second.mkdir()
+    runs[runs.seed < 2].to_csv(first / "runs.csv", index=False)
+    duplicate = runs[runs.seed == 1].assign(accuracy=-1.0)  # same run_ids: must be dropped, wd1's kept
+    pd.concat([duplicate, runs[runs.seed == 2]]).to_csv(second / "runs.csv", index=False)
+
+    merged = read_runs([first, second])
+    assert len(merged) == len(runs) and merged.attrs["n_duplicates_dropped"] == len(duplicate)
+    assert (merged["accuracy"] > 0).all()
+
+    out = tmp_path / "out"
+    written = report([first, second], out, metrics=["accuracy", "balanced_accuracy"], baseline="ce", latex=True)
+    for name in ["summary.csv", "summary.md", "report.md", "friedman.csv", "ranks_accuracy.csv",
+                 "wilcoxon_accuracy.csv", "means_accuracy.tex", "classwise_recall.csv"]:
+        assert written[name] == out / name and (out / name).stat().st_size > 0
+    for name in ["cd_accuracy.png", "accuracy_vs_rho.png", "accuracy_vs_mu.png", "cd_balanced_accuracy.png"]:
+        assert_png(written[name])
+
+    summary = pd.read_csv(out / "summary.csv")
+    for (rho, mu, method), group in runs.groupby(["rho", "mu", "method"]):
+        row = summary[(summary.rho == rho) & (summary.mu == mu) & (summary.method == method)].set_index("metric")
+        assert row.loc["accuracy", "mean"] == pytest.approx(group["accuracy"].mean())
+        assert row.loc["accuracy", "n"] == 3 and row.loc["accuracy", "n_undefined"] == 0
+        n_nan = int(group["balanced_accuracy"].isna().sum())
+        assert row.loc["balanced_accuracy", "n_undefined"] == n_nan and row.loc["balanced_accuracy", "n"] == 3 - n_nan
+    assert "n_undefined" in (out / "summary.md").read_text()
+
+    block_means = runs.groupby(["rho", "mu", "method"])["accuracy"].mean().unstack("method")
+    friedman = pd.read_csv(out / "friedman.csv").set_index("metric")
+    reference = stats.friedmanchisquare(*block_means.to_numpy().T)
+    assert friedman.loc["accuracy", "statistic"] == pytest.approx(reference.statistic)
+    assert friedman.loc["accuracy", "n_blocks"] == 4 and friedman.loc["accuracy", "n_methods"] == 3
+    assert friedman.loc["accuracy", "cd"] == pytest.approx(critical_difference(3, 4, 0.05))
+    ranks = pd.read_csv(out / "ranks_accuracy.csv", index_col="method")
+    assert ranks["mean_rank"].to_dict() == pytest.approx({"ros": 1.0, "ce": 2.0, "focal": 3.0})
+    wilcoxon = pd.read_csv(out / "wilcoxon_accuracy.csv").set_index("method")
+    assert wilcoxon.loc["ros", "p_value"] == pytest.approx(stats.wilcoxon(block_means["ros"], block_means["ce"]).pvalue)
+    tex = (out / "means_accuracy.tex").read_text()
+    assert tex.count(r"\textbf") == 4  # ros is best in each of the 4 blocks
+    text = (out / "report.md").read_text()
+    assert f"{len(runs)} runs from 2 workdir(s)" in text and f"({len(duplicate)} duplicate run_id rows dropped)" in text
+    assert "![critical difference diagram](cd_accuracy.png)" in text and "Class-wise recall" in text
+
+
+def test_report_cli_on_a_single_setting_tests_over_seeds_and_explains_skips(tmp_path, capsys):
+    runs = synthetic_runs(np.random.default_rng(7), methods=("ce", "ros"), rhos=(10.0,), mus=(0.5,), seeds=range(6))
+    workdir = tmp_path / "wd"
+    workdir.mkdir()
+    runs.to_csv(workdir / "runs.csv", index=False)
+    parser = add_report_arguments(argparse.ArgumentParser(prog="imbjax report"))
+    args = parser.parse_args([str(workdir), "--metric", "accuracy", "--baseline", "ce", "--latex"])
+    assert run_report(args) == 0
+    out = workdir / "report"
+    assert str(out / "report.md") in capsys.readouterr().out
+    text = (out / "report.md").read_text()
+    assert "found 2 method(s) and 1 complete block(s)" in text and "over seeds" in text
+    assert not list(out.glob("*.png")) and (out / "means_accuracy.tex").is_file()
+    by_seed = runs.pivot(index="seed", columns="method", values="accuracy")
+    wilcoxon = pd.read_csv(out / "wilcoxon_accuracy.csv")
+    assert wilcoxon["p_value"].item() == pytest.approx(stats.wilcoxon(by_seed["ros"], by_seed["ce"]).pvalue)
+
+    single = tmp_path / "single"
+    single.mkdir()
+    runs[runs.method == "ce"].to_csv(single / "runs.csv", index=False)
+    written = report([single], tmp_path / "single_out", metrics=["accuracy"], baseline="ce")
+    assert "Wilcoxon vs `ce` skipped: only one method." in written["report.md"].read_text()
+
+    missing = tmp_path / "empty"
+    missing.mkdir()
+    with pytest.raises(FileNotFoundError, match=str(missing / "runs.csv")):
+        run_report(parser.parse_args([str(workdir), str(missing)]))
+    with pytest.raises(ValueError, match=r"unknown baseline 'erm'; choose from \['ce', 'ros'\]"):
+        report([workdir], tmp_path / "out", baseline="erm")
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        report([workdir], tmp_path / "out", metrics=["auc"])

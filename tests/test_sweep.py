@@ -1,0 +1,185 @@
+"""The engine end to end: grid, identical results alone / vmapped / sharded, errors, resume."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbjax import config as config_lib
+from imbjax.sweep import grid, runner, store
+from imbjax.train import make_train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_grid_expands_every_axis_and_groups_by_family(tiny_config):
+    tiny_config.hparams = {"ros": {}}
+    groups = grid.expand(tiny_config)
+    assert len(groups) == 1
+    runs = groups[0].runs
+    assert len(runs) == 2 * 2 * 2  # rho x seed x method
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert {(r.columns["method"], r.columns["rho"], r.seed) for r in runs} == {
+        (m, rho, s) for m in ("baseline", "ros") for rho in (1.0, 10.0) for s in (0, 1)}
+
+
+def test_hparam_grid_becomes_a_sweep_axis(tiny_config):
+    tiny_config.methods = ("cs_ce",)
+    config_lib.apply_overrides(tiny_config, ["hparams.cs_ce.cost_ratio=(1.0, 2.0, 5.0)"])
+    runs = grid.expand(tiny_config)[0].runs
+    assert sorted({r.columns["hp_cost_ratio"] for r in runs}) == [1.0, 2.0, 5.0]
+    assert len(runs) == 2 * 2 * 3
+
+
+def test_non_step_profiles_record_mu_as_nan(tiny_config):
+    tiny_config.profiles = ("exp",)
+    tiny_config.mus = (0.2, 0.5)
+    runs = grid.expand(tiny_config)[0].runs
+    assert all(np.isnan(r.columns["mu"]) for r in runs)
+    assert len(runs) == 2 * 2 * 2
+
+
+def test_run_alone_equals_vmapped_sweep(tiny_config):
+    """The same run gives the same metrics alone (make_train) and inside a vmapped group."""
+    (group,) = grid.expand(tiny_config)
+    table = runner.run_sweep(tiny_config, Path(os.environ.get("TMPDIR", "/tmp")) / f"alone-{os.getpid()}")
+    for run in group.runs[:3] + group.runs[-2:]:
+        train = make_train(tiny_config, method=run.columns["method"])
+        alone = jax.jit(train)(jax.random.PRNGKey(run.seed), {"rho": run.hparams["rho"]})
+        row = table.set_index("run_id").loc[run.run_id]
+        for metric in ("accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"):
+            np.testing.assert_allclose(float(alone[metric]), row[metric], atol=1e-5, err_msg=metric)
+
+
+SHARDED_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    from imbjax import config as config_lib
+    from imbjax.sweep import runner
+    config = config_lib.load_config(sys.argv[1], sys.argv[3:])
+    table = runner.run_sweep(config, sys.argv[2])
+    print(json.dumps({"devices": jax.device_count()}))
+""")
+
+
+def _tiny_config_file(tmp_path):
+    path = tmp_path / "tiny.py"
+    path.write_text(textwrap.dedent("""
+        from imbjax.config import base_config
+        def get_config():
+            c = base_config()
+            c.rhos = (1.0, 10.0)
+            c.seeds = 3
+            c.methods = ("baseline", "ros", "rus")
+            c.model_kwargs.hidden = (32,)
+            c.batch_size = 32
+            c.num_steps = 40
+            return c
+    """))
+    return path
+
+
+@pytest.mark.slow
+def test_sharded_over_two_devices_equals_one_device(tmp_path):
+    config_path = _tiny_config_file(tmp_path)
+    tables = {}
+    for devices in (1, 2):
+        env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices)}
+        out = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, str(config_path), str(tmp_path / f"d{devices}")],
+                             env=env, capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout.strip().splitlines()[-1])["devices"] == devices
+        tables[devices] = pd.read_csv(tmp_path / f"d{devices}" / "runs.csv").set_index("run_id").sort_index()
+    assert len(tables[1]) == 2 * 3 * 3  # odd run count: padding to 2 devices is dropped
+    metrics = ["accuracy", "balanced_accuracy", "macro_f1", "g_mean", "ovr_roc_auc", "train_loss"]
+    np.testing.assert_allclose(tables[1][metrics].to_numpy(), tables[2][metrics].to_numpy(), atol=1e-5)
+
+
+def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tmp_path):
+    first = runner.run_sweep(tiny_config, tmp_path)
+    events = []
+    second = runner.run_sweep(tiny_config, tmp_path, report=lambda event, info: events.append(event))
+    assert events == ["group_skipped"]
+    pd.testing.assert_frame_equal(first, second)
+    assert pd.read_csv(tmp_path / "runs.csv")["run_id"].is_unique
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["devices"]["device_count"] == jax.device_count()
+    assert meta["versions"]["jax"] == jax.__version__
+
+
+def test_changed_config_in_existing_workdir_is_refused(tiny_config, tmp_path):
+    runner.run_sweep(tiny_config, tmp_path)
+    before = (tmp_path / "runs.csv").read_text()
+    tiny_config.num_steps = 41
+    with pytest.raises(store.ConfigMismatchError, match="num_steps"):
+        runner.run_sweep(tiny_config, tmp_path)
+    assert (tmp_path / "runs.csv").read_text() == before
+    assert store.fork_workdir(tmp_path) == tmp_path.with_name(tmp_path.name + "-2")
+
+
+def test_hand_edited_group_file_is_not_trusted(tiny_config, tmp_path):
+    runner.run_sweep(tiny_config, tmp_path)
+    (group_file,) = (tmp_path / "groups").glob("*.csv")
+    frame = pd.read_csv(group_file)
+    frame.iloc[:-1].to_csv(group_file, index=False)
+    with pytest.raises(ValueError, match="does not hold exactly the runs"):
+        runner.run_sweep(tiny_config, tmp_path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("methods=('baseline', 'smote_magic')", "unknown method 'smote_magic'; choose one of"),
+    ("datasets=('mnist2',)", "unknown dataset 'mnist2'; choose one of"),
+    ("rhos=(0.5, 10.0)", "rho must be >= 1, got 0.5"),
+    ("mus=(1.5,)", "mu must lie in the open interval (0, 1), got 1.5"),
+    ("num_stepz=10", "config has no key 'num_stepz'; valid keys are"),
+    ("model='resnet9000'", "unknown model 'resnet9000'; choose one of"),
+    ("hparams.ros.gamma=(1.0,)", "method 'ros' has no hyper-parameter 'gamma'"),
+    ("optimizer='lbfgs'", "unknown optimizer 'lbfgs'; choose one of"),
+])
+def test_bad_config_fails_before_compute_and_overwrites_nothing(tmp_path, override, message):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "runs.csv").write_text("precious\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "imbjax.cli", "run", str(ROOT / "experiments" / "quickstart.py"),
+         "--workdir", str(workdir), "--set", override], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("error") == 1
+    assert (workdir / "runs.csv").read_text() == "precious\n"
+    assert sorted(p.name for p in workdir.iterdir()) == ["runs.csv"]
+
+
+@pytest.mark.slow
+def test_cli_run_writes_table_meta_and_figure(tmp_path):
+    config_path = _tiny_config_file(tmp_path)
+    workdir = tmp_path / "cli"
+    result = subprocess.run([sys.executable, "-m", "imbjax.cli", "run", str(config_path), "--workdir", str(workdir),
+                             "--set", "seeds=2"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(workdir / "runs.csv")
+    assert len(table) == 2 * 2 * 3
+    assert list(table.columns[:5]) == ["run_id", "group", "dataset", "profile", "rho"]
+    assert table["balanced_accuracy"].between(0, 1).all()
+    meta = json.loads((workdir / "meta.json").read_text())
+    assert meta["compile_seconds"] > 0 and meta["devices"]["device_count"] >= 1
+    assert (workdir / "figure.png").stat().st_size > 10_000
+    assert "balanced_accuracy on digits" in result.stdout
+
+
+def test_make_train_is_vmappable_over_hyperparameters(tiny_config):
+    tiny_config.methods = ("cs_ce",)
+    train = make_train(tiny_config)
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    batched = jax.jit(jax.vmap(train))(keys, {"cost_ratio": jnp.array([1.0, 2.0, 4.0]), "rho": jnp.full(3, 10.0)})
+    for i, ratio in enumerate([1.0, 2.0, 4.0]):
+        single = jax.jit(train)(keys[i], {"cost_ratio": ratio, "rho": 10.0})
+        np.testing.assert_allclose(batched["balanced_accuracy"][i], single["balanced_accuracy"], atol=1e-5)
+    with pytest.raises(ValueError, match="unknown hyper-parameter 'gamma'"):
+        train(keys[0], {"gamma": 2.0})
