@@ -16,7 +16,9 @@ per group and selects each run's pieces with ``lax.switch`` on the run's method 
 baseline, ROS, RUS, cost-sensitive CE and threshold moving are all one compile. A method
 that needs a different training loop declares another family.
 
-Adding a method never touches the engine: ``register(Method(...))``.
+Adding a method never touches the engine: ``register(Method(...))`` in a module of
+:mod:`imbjax.method_library`; a method that needs its own training loop also registers a
+program builder for its family with :func:`imbjax.train.register_family`.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class Context(NamedTuple):
       step: current optimizer step (``int32`` scalar); 0 outside training.
       num_steps: total steps of the run (static).
       features: ``[batch, feature_dim]`` penultimate features of the batch, or ``None``.
+      extra: the run's method state (families that keep one), else ``()``.
     """
 
     class_counts: Array
@@ -47,6 +50,7 @@ class Context(NamedTuple):
     step: Array
     num_steps: int
     features: Array | None = None
+    extra: object = ()
 
     @property
     def priors(self) -> Array:
@@ -144,13 +148,21 @@ def register(method: Method) -> Method:
     return method
 
 
+def _load_library() -> None:
+    """Import :mod:`imbjax.method_library`, whose modules register the methods beyond the core
+    ones (and their training-loop families). Deferred to first use to keep imports acyclic."""
+    import imbjax.method_library  # noqa: F401, PLC0415
+
+
 def available() -> tuple[str, ...]:
     """Registered method names, sorted."""
+    _load_library()
     return tuple(sorted(REGISTRY))
 
 
 def get(name: str) -> Method:
     """The method called ``name``; a ``ValueError`` lists the valid names otherwise."""
+    _load_library()
     if name not in REGISTRY:
         raise ValueError(f"unknown method {name!r}; choose one of {list(available())}")
     return REGISTRY[name]

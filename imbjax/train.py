@@ -59,7 +59,11 @@ class DeviceData(NamedTuple):
 
 
 class TrainState(NamedTuple):
-    """Everything a run carries between steps (a pytree; vmapped runs stack it)."""
+    """Everything a run carries between steps (a pytree; vmapped runs stack it).
+
+    ``extra`` is the method state of families that need one (learned costs, cluster
+    assignments, neighbour targets, per-class sampling rates); ``()`` in the standard family.
+    """
 
     params: dict
     opt_state: optax.OptState
@@ -68,6 +72,7 @@ class TrainState(NamedTuple):
     weights: Array
     class_counts: Array
     loss_ema: Array
+    extra: object = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +112,7 @@ class Branches(NamedTuple):
     index_of_method: tuple[int, ...]
 
 
-def _branches(methods: Sequence[Method], attribute: str) -> Branches:
+def branches(methods: Sequence[Method], attribute: str) -> Branches:
     pieces: list[Callable] = []
     index = []
     for method in methods:
@@ -118,79 +123,142 @@ def _branches(methods: Sequence[Method], attribute: str) -> Branches:
     return Branches(tuple(pieces), tuple(index))
 
 
-def _choose(branches: Branches, method_index: Array, *args):
+def choose(options: Branches, method_index: Array, *args):
     """Call the piece of the run's method: directly if the group has one, else ``lax.switch``."""
-    if len(branches.pieces) == 1:
-        return branches.pieces[0](*args)
-    table = jnp.asarray(branches.index_of_method, jnp.int32)
-    return jax.lax.switch(table[method_index], branches.pieces, *args)
+    if len(options.pieces) == 1:
+        return options.pieces[0](*args)
+    table = jnp.asarray(options.index_of_method, jnp.int32)
+    return jax.lax.switch(table[method_index], options.pieces, *args)
 
 
 class Program(NamedTuple):
+    """The pure pieces of a group's runs; the runner vmaps and shards each over the run axis."""
+
     init: Callable[[DeviceData, Array, Mapping[str, Array]], TrainState]
     advance: Callable[[DeviceData, TrainState, Mapping[str, Array], int], TrainState]
     evaluate: Callable[[DeviceData, TrainState, Mapping[str, Array]], dict[str, Array]]
 
 
+# --- Building blocks shared by every family's program ---------------------------------------
+
+def optimizer_for(spec: ProgramSpec, hparams: Mapping[str, Array]) -> optax.GradientTransformation:
+    """The spec's optimizer at the run's (possibly traced) learning rate."""
+    return OPTIMIZERS[spec.optimizer](hparams["learning_rate"])
+
+
+def context(spec: ProgramSpec, state: TrainState, hparams, features=None) -> Context:
+    """The :class:`~imbjax.methods.Context` a method's pieces see at ``state``."""
+    return Context(state.class_counts.astype(jnp.float32), hparams, state.step, spec.num_steps, features,
+                   state.extra)
+
+
+def initial_state(spec: ProgramSpec, model, data: DeviceData, key: Array, hparams, sampler: Branches,
+                  ) -> tuple[TrainState, Array]:
+    """Draw the run's imbalanced subset, initialise parameters and optimizer, compute the
+    sampling weights; returns ``(state, training-subset mask)``. ``state.extra`` is ``()``."""
+    subset_key, sampler_key, init_key, train_key = jax.random.split(key, 4)
+    mask, counts = imbalance.imbalanced_subset(
+        subset_key, data.y_train, spec.num_classes, spec.n_max, profile=spec.profile,
+        rho=hparams["rho"], mu=hparams["mu"], minority=spec.minority)
+    params = model.init(init_key, jnp.zeros((1, *spec.input_shape), jnp.float32))
+    state = TrainState(params, optimizer_for(spec, hparams).init(params), train_key, jnp.int32(0),
+                       jnp.zeros(mask.shape, jnp.float32), counts, jnp.float32(jnp.nan), ())
+    weights = choose(sampler, hparams["method_index"], sampler_key, data.y_train, mask,
+                     context(spec, state, hparams))
+    return state._replace(weights=weights), mask
+
+
+def gradient_step(spec: ProgramSpec, state: TrainState, hparams, loss_of_params: Callable[[dict], Array],
+                  ) -> TrainState:
+    """One optimizer step on ``loss_of_params``; advances ``step`` and the loss average."""
+    loss, grads = jax.value_and_grad(loss_of_params)(state.params)
+    updates, opt_state = optimizer_for(spec, hparams).update(grads, state.opt_state, state.params)
+    loss_ema = jnp.where(jnp.isnan(state.loss_ema), loss,
+                         LOSS_EMA_DECAY * state.loss_ema + (1 - LOSS_EMA_DECAY) * loss)
+    return state._replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state,
+                          step=state.step + 1, loss_ema=loss_ema)
+
+
+def draw_training_batch(spec: ProgramSpec, data: DeviceData, state: TrainState) -> tuple[TrainState, Array, Array]:
+    """``(state with a fresh key, x, y)``: a batch drawn by the run's sampling weights."""
+    key, batch_key = jax.random.split(state.key)
+    index = draw_batch(batch_key, state.weights, spec.batch_size)
+    return state._replace(key=key), data.x_train[index], data.y_train[index]
+
+
+def apply_in_batches(model, params, x: Array, batch_size: int) -> tuple[Array, Array]:
+    """``model.apply`` over many examples in fixed-size batches: ``(logits, features)``."""
+    return jax.lax.map(lambda example: jax.tree.map(lambda a: a[0], model.apply(params, example[None])), x,
+                       batch_size=batch_size)
+
+
+def test_metrics(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: Array) -> dict[str, Array]:
+    """Every metric of ``probs`` on the test set, plus what the run trained on."""
+    results = metrics.compute_all(data.y_test, probs, num_classes=spec.num_classes)
+    results.update(
+        train_loss=state.loss_ema,
+        train_examples=jnp.sum(state.class_counts),
+        train_min_class=jnp.min(state.class_counts),
+        train_rho=imbalance.imbalance_ratio(state.class_counts),
+    )
+    return results
+
+
+# --- Families: one program builder per training loop ------------------------------------------
+
+FAMILIES: dict[str, Callable[[ProgramSpec], Program]] = {}
+
+
+def register_family(name: str):
+    """Decorator registering ``builder(spec) -> Program`` as the training loop of family ``name``."""
+    def decorate(builder):
+        if name in FAMILIES:
+            raise ValueError(f"family {name!r} is already registered")
+        FAMILIES[name] = builder
+        return builder
+    return decorate
+
+
 def make_program(spec: ProgramSpec) -> Program:
-    """Build the pure ``init``/``advance``/``evaluate`` functions of a group of runs."""
+    """The program of a group: the builder of its methods' (common) family."""
     if spec.optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {spec.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+    families = sorted({m.family for m in spec.methods})
+    if len(families) != 1:
+        raise ValueError(f"a program's methods must share one family, got {families}")
+    if families[0] not in FAMILIES:
+        raise ValueError(f"unknown family {families[0]!r}; registered families are {sorted(FAMILIES)}")
+    return FAMILIES[families[0]](spec)
+
+
+@register_family("standard")
+def standard_program(spec: ProgramSpec) -> Program:
+    """Sample a batch by the run's weights, take a step on its method's loss; predict with its
+    post-processing. Every method of the family shares this one compiled program."""
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
-    samplers = _branches(spec.methods, "sampler")
-    loss_fns = _branches(spec.methods, "loss")
-    postprocessors = _branches(spec.methods, "postprocess")
-
-    def optimizer(hparams):
-        return OPTIMIZERS[spec.optimizer](hparams["learning_rate"])
-
-    def context(state, hparams, features=None):
-        return Context(state.class_counts.astype(jnp.float32), hparams, state.step, spec.num_steps, features)
+    samplers = branches(spec.methods, "sampler")
+    loss_fns = branches(spec.methods, "loss")
+    postprocessors = branches(spec.methods, "postprocess")
 
     def init(data, key, hparams):
-        subset_key, sampler_key, init_key, train_key = jax.random.split(key, 4)
-        mask, counts = imbalance.imbalanced_subset(
-            subset_key, data.y_train, spec.num_classes, spec.n_max, profile=spec.profile,
-            rho=hparams["rho"], mu=hparams["mu"], minority=spec.minority)
-        params = model.init(init_key, jnp.zeros((1, *spec.input_shape), jnp.float32))
-        state = TrainState(params, optimizer(hparams).init(params), train_key, jnp.int32(0),
-                           jnp.zeros(mask.shape, jnp.float32), counts, jnp.float32(jnp.nan))
-        weights = _choose(samplers, hparams["method_index"], sampler_key, data.y_train, mask,
-                          context(state, hparams))
-        return state._replace(weights=weights)
+        return initial_state(spec, model, data, key, hparams, samplers)[0]
 
-    def train_step(data, hparams, state, _):
-        key, batch_key = jax.random.split(state.key)
-        index = draw_batch(batch_key, state.weights, spec.batch_size)
-        x, y = data.x_train[index], data.y_train[index]
+    def train_step(data, hparams, state):
+        state, x, y = draw_training_batch(spec, data, state)
 
         def batch_loss(params):
             logits, features = model.apply(params, x)
-            return _choose(loss_fns, hparams["method_index"], logits, y, context(state, hparams, features))
+            return choose(loss_fns, hparams["method_index"], logits, y, context(spec, state, hparams, features))
 
-        loss, grads = jax.value_and_grad(batch_loss)(state.params)
-        updates, opt_state = optimizer(hparams).update(grads, state.opt_state, state.params)
-        loss_ema = jnp.where(jnp.isnan(state.loss_ema), loss,
-                             LOSS_EMA_DECAY * state.loss_ema + (1 - LOSS_EMA_DECAY) * loss)
-        return TrainState(optax.apply_updates(state.params, updates), opt_state, key, state.step + 1,
-                          state.weights, state.class_counts, loss_ema), None
+        return gradient_step(spec, state, hparams, batch_loss)
 
     def advance(data, state, hparams, num_steps):
-        state, _ = jax.lax.scan(lambda s, x: train_step(data, hparams, s, x), state, length=num_steps)
-        return state
+        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
 
     def evaluate(data, state, hparams):
-        logits = jax.lax.map(lambda x: model.apply(state.params, x[None])[0][0], data.x_test,
-                             batch_size=spec.eval_batch_size)
-        probs = _choose(postprocessors, hparams["method_index"], logits, context(state, hparams))
-        results = metrics.compute_all(data.y_test, probs, num_classes=spec.num_classes)
-        results.update(
-            train_loss=state.loss_ema,
-            train_examples=jnp.sum(state.class_counts),
-            train_min_class=jnp.min(state.class_counts),
-            train_rho=imbalance.imbalance_ratio(state.class_counts),
-        )
-        return results
+        logits, _ = apply_in_batches(model, state.params, data.x_test, spec.eval_batch_size)
+        probs = choose(postprocessors, hparams["method_index"], logits, context(spec, state, hparams))
+        return test_metrics(spec, data, state, probs)
 
     return Program(init, advance, evaluate)
 

@@ -40,8 +40,12 @@ class GroupTiming:
 
 
 def run_mesh() -> Mesh:
-    """A 1-D mesh over every device of every process, axis name ``"runs"``."""
-    return jax.make_mesh((jax.device_count(),), (RUN_AXIS,))
+    """A 1-D mesh over every device of every process, axis name ``"runs"``.
+
+    The axis is ``Auto`` (sharding propagated by the compiler): runs are independent, so XLA
+    partitions every op along the run axis without collectives.
+    """
+    return jax.make_mesh((jax.device_count(),), (RUN_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def padded_size(runs: int, devices: int, max_parallel: int = 0) -> tuple[int, int]:

@@ -1,0 +1,54 @@
+"""Loss kernels for class imbalance.
+
+optax style: ``loss(logits, labels, *, hyper-parameters)`` with keyword-only hyper-parameters that may
+be traced arrays (sweep axes). Per-example losses return ``float[batch]``; the batch losses of Wang et
+al. (:func:`mfe_loss`, :func:`msfe_loss`) return a scalar.
+"""
+from imbjax.losses.classification import (
+    cost_sensitive_ce,
+    cost_threshold,
+    cross_entropy,
+    focal_loss,
+    minority_classes,
+    minority_cost_matrix,
+    misclassification_costs,
+    sigmoid_focal_loss,
+)
+from imbjax.losses.long_tail import (
+    balanced_softmax_loss,
+    class_balanced_ce,
+    class_balanced_focal,
+    class_balanced_weights,
+    drw_weights,
+    ldam_loss,
+    ldam_margins,
+    log_class_prior,
+    logit_adjust_posthoc,
+    logit_adjusted_loss,
+)
+from imbjax.losses.mfe import group_mean_errors, mfe_loss, mse_loss, msfe_loss
+
+__all__ = [
+    "balanced_softmax_loss",
+    "class_balanced_ce",
+    "class_balanced_focal",
+    "class_balanced_weights",
+    "cost_sensitive_ce",
+    "cost_threshold",
+    "cross_entropy",
+    "drw_weights",
+    "focal_loss",
+    "group_mean_errors",
+    "ldam_loss",
+    "ldam_margins",
+    "log_class_prior",
+    "logit_adjust_posthoc",
+    "logit_adjusted_loss",
+    "mfe_loss",
+    "minority_classes",
+    "minority_cost_matrix",
+    "misclassification_costs",
+    "mse_loss",
+    "msfe_loss",
+    "sigmoid_focal_loss",
+]

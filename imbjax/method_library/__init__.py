@@ -1,0 +1,6 @@
+"""Methods beyond the core ones, registered on import (``imbjax.methods`` imports this lazily).
+
+One module per kind of method; each calls :func:`imbjax.methods.register` for its methods and,
+where a method needs its own training loop, :func:`imbjax.train.register_family`.
+"""
+from imbjax.method_library import losses  # noqa: F401

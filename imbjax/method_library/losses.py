@@ -1,0 +1,118 @@
+"""Registers the loss-based methods: focal, MSE/MFE/MSFE, class-balanced, LDAM(-DRW), logit adjustment,
+balanced softmax. Importing this module adds them to :mod:`imbjax.methods`' registry.
+
+Every method here trains with the standard loop (family ``"standard"``); only the loss and, for the
+post-hoc and the squared-error methods, the prediction probabilities differ. Each loss is the batch
+mean of the per-example kernel in :mod:`imbjax.losses` (MFE and MSFE are batch losses themselves).
+Hyper-parameters are read from ``ctx.hparams`` (scalars, sweepable) with the papers' defaults.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from imbjax import losses
+from imbjax.methods import Method, mean_ce, register
+
+LIN = "Lin et al. 2017 (RetinaNet focal loss), survey Eq. 16"
+WANG_2016 = "Wang et al. 2016 (IJCNN), survey Eqs. 12-15"
+CUI = "Cui et al. 2019 (class-balanced loss, CVPR)"
+CAO = "Cao et al. 2019 (LDAM-DRW, NeurIPS)"
+MENON = "Menon et al. 2021 (logit adjustment, ICLR)"
+REN = "Ren et al. 2020 (balanced softmax, NeurIPS)"
+
+
+def focal_mean(logits, labels, ctx):
+    """Softmax focal loss with RetinaNet's alpha carried over class-wise: ``alpha_t = alpha`` for minority
+    classes (RetinaNet's rare foreground) and ``1 - alpha`` for the largest classes (its background).
+    ``alpha = 0.5`` weights all classes equally. A scalar alpha would only scale the softmax loss."""
+    alpha = ctx.hparams["alpha"]
+    alpha_t = jnp.where(losses.minority_classes(ctx.class_counts), alpha, 1.0 - alpha)
+    return jnp.mean(losses.focal_loss(logits, labels, gamma=ctx.hparams["gamma"], alpha=alpha_t))
+
+
+def mse_mean(logits, labels, ctx):
+    """MSE of sigmoid outputs against one-hot targets (Wang et al.'s baseline)."""
+    del ctx
+    return jnp.mean(losses.mse_loss(logits, labels, activation="sigmoid"))
+
+
+def mfe(logits, labels, ctx):
+    """Mean false error of sigmoid outputs, the per-class form (the paper's FPE + FNE for two classes)."""
+    del ctx
+    return losses.mfe_loss(logits, labels, activation="sigmoid")
+
+
+def msfe(logits, labels, ctx):
+    """Mean squared false error of sigmoid outputs, the per-class form (FPE^2 + FNE^2 for two classes)."""
+    del ctx
+    return losses.msfe_loss(logits, labels, activation="sigmoid")
+
+
+def sigmoid_probabilities(logits, ctx):
+    """Sigmoid outputs normalised to sum to one: the class probabilities of a network trained with
+    squared error on sigmoid units (each output estimates ``P(y = c | x)``)."""
+    del ctx
+    outputs = jax.nn.sigmoid(logits)
+    return outputs / jnp.sum(outputs, axis=-1, keepdims=True)
+
+
+def class_balanced_ce_mean(logits, labels, ctx):
+    return jnp.mean(losses.class_balanced_ce(logits, labels, class_counts=ctx.class_counts,
+                                             beta=ctx.hparams["beta"]))
+
+
+def class_balanced_focal_mean(logits, labels, ctx):
+    return jnp.mean(losses.class_balanced_focal(logits, labels, class_counts=ctx.class_counts,
+                                                beta=ctx.hparams["beta"], gamma=ctx.hparams["gamma"]))
+
+
+def ldam_mean(logits, labels, ctx):
+    return jnp.mean(losses.ldam_loss(logits, labels, class_counts=ctx.class_counts,
+                                     max_margin=ctx.hparams["max_margin"], scale=ctx.hparams["scale"]))
+
+
+def ldam_drw_mean(logits, labels, ctx):
+    """LDAM with deferred re-weighting from step ``drw_start * num_steps`` on."""
+    weights = losses.drw_weights(ctx.class_counts, ctx.step, start_step=ctx.hparams["drw_start"] * ctx.num_steps,
+                                 beta=ctx.hparams["beta"])
+    return jnp.mean(losses.ldam_loss(logits, labels, class_counts=ctx.class_counts,
+                                     max_margin=ctx.hparams["max_margin"], scale=ctx.hparams["scale"],
+                                     weights=weights))
+
+
+def logit_adjusted_mean(logits, labels, ctx):
+    return jnp.mean(losses.logit_adjusted_loss(logits, labels, log_prior=losses.log_class_prior(ctx.class_counts),
+                                               tau=ctx.hparams["tau"]))
+
+
+def logit_adjusted_probabilities(logits, ctx):
+    """Softmax of the post-hoc adjusted logits ``z - tau log pi``."""
+    adjusted = losses.logit_adjust_posthoc(logits, log_prior=losses.log_class_prior(ctx.class_counts),
+                                           tau=ctx.hparams["tau"])
+    return jax.nn.softmax(adjusted, axis=-1)
+
+
+def balanced_softmax_mean(logits, labels, ctx):
+    return jnp.mean(losses.balanced_softmax_loss(logits, labels, class_counts=ctx.class_counts))
+
+
+register(Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 0.25},
+                reference=f"{LIN}; softmax form, alpha for minority classes and 1 - alpha for the others"))
+register(Method("mse", loss=mse_mean, postprocess=sigmoid_probabilities,
+                reference=f"{WANG_2016}: the MSE baseline, sigmoid outputs"))
+register(Method("mfe", loss=mfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MFE, Eq. 14"))
+register(Method("msfe", loss=msfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MSFE, Eq. 15"))
+register(Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, reference=f"{CUI}; softmax CE"))
+register(Method("cb_focal", loss=class_balanced_focal_mean, hparams={"beta": 0.9999, "gamma": 1.0},
+                reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"))
+register(Method("ldam", loss=ldam_mean, hparams={"max_margin": 0.5, "scale": 30.0},
+                reference=f"{CAO}; LDAM without re-weighting"))
+register(Method("ldam_drw", loss=ldam_drw_mean,
+                hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
+                reference=f"{CAO}; class-balanced re-weighting from 80% of the steps (epoch 160 of 200)"))
+register(Method("logit_adjusted", loss=logit_adjusted_mean, hparams={"tau": 1.0},
+                reference=f"{MENON}; logit-adjusted loss, plain softmax at test time"))
+register(Method("logit_adjust_posthoc", loss=mean_ce, postprocess=logit_adjusted_probabilities,
+                hparams={"tau": 1.0}, reference=f"{MENON}; CE training, post-hoc logit adjustment"))
+register(Method("balanced_softmax", loss=balanced_softmax_mean, reference=f"{REN}; plain softmax at test time"))
