@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cpu-devices", type=int, default=None,
                      help="CPU devices to shard over (default: one per core, at most 8)")
     run.add_argument("--no-cache", action="store_true", help="disable the persistent compilation cache")
+    run.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                     help="multi-host run: the coordinator address (with --num-processes, --process-id)")
+    run.add_argument("--num-processes", type=int, default=1)
+    run.add_argument("--process-id", type=int, default=0)
 
     report = commands.add_parser("report", help="statistics, tables and figures for work directories")
     from imbjax.analysis import add_report_arguments  # noqa: PLC0415 (keeps `imbjax run` start-up lean)
@@ -67,16 +71,20 @@ def _run(args) -> int:
     from imbjax import runtime  # noqa: PLC0415
 
     runtime.configure(cpu_devices=args.cpu_devices, cache=not args.no_cache)
+    if args.coordinator:
+        runtime.distributed(args.coordinator, args.num_processes, args.process_id)
     from imbjax import config as config_lib  # noqa: PLC0415
     from imbjax.sweep import grid, progress, runner, store  # noqa: PLC0415
 
     config = config_lib.load_config(args.config, args.overrides)
     workdir = Path(args.workdir)
     if args.dry_run:
-        progress.print_plan(config, grid.expand(config))
+        groups = grid.expand(config)
+        progress.print_plan(config, groups, runner.memory_plan(config, groups))
         return 0
     try:
-        store.claim_workdir(workdir, runner.config_payload(config))
+        if runtime.is_writer():
+            store.claim_workdir(workdir, runner.config_payload(config))
     except store.ConfigMismatchError:
         if not args.fork:
             raise
@@ -85,6 +93,8 @@ def _run(args) -> int:
     start = time.perf_counter()
     with progress.SweepProgress() as display:
         table = runner.run_sweep(config, workdir, report=display.report)
+    if not runtime.is_writer():
+        return 0
     progress.print_summary(table, config.figure_metrics)
     figure = progress.write_figure(table, workdir, config.figure_metrics)
     print(f"wrote {workdir / store.RUNS_FILE} ({len(table)} runs), {workdir / store.META_FILE}"

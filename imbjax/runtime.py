@@ -4,6 +4,9 @@
   (at most :data:`MAX_CPU_DEVICES`) so that sharding the run axis uses every core: an MLP sweep
   on 2 cores measured ~2.3 s sharded over 2 CPU devices against ~5.5 s on one (docs/DESIGN.md).
   ``JAX_NUM_CPU_DEVICES`` or ``--cpu-devices`` overrides it.
+* Several hosts: ``distributed(...)`` calls ``jax.distributed.initialize`` (on CPU with the gloo
+  collectives), after which ``jax.devices()`` lists every process's devices and the sweep's run
+  axis is sharded over all of them; process 0 alone writes results.
 * JAX's persistent compilation cache is on by default (``IMBJAX_CACHE_DIR``, default
   ``~/.cache/imbjax/xla``), so a second invocation of a sweep skips compilation.
 """
@@ -31,3 +34,16 @@ def configure(*, cpu_devices: int | None = None, cache_dir: str | None = None, c
         jax.config.update("jax_compilation_cache_dir", directory)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def distributed(coordinator: str, num_processes: int, process_id: int) -> None:
+    """Join a multi-process run (``jax.distributed.initialize``). Call before any JAX computation."""
+    if not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id must lie in 0..{num_processes - 1}, got {process_id!r}")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+
+
+def is_writer() -> bool:
+    """Whether this process writes results (process 0; every process in a single-process run)."""
+    return jax.process_index() == 0

@@ -25,9 +25,12 @@ class PartCheckpoints:
 
     def __init__(self, workdir: Path, group_id: str, part: int):
         self.directory = (Path(workdir) / CHECKPOINT_DIR / group_id / f"part{part}").absolute()
+        self.manager = self._open()
+
+    def _open(self) -> ocp.CheckpointManager:
         options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False,
                                                cleanup_tmp_directories=True)
-        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        return ocp.CheckpointManager(self.directory, options=options)
 
     def restore(self, abstract_state):
         """``(steps_done, state)`` of the newest readable checkpoint, or ``(0, None)``."""
@@ -40,6 +43,7 @@ class PartCheckpoints:
             warnings.warn(f"checkpoint {self.directory / str(step)} is unreadable ({type(err).__name__}: {err}); "
                           "recomputing this part from step 0", RuntimeWarning, stacklevel=2)
             self.discard()
+            self.manager = self._open()
             return 0, None
         return int(step), state
 

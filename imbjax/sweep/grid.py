@@ -110,7 +110,7 @@ def stack_hparams(runs: tuple[Run, ...], defaults: dict[str, float]) -> dict[str
     names = ["rho", "mu", "learning_rate", "method_index", *sorted(defaults)]
     stacked = {}
     for name in names:
-        values = [run.hparams.get(name, defaults.get(name)) for run in runs]
+        values = [run.hparams.get(name, defaults.get(name, 0.0)) for run in runs]
         dtype = np.int32 if name == "method_index" else np.float32
         stacked[name] = np.asarray(values, dtype)
     return stacked

@@ -56,15 +56,24 @@ class SweepProgress:
             print(text, file=sys.stderr, flush=True)
 
 
-def print_plan(config, groups: list[Group]) -> None:
-    """The dry run: the expanded grid, its groups, and the number of compiles."""
+def print_plan(config, groups: list[Group], memory: dict[str, tuple[int, int]]) -> None:
+    """The dry run: the expanded grid, its groups, the number of compiles, a memory estimate.
+
+    ``memory[group_id] = (data bytes, bytes of one run's training state)``; the estimate for a
+    group is data + width x state x 3 (state, gradients and temporaries of the same size),
+    where width is the number of runs trained at once (``max_parallel`` or the whole group).
+    """
     console = Console()
     table = Table(title=f"{config.name}: {sum(len(g.runs) for g in groups)} runs in {len(groups)} groups "
                         f"({len(groups)} compiles)")
-    for column in ("group", "dataset", "profile", "methods", "runs"):
+    for column in ("group", "dataset", "profile", "methods", "runs", "memory estimate"):
         table.add_column(column)
     for group in groups:
-        table.add_row(group.group_id, group.dataset, group.profile, ", ".join(group.methods), str(len(group.runs)))
+        data_bytes, run_bytes = memory[group.group_id]
+        width = min(len(group.runs), config.max_parallel or len(group.runs))
+        estimate = (data_bytes + 3 * width * run_bytes) / 2**20
+        table.add_row(group.group_id, group.dataset, group.profile, ", ".join(group.methods), str(len(group.runs)),
+                      f"{estimate:,.0f} MiB")
     console.print(table)
     console.print(f"steps per run {config.num_steps}, batch {config.batch_size}, model {config.model}, "
                   f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}")

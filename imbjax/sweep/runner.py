@@ -4,6 +4,10 @@ A group's runs are stacked on a leading *run axis* (seed keys and hyper-paramete
 padded to a multiple of the device count (and of ``max_parallel`` chunks), sharded with a
 ``NamedSharding`` over a 1-D mesh of every device JAX sees, and the padding is dropped from the
 results. Finished groups are skipped on a re-run of the same work directory.
+
+With several processes (``imbjax run --coordinator ...``), the mesh spans every process's
+devices, each process computes its share of every group's runs, outputs are all-gathered, and
+process 0 alone writes results; the work directory must be on a file system all processes see.
 """
 from __future__ import annotations
 
@@ -21,9 +25,11 @@ import jax
 import ml_collections
 import numpy as np
 import pandas as pd
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax import data as datasets
+from imbjax.runtime import is_writer
 from imbjax.sweep import grid, store
 from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
 from imbjax.train import DeviceData, ProgramSpec, make_program, program_spec, run_program
@@ -60,6 +66,13 @@ def _pad(array: np.ndarray, size: int) -> np.ndarray:
     so they cannot produce NaN or slow paths; their results are dropped)."""
     extra = size - array.shape[0]
     return np.concatenate([array, np.repeat(array[:1], extra, axis=0)]) if extra else array
+
+
+def gather(tree):
+    """Fetch run-sharded outputs to host NumPy on every process (all-gather across hosts)."""
+    if jax.process_count() > 1:
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
 
 
 class _Compiled:
@@ -109,7 +122,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
         part_keys, part_hparams = part_inputs(i)
         if checkpoint_every <= 0:
             whole = over_runs(functools.partial(run_program, program, spec))
-            outputs.append(jax.device_get(compiled("run", whole, data, part_keys, part_hparams)))
+            outputs.append(gather(compiled("run", whole, data, part_keys, part_hparams)))
             continue
         state = compiled("init", over_runs(program.init), data, part_keys, part_hparams)
         checkpoints = PartCheckpoints(workdir, group_id, i)
@@ -122,7 +135,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
             done += steps
             checkpoints.save(done, state)
             report("chunk_done", {"part": i, "parts": num_parts, "steps_done": done, "steps": spec.num_steps})
-        outputs.append(jax.device_get(compiled("evaluate", over_runs(program.evaluate), data, state, part_hparams)))
+        outputs.append(gather(compiled("evaluate", over_runs(program.evaluate), data, state, part_hparams)))
     run_seconds = time.perf_counter() - start - compiled.seconds
     return _merge(outputs, len(runs)), compiled.seconds, run_seconds
 
@@ -144,6 +157,34 @@ def _merge(outputs: list[dict], num_runs: int) -> dict[str, np.ndarray]:
             for index in range(values.shape[1]):
                 columns[f"{name}_{index}"] = values[:, index]
     return columns
+
+
+def state_bytes(spec: ProgramSpec, data: DeviceData) -> int:
+    """Bytes of one run's training state (parameters, optimizer state, weights, method state)."""
+    program = make_program(spec)
+    hparams = {k: jax.ShapeDtypeStruct((), np.asarray(v).dtype)
+               for k, v in grid.stack_hparams((), spec.hparam_defaults()).items()}
+    shapes = jax.eval_shape(program.init, data, jax.ShapeDtypeStruct((2,), np.uint32), hparams)
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes))
+
+
+def _load_once(loaded: dict, group: grid.Group) -> datasets.Dataset:
+    """The group's dataset, loaded on first use and kept in ``loaded``."""
+    key = json.dumps([group.dataset, group.dataset_kwargs], sort_keys=True)
+    if key not in loaded:
+        loaded[key] = datasets.load(group.dataset, **group.dataset_kwargs)
+    return loaded[key]
+
+
+def memory_plan(config: ml_collections.ConfigDict, groups: list[grid.Group]) -> dict[str, tuple[int, int]]:
+    """``{group id: (data bytes, one run's state bytes)}`` without training (loads the data)."""
+    plan, loaded = {}, {}
+    for group in groups:
+        dataset = _load_once(loaded, group)
+        data = DeviceData.from_dataset(dataset)
+        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods)
+        plan[group.group_id] = (sum(a.nbytes for a in data), state_bytes(spec, data))
+    return plan
 
 
 def package_versions() -> dict[str, str]:
@@ -181,7 +222,8 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
     report = report or (lambda event, info: None)
     workdir = Path(workdir)
     groups = grid.expand(config)
-    store.claim_workdir(workdir, config_payload(config))
+    if is_writer():
+        store.claim_workdir(workdir, config_payload(config))
     mesh = run_mesh()
     loaded: dict[str, datasets.Dataset] = {}
     frames, timings = [], []
@@ -195,10 +237,7 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
             report("group_skipped", info)
             continue
         report("group_start", info)
-        cache_key = json.dumps([group.dataset, group.dataset_kwargs], sort_keys=True)
-        if cache_key not in loaded:
-            loaded[cache_key] = datasets.load(group.dataset, **group.dataset_kwargs)
-        dataset = loaded[cache_key]
+        dataset = _load_once(loaded, group)
         spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods)
         device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
         columns, compile_seconds, run_seconds = train_group(
@@ -208,11 +247,14 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
         frame = pd.concat([pd.DataFrame({"run_id": run_ids, "group": group.group_id}),
                            pd.DataFrame([run.columns for run in group.runs]),
                            pd.DataFrame(columns)], axis=1)
-        store.write_group(workdir, group.group_id, frame)
-        discard_checkpoints(workdir, group.group_id)
+        if is_writer():
+            store.write_group(workdir, group.group_id, frame)
+            discard_checkpoints(workdir, group.group_id)
         frames.append(frame)
         timings.append(GroupTiming(group.group_id, len(run_ids), compile_seconds, run_seconds))
         report("group_done", {**info, "compile_seconds": compile_seconds, "run_seconds": run_seconds})
+    if not is_writer():
+        return pd.concat(frames, ignore_index=True)
     table = store.write_runs(workdir, frames)
     _write_meta(workdir, config, timings, time.perf_counter() - sweep_start)
     return table

@@ -103,10 +103,11 @@ def write_group(workdir: Path, group_id: str, frame: pd.DataFrame) -> None:
 
 
 def write_runs(workdir: Path, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rebuild ``runs.csv`` from the finished groups' rows (config columns first)."""
+    """Rebuild ``runs.csv`` from the finished groups' rows (config columns first); returns the
+    table as read back from the file, so fresh and resumed sweeps return identical tables."""
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not table.empty and table["run_id"].duplicated().any():
         duplicated = table.loc[table["run_id"].duplicated(), "run_id"].iloc[0]
         raise ValueError(f"run {duplicated!r} appears in two groups; the work directory is inconsistent")
     atomic_write_text(workdir / RUNS_FILE, table.to_csv(index=False))
-    return table
+    return pd.read_csv(workdir / RUNS_FILE)
