@@ -183,3 +183,34 @@ def test_make_train_is_vmappable_over_hyperparameters(tiny_config):
         np.testing.assert_allclose(batched["balanced_accuracy"][i], single["balanced_accuracy"], atol=1e-5)
     with pytest.raises(ValueError, match="unknown hyper-parameter 'gamma'"):
         train(keys[0], {"gamma": 2.0})
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process(tmp_path):
+    """jax.distributed over a loopback coordinator: each process computes its share, process 0
+    writes; the table equals a single-process run's, with every run exactly once."""
+    config_path = _tiny_config_file(tmp_path)
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "1"}
+    base = [sys.executable, "-m", "imbjax.cli", "run", str(config_path), "--set", "seeds=2"]
+    subprocess.run([*base, "--workdir", str(tmp_path / "one")], env=env, check=True, capture_output=True)
+    coordinator = f"localhost:{_free_port()}"
+    processes = [subprocess.Popen([*base, "--workdir", str(tmp_path / "two"), "--coordinator", coordinator,
+                                   "--num-processes", "2", "--process-id", str(i)],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in (1, 0)]
+    for process in processes:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    one = pd.read_csv(tmp_path / "one" / "runs.csv").set_index("run_id").sort_index()
+    two = pd.read_csv(tmp_path / "two" / "runs.csv").set_index("run_id").sort_index()
+    assert two.index.is_unique and list(two.index) == list(one.index)
+    metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
+    np.testing.assert_allclose(one[metrics].to_numpy(), two[metrics].to_numpy(), atol=1e-6)
