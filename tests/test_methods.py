@@ -1,0 +1,66 @@
+"""The method registry and the core methods' pieces."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from imbjax import methods
+
+
+def _context(counts, **hparams):
+    return methods.Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
+                           jnp.int32(0), 100)
+
+
+def test_threshold_moving_divides_probabilities_by_training_priors():
+    logits = jax.random.normal(jax.random.PRNGKey(0), (7, 4)) * 3
+    counts = np.array([100.0, 50.0, 5.0, 1.0])
+    got = methods.threshold_moving(logits, _context(counts))
+    p = np.exp(np.asarray(logits, np.float64))
+    p /= p.sum(1, keepdims=True)
+    moved = p / (counts / counts.sum())
+    np.testing.assert_allclose(got, moved / moved.sum(1, keepdims=True), rtol=1e-5)
+
+
+def test_threshold_moving_is_finite_with_an_empty_class():
+    probs = methods.threshold_moving(jnp.array([[50.0, -50.0, 0.0]]), _context([10.0, 0.0, 3.0]))
+    assert np.all(np.isfinite(probs)) and np.isclose(float(probs.sum()), 1.0)
+
+
+def test_cost_sensitive_ce_uses_the_cost_ratio_on_minority_classes():
+    logits = jnp.zeros((2, 3))
+    labels = jnp.array([0, 2])
+    loss_1 = methods.cost_sensitive_mean_ce(logits, labels, _context([10.0, 10.0, 2.0], cost_ratio=1.0))
+    loss_3 = methods.cost_sensitive_mean_ce(logits, labels, _context([10.0, 10.0, 2.0], cost_ratio=3.0))
+    ce = np.log(3.0)
+    np.testing.assert_allclose(loss_1, ce, rtol=1e-6)
+    np.testing.assert_allclose(loss_3, (ce + 3 * ce) / 2, rtol=1e-6)
+
+
+def test_samplers_of_core_methods():
+    labels = jnp.array([0, 0, 0, 0, 1, 1, 2])
+    mask = jnp.array([1, 1, 1, 0, 1, 1, 1], bool)
+    ctx = _context([3, 2, 1])
+    key = jax.random.PRNGKey(0)
+    np.testing.assert_array_equal(methods.get("baseline").sampler(key, labels, mask, ctx), np.asarray(mask, float))
+    ros = np.asarray(methods.get("ros").sampler(key, labels, mask, ctx))
+    np.testing.assert_allclose(np.bincount(labels, weights=ros), [1.0, 1.0, 1.0], rtol=1e-6)
+    rus = np.asarray(methods.get("rus").sampler(key, labels, mask, ctx))
+    np.testing.assert_array_equal(np.bincount(labels, weights=rus), [1, 1, 1])
+
+
+def test_registry_lists_core_and_library_methods():
+    names = methods.available()
+    for name in ("baseline", "ros", "rus", "cs_ce", "threshold", "ros_threshold", "rus_threshold", "focal",
+                 "ldam_drw", "logit_adjusted", "balanced_softmax", "cb_ce", "mfe", "msfe"):
+        assert name in names
+    assert methods.get("ros_threshold").postprocess is methods.threshold_moving
+
+
+def test_unknown_method_and_hparam_errors_name_the_choices():
+    with pytest.raises(ValueError, match=r"unknown method 'smote9'; choose one of \[.*'baseline'"):
+        methods.get("smote9")
+    with pytest.raises(ValueError, match=r"method 'focal' has no hyper-parameter 'beta'; its hyper-parameters are \['alpha', 'gamma'\]"):
+        methods.check_hparams("focal", {"beta": (0.9,)})
+    with pytest.raises(ValueError, match="already registered"):
+        methods.register(methods.Method("ros"))
