@@ -23,6 +23,7 @@ program builder for its family with :func:`imbjax.train.register_family`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable, Mapping, NamedTuple
 
 import jax
@@ -124,6 +125,8 @@ class Method:
       sampler: per-example sampling weights ``(key, labels, mask, ctx) -> float32[N]``.
       postprocess: prediction probabilities ``(logits, ctx) -> float32[batch, C]``.
       hparams: sweepable scalar hyper-parameters and their defaults (from the papers).
+      bounds: valid range ``(low, high)`` of a hyper-parameter, both inclusive (``math.inf``
+        for none), checked for every swept value before anything is compiled.
       family: methods of one family share one compiled training program.
       reference: the paper(s) the method comes from.
     """
@@ -133,6 +136,7 @@ class Method:
     sampler: Sampler = uniform_sampler
     postprocess: Postprocess = softmax
     hparams: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    bounds: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     family: str = "standard"
     reference: str = ""
 
@@ -169,13 +173,20 @@ def get(name: str) -> Method:
 
 
 def check_hparams(name: str, hparams: Mapping[str, object]) -> None:
-    """Raise a ``ValueError`` if ``hparams`` names a hyper-parameter that ``name`` does not have."""
-    valid = get(name).hparams
-    unknown = sorted(set(hparams) - set(valid))
+    """Raise a ``ValueError`` if ``hparams`` (name -> value or tuple of values) names a
+    hyper-parameter that method ``name`` does not have, or a value outside its bounds."""
+    method = get(name)
+    unknown = sorted(set(hparams) - set(method.hparams))
     if unknown:
         raise ValueError(
-            f"method {name!r} has no hyper-parameter {unknown[0]!r}; its hyper-parameters are {sorted(valid)}"
+            f"method {name!r} has no hyper-parameter {unknown[0]!r}; its hyper-parameters are {sorted(method.hparams)}"
         )
+    for hparam, (low, high) in method.bounds.items():
+        values = hparams.get(hparam, method.hparams[hparam])
+        for value in values if isinstance(values, (tuple, list)) else (values,):
+            if not low <= float(value) <= high:
+                raise ValueError(f"{name} hyper-parameter {hparam}={value!r} is outside its valid range "
+                                 f"[{low}, {high}]")
 
 
 BUDA = "Buda, Maki & Mazurowski 2018, Neural Networks 106"
@@ -187,4 +198,5 @@ register(Method("threshold", postprocess=threshold_moving, reference=BUDA))
 register(Method("ros_threshold", sampler=ros_sampler, postprocess=threshold_moving, reference=BUDA))
 register(Method("rus_threshold", sampler=rus_sampler, postprocess=threshold_moving, reference=BUDA))
 register(Method("cs_ce", loss=cost_sensitive_mean_ce, hparams={"cost_ratio": 2.0},
+                bounds={"cost_ratio": (1e-6, math.inf)},
                 reference="Wang et al. 2018 (CSDNN), survey Table 2; false-negative cost 2x"))

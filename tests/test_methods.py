@@ -64,3 +64,15 @@ def test_unknown_method_and_hparam_errors_name_the_choices():
         methods.check_hparams("focal", {"beta": (0.9,)})
     with pytest.raises(ValueError, match="already registered"):
         methods.register(methods.Method("ros"))
+
+
+@pytest.mark.parametrize("method, grid, message", [
+    ("cb_ce", {"beta": (0.9, 1.0)}, "cb_ce hyper-parameter beta=1.0 is outside its valid range"),
+    ("focal", {"gamma": (-1.0,)}, "focal hyper-parameter gamma=-1.0 is outside"),
+    ("ldam_drw", {"drw_start": (1.5,)}, "drw_start=1.5"),
+    ("cs_ce", {"cost_ratio": (0.0,)}, "cost_ratio=0.0"),
+])
+def test_out_of_range_hyperparameters_are_refused(method, grid, message):
+    with pytest.raises(ValueError, match=message):
+        methods.check_hparams(method, grid)
+    methods.check_hparams(method, {})  # the defaults are valid

@@ -8,6 +8,8 @@ Hyper-parameters are read from ``ctx.hparams`` (scalars, sweepable) with the pap
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -98,18 +100,24 @@ def balanced_softmax_mean(logits, labels, ctx):
 
 
 register(Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 0.25},
+                bounds={"gamma": (0.0, math.inf), "alpha": (0.0, 1.0)},
                 reference=f"{LIN}; softmax form, alpha for minority classes and 1 - alpha for the others"))
 register(Method("mse", loss=mse_mean, postprocess=sigmoid_probabilities,
                 reference=f"{WANG_2016}: the MSE baseline, sigmoid outputs"))
 register(Method("mfe", loss=mfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MFE, Eq. 14"))
 register(Method("msfe", loss=msfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MSFE, Eq. 15"))
-register(Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, reference=f"{CUI}; softmax CE"))
+register(Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, bounds={"beta": (0.0, 1 - 1e-12)},
+                reference=f"{CUI}; softmax CE"))
 register(Method("cb_focal", loss=class_balanced_focal_mean, hparams={"beta": 0.9999, "gamma": 1.0},
+                bounds={"beta": (0.0, 1 - 1e-12), "gamma": (0.0, math.inf)},
                 reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"))
 register(Method("ldam", loss=ldam_mean, hparams={"max_margin": 0.5, "scale": 30.0},
+                bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)},
                 reference=f"{CAO}; LDAM without re-weighting"))
 register(Method("ldam_drw", loss=ldam_drw_mean,
                 hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
+                bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf), "drw_start": (0.0, 1.0),
+                        "beta": (0.0, 1 - 1e-12)},
                 reference=f"{CAO}; class-balanced re-weighting from 80% of the steps (epoch 160 of 200)"))
 register(Method("logit_adjusted", loss=logit_adjusted_mean, hparams={"tau": 1.0},
                 reference=f"{MENON}; logit-adjusted loss, plain softmax at test time"))
