@@ -172,6 +172,14 @@ def test_cli_run_writes_table_meta_and_figure(tmp_path):
     assert (workdir / "figure.png").stat().st_size > 10_000
     assert "balanced_accuracy on digits" in result.stdout
 
+    from imbjax.cli import main
+
+    assert main(["report", str(workdir), "--out", str(tmp_path / "report"), "--baseline", "baseline"]) == 0
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv")
+    ros = summary[(summary["method"] == "ros") & (summary["rho"] == 10.0) & (summary["metric"] == "balanced_accuracy")]
+    expected = table[(table["method"] == "ros") & (table["rho"] == 10.0)]["balanced_accuracy"].mean()
+    np.testing.assert_allclose(ros["mean"].iloc[0], expected, rtol=1e-9)
+
 
 def test_make_train_is_vmappable_over_hyperparameters(tiny_config):
     tiny_config.methods = ("cs_ce",)

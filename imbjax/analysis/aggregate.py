@@ -95,7 +95,7 @@ def read_runs(workdirs: Iterable[str | Path]) -> pd.DataFrame:
         if not path.is_file():
             raise FileNotFoundError(f"workdir {workdir} has no {RUNS_FILE} (looked for {path})")
         tables.append(pd.read_csv(path, dtype={"run_id": str}))
-    runs = pd.concat(tables, ignore_index=True)
+    runs = pd.concat(tables, ignore_index=True).copy()  # one block per dtype: later assigns stay cheap
     n_read = len(runs)
     if "run_id" in runs.columns:
         runs = runs.drop_duplicates(subset="run_id", keep="first", ignore_index=True)
