@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import jax
@@ -23,12 +24,18 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "imbjax" / "xla"
 
 def configure(*, cpu_devices: int | None = None, cache_dir: str | None = None, cache: bool = True) -> None:
     """Set the CPU device count and the compilation cache. Call before any JAX computation."""
+    explicit = cpu_devices is not None
     if cpu_devices is None and "JAX_NUM_CPU_DEVICES" not in os.environ:
         cpu_devices = min(os.cpu_count() or 1, MAX_CPU_DEVICES)
     if cpu_devices is not None:
         if cpu_devices < 1:
             raise ValueError(f"cpu_devices must be >= 1, got {cpu_devices!r}")
-        jax.config.update("jax_num_cpu_devices", cpu_devices)
+        try:
+            jax.config.update("jax_num_cpu_devices", cpu_devices)
+        except RuntimeError:  # JAX already started in this process (a notebook, a test): keep its devices
+            if explicit:
+                warnings.warn(f"JAX is already initialised with {jax.device_count()} device(s); "
+                              f"cpu_devices={cpu_devices} not applied", RuntimeWarning, stacklevel=2)
     if cache:
         directory = cache_dir or os.environ.get("IMBJAX_CACHE_DIR") or str(DEFAULT_CACHE_DIR)
         jax.config.update("jax_compilation_cache_dir", directory)

@@ -61,19 +61,25 @@ def test_counts_traced_inside_jit_and_vmap():
         assert row.tolist() == reference_counts(10, 1000, "step", rho, mu)
 
 
+POOL_SIZE, MAX_CLASSES = 300, 6
+
+
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), num_classes=st.integers(2, 6), n=st.integers(10, 300))
+@given(seed=st.integers(0, 2**31 - 1), num_classes=st.integers(2, MAX_CLASSES), n=st.integers(10, POOL_SIZE))
 def test_subset_mask_takes_exactly_the_counts(seed, num_classes, n):
+    """Random pools of n <= 300 examples, padded to a fixed shape (one compile): the padding is
+    outside the pool and every class gets exactly min(wanted, available in the pool)."""
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, num_classes, n)
-    available = np.bincount(labels, minlength=num_classes)
-    wanted = rng.integers(0, n // num_classes + 3, num_classes)
-    pool = rng.random(n) < 0.8
+    labels = rng.integers(0, num_classes, POOL_SIZE)
+    available = np.bincount(labels, minlength=MAX_CLASSES)
+    wanted = np.zeros(MAX_CLASSES, int)
+    wanted[:num_classes] = rng.integers(0, n // num_classes + 3, num_classes)
+    pool = (rng.random(POOL_SIZE) < 0.8) & (np.arange(POOL_SIZE) < n)
     mask = np.asarray(_subset(jax.random.PRNGKey(seed), jnp.asarray(labels), jnp.asarray(wanted), jnp.asarray(pool)))
-    in_pool = np.bincount(labels[pool], minlength=num_classes)
-    np.testing.assert_array_equal(np.bincount(labels[mask], minlength=num_classes), np.minimum(wanted, in_pool))
+    in_pool = np.bincount(labels[pool], minlength=MAX_CLASSES)
+    np.testing.assert_array_equal(np.bincount(labels[mask], minlength=MAX_CLASSES), np.minimum(wanted, in_pool))
     assert not np.any(mask & ~pool)
-    assert available.sum() == n
+    assert available.sum() == POOL_SIZE
 
 
 _subset = jax.jit(lambda key, labels, counts, pool: imbalance.subset_mask(key, labels, counts, pool=pool))

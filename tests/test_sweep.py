@@ -46,11 +46,12 @@ def test_non_step_profiles_record_mu_as_nan(tiny_config):
     assert len(runs) == 2 * 2 * 2
 
 
-def test_run_alone_equals_vmapped_sweep(tiny_config):
+def test_run_alone_equals_vmapped_sweep(tiny_config, tiny_sweep):
     """The same run gives the same metrics alone (make_train) and inside a vmapped group."""
     (group,) = grid.expand(tiny_config)
-    table = runner.run_sweep(tiny_config, Path(os.environ.get("TMPDIR", "/tmp")) / f"alone-{os.getpid()}")
-    for run in group.runs[:3] + group.runs[-2:]:
+    table = tiny_sweep[1]
+    one_per_method = {run.columns["method"]: run for run in group.runs if run.columns["rho"] == 10.0}
+    for run in one_per_method.values():
         train = make_train(tiny_config, method=run.columns["method"])
         alone = jax.jit(train)(jax.random.PRNGKey(run.seed), {"rho": run.hparams["rho"]})
         row = table.set_index("run_id").loc[run.run_id]
@@ -101,35 +102,32 @@ def test_sharded_over_two_devices_equals_one_device(tmp_path):
     np.testing.assert_allclose(tables[1][metrics].to_numpy(), tables[2][metrics].to_numpy(), atol=1e-5)
 
 
-def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tmp_path):
-    first = runner.run_sweep(tiny_config, tmp_path)
+def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tiny_sweep, tiny_workdir):
     events = []
-    second = runner.run_sweep(tiny_config, tmp_path, report=lambda event, info: events.append(event))
+    second = runner.run_sweep(tiny_config, tiny_workdir, report=lambda event, info: events.append(event))
     assert events == ["group_skipped"]
-    pd.testing.assert_frame_equal(first, second)
-    assert pd.read_csv(tmp_path / "runs.csv")["run_id"].is_unique
-    meta = json.loads((tmp_path / "meta.json").read_text())
+    pd.testing.assert_frame_equal(tiny_sweep[1], second)
+    assert pd.read_csv(tiny_workdir / "runs.csv")["run_id"].is_unique
+    meta = json.loads((tiny_workdir / "meta.json").read_text())
     assert meta["devices"]["device_count"] == jax.device_count()
     assert meta["versions"]["jax"] == jax.__version__
 
 
-def test_changed_config_in_existing_workdir_is_refused(tiny_config, tmp_path):
-    runner.run_sweep(tiny_config, tmp_path)
-    before = (tmp_path / "runs.csv").read_text()
+def test_changed_config_in_existing_workdir_is_refused(tiny_config, tiny_workdir):
+    before = (tiny_workdir / "runs.csv").read_text()
     tiny_config.num_steps = 41
     with pytest.raises(store.ConfigMismatchError, match="num_steps"):
-        runner.run_sweep(tiny_config, tmp_path)
-    assert (tmp_path / "runs.csv").read_text() == before
-    assert store.fork_workdir(tmp_path) == tmp_path.with_name(tmp_path.name + "-2")
+        runner.run_sweep(tiny_config, tiny_workdir)
+    assert (tiny_workdir / "runs.csv").read_text() == before
+    assert store.fork_workdir(tiny_workdir) == tiny_workdir.with_name(tiny_workdir.name + "-2")
 
 
-def test_hand_edited_group_file_is_not_trusted(tiny_config, tmp_path):
-    runner.run_sweep(tiny_config, tmp_path)
-    (group_file,) = (tmp_path / "groups").glob("*.csv")
+def test_hand_edited_group_file_is_not_trusted(tiny_config, tiny_workdir):
+    (group_file,) = (tiny_workdir / "groups").glob("*.csv")
     frame = pd.read_csv(group_file)
     frame.iloc[:-1].to_csv(group_file, index=False)
     with pytest.raises(ValueError, match="does not hold exactly the runs"):
-        runner.run_sweep(tiny_config, tmp_path)
+        runner.run_sweep(tiny_config, tiny_workdir)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -142,16 +140,17 @@ def test_hand_edited_group_file_is_not_trusted(tiny_config, tmp_path):
     ("hparams.ros.gamma=(1.0,)", "method 'ros' has no hyper-parameter 'gamma'"),
     ("optimizer='lbfgs'", "unknown optimizer 'lbfgs'; choose one of"),
 ])
-def test_bad_config_fails_before_compute_and_overwrites_nothing(tmp_path, override, message):
+def test_bad_config_fails_before_compute_and_overwrites_nothing(tmp_path, capsys, override, message):
+    from imbjax.cli import main
+
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "runs.csv").write_text("precious\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "imbjax.cli", "run", str(ROOT / "experiments" / "quickstart.py"),
-         "--workdir", str(workdir), "--set", override], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert result.stderr.count("error") == 1
+    code = main(["run", str(ROOT / "experiments" / "quickstart.py"), "--workdir", str(workdir), "--set", override])
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert message in stderr
+    assert stderr.count("error") == 1
     assert (workdir / "runs.csv").read_text() == "precious\n"
     assert sorted(p.name for p in workdir.iterdir()) == ["runs.csv"]
 
