@@ -1,0 +1,114 @@
+"""``compute_all``: every metric of a run's test predictions in one jit/vmap-able call.
+
+The key names are stable: the training engine returns them and ``runs.csv`` uses them as columns.
+Predictions are ``argmax(probs)`` (first class on ties). The engine applies threshold moving
+(Buda et al. 2018) to ``probs`` itself before calling this.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from imbjax.metrics import calibration, confusion, ranking
+from imbjax.metrics._validation import check_num_classes, check_probabilities
+
+#: Scalar keys of ``compute_all``.
+SCALAR_KEYS = (
+    "accuracy", "error_rate", "balanced_accuracy",
+    "macro_precision", "macro_recall", "macro_specificity", "macro_npv", "macro_f1",
+    "weighted_precision", "weighted_recall", "weighted_f1", "micro_f1",
+    "g_mean", "g_mean_macro", "macro_iba", "min_class_recall",
+    "ovr_roc_auc", "ovr_roc_auc_weighted", "ovr_average_precision", "ovr_average_precision_weighted",
+    "brier", "log_loss", "ece",
+)
+#: Class-wise keys of ``compute_all``, each ``[num_classes]``.
+PER_CLASS_KEYS = (
+    "support_per_class", "precision_per_class", "recall_per_class", "specificity_per_class",
+    "npv_per_class", "f1_per_class", "g_mean_per_class", "iba_per_class",
+    "roc_auc_per_class", "average_precision_per_class",
+)
+
+
+def compute_all(y_true: jax.Array, probs: jax.Array, *, num_classes: int) -> dict[str, jax.Array]:
+    """All metrics of ``probs`` against ``y_true``; ``jax.jit`` with static ``num_classes``, vmap-able.
+
+    Args:
+      y_true: ``int[n]`` class indices in ``[0, num_classes)``.
+      probs: ``float[n, num_classes]`` class probabilities (rows sum to 1).
+      num_classes: static int.
+
+    Returns:
+      ``dict`` of ``float32[]`` scalars (``SCALAR_KEYS``) and ``[num_classes]`` arrays
+      (``PER_CLASS_KEYS``; ``support_per_class`` is ``int32``). Conventions (see the modules):
+
+      * ``accuracy``, ``error_rate``; ``balanced_accuracy`` (mean recall over classes present in
+        ``y_true``, scikit-learn); ``min_class_recall`` (min over all classes, absent ones count 0).
+      * ``macro_*``/``weighted_*``/``micro_f1``: scikit-learn averages over ``range(num_classes)`` with
+        ``zero_division=0``.
+      * ``g_mean``: imbalanced-learn's default (geometric mean of the class recalls);
+        ``g_mean_macro``: imbalanced-learn's ``average="macro"``, sqrt(mean sensitivity * mean
+        specificity); ``g_mean_per_class``: one-vs-rest sqrt(sensitivity * specificity);
+        ``iba_per_class``/``macro_iba``: index balanced accuracy (alpha 0.1, squared G-mean).
+      * ``ovr_roc_auc`` (macro; NaN if a class is absent from ``y_true``), ``ovr_roc_auc_weighted``,
+        ``ovr_average_precision`` (macro), ``ovr_average_precision_weighted``: exact, ties as scikit-learn.
+      * ``brier`` (scikit-learn's ``brier_score_loss``), ``log_loss`` (clipped at float32 eps),
+        ``ece`` (top-label, 15 equal-width bins).
+    """
+    num_classes = check_num_classes(num_classes)
+    check_probabilities("probs", probs, num_classes)
+    y_true = jnp.asarray(y_true, jnp.int32)
+    probs = jnp.asarray(probs, jnp.float32)
+    y_pred = jnp.argmax(probs, axis=1)
+
+    counts = confusion.class_counts(y_true, y_pred, num_classes=num_classes)
+    support = counts.support
+    precision = confusion.safe_divide(counts.tp, counts.predicted)
+    recall = confusion.safe_divide(counts.tp, support)
+    specificity = confusion.safe_divide(counts.tn, counts.tn + counts.fp)
+    npv = confusion.safe_divide(counts.tn, counts.tn + counts.fn)
+    f1 = confusion.f_beta_from_counts(counts, 1.0, average=None)
+    iba = confusion.index_balanced_accuracy_from_counts(counts)
+
+    ranked = ranking.ovr_rankings(y_true, probs, num_classes=num_classes)
+    roc_auc = jax.vmap(ranking.roc_auc_from_ranking)(ranked)
+    average_precision = jax.vmap(ranking.average_precision_from_ranking)(ranked)
+
+    def averaged(scores, average):
+        return confusion.average_scores(scores, support, average)
+
+    accuracy = confusion.accuracy(y_true, y_pred)
+    return {
+        "accuracy": accuracy,
+        "error_rate": 1.0 - accuracy,
+        "balanced_accuracy": confusion.balanced_accuracy_from_counts(counts),
+        "macro_precision": averaged(precision, "macro"),
+        "macro_recall": averaged(recall, "macro"),
+        "macro_specificity": averaged(specificity, "macro"),
+        "macro_npv": averaged(npv, "macro"),
+        "macro_f1": averaged(f1, "macro"),
+        "weighted_precision": averaged(precision, "weighted"),
+        "weighted_recall": averaged(recall, "weighted"),
+        "weighted_f1": averaged(f1, "weighted"),
+        "micro_f1": confusion.f_beta_from_counts(counts, 1.0, average="micro"),
+        "g_mean": confusion.g_mean_from_counts(counts, average="multiclass"),
+        "g_mean_macro": confusion.g_mean_from_counts(counts, average="macro"),
+        "macro_iba": averaged(iba, "macro"),
+        "min_class_recall": jnp.min(recall),
+        "ovr_roc_auc": ranking.average_ovr(roc_auc, support, "macro"),
+        "ovr_roc_auc_weighted": ranking.average_ovr(roc_auc, support, "weighted"),
+        "ovr_average_precision": ranking.average_ovr(average_precision, support, "macro"),
+        "ovr_average_precision_weighted": ranking.average_ovr(average_precision, support, "weighted"),
+        "brier": calibration.brier_score(y_true, probs),
+        "log_loss": calibration.log_loss(y_true, probs),
+        "ece": calibration.expected_calibration_error(y_true, probs),
+        "support_per_class": support,
+        "precision_per_class": precision,
+        "recall_per_class": recall,
+        "specificity_per_class": specificity,
+        "npv_per_class": npv,
+        "f1_per_class": f1,
+        "g_mean_per_class": jnp.sqrt(recall * specificity),
+        "iba_per_class": iba,
+        "roc_auc_per_class": roc_auc,
+        "average_precision_per_class": average_precision,
+    }
