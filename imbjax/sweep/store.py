@@ -110,4 +110,4 @@ def write_runs(workdir: Path, frames: list[pd.DataFrame]) -> pd.DataFrame:
         duplicated = table.loc[table["run_id"].duplicated(), "run_id"].iloc[0]
         raise ValueError(f"run {duplicated!r} appears in two groups; the work directory is inconsistent")
     atomic_write_text(workdir / RUNS_FILE, table.to_csv(index=False))
-    return pd.read_csv(workdir / RUNS_FILE)
+    return pd.read_csv(workdir / RUNS_FILE).copy()  # .copy() consolidates the wide frame's blocks
