@@ -4,3 +4,6 @@ One module per kind of method; each calls :func:`imbjax.methods.register` for it
 where a method needs its own training loop, :func:`imbjax.train.register_family`.
 """
 from imbjax.method_library import losses  # noqa: F401
+from imbjax.method_library import two_phase  # noqa: F401
+from imbjax.method_library import centres  # noqa: F401
+from imbjax.method_library import dynamic  # noqa: F401

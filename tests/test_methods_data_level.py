@@ -1,0 +1,286 @@
+"""Data-level methods: two-phase learning, dynamic sampling, category centres, resampling methods.
+
+References: NumPy transcriptions of survey Eq. 11 and of class means, scikit-learn's F1, the
+one-phase ROS run (two-phase learning up to its switch), ``lax.cond`` (the batched round update).
+"""
+from __future__ import annotations
+
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score
+
+from imbjax import data as datasets
+from imbjax import methods, models
+from imbjax.config import base_config
+from imbjax.imbalance import masked_class_counts
+from imbjax.method_library import centres, dynamic, two_phase
+from imbjax.method_library.data_level import output_layer_mask
+from imbjax.sampling import draw_batch
+from imbjax.sweep import runner
+from imbjax.train import DeviceData, make_program, program_spec
+
+DATA_LEVEL_FAMILIES = {two_phase.FAMILY, dynamic.FAMILY, centres.FAMILY}
+
+
+def tiny_config(methods_=("baseline",), num_steps=20):
+    config = base_config()
+    config.methods = tuple(methods_)
+    config.model_kwargs.hidden = (16,)
+    config.batch_size = 16
+    config.num_steps = num_steps
+    config.rhos = (10.0,)
+    config.seeds = 2
+    return config
+
+
+@pytest.fixture(scope="module")
+def digits():
+    dataset = datasets.load("digits")
+    return dataset, DeviceData.from_dataset(dataset)
+
+
+def program_for(dataset, method, num_steps=20):
+    """``(spec, init, advance)``: jitted; ``advance(data, state, hparams, n)`` takes n single steps
+    (one compile whatever n)."""
+    spec = program_spec(tiny_config((method,), num_steps), dataset, profile="step", method_names=(method,))
+    program = make_program(spec)
+    step = jax.jit(lambda data, state, hparams: program.advance(data, state, hparams, 1))
+
+    def advance(data, state, hparams, num_steps):
+        for _ in range(num_steps):
+            state = step(data, state, hparams)
+        return state
+
+    return spec, jax.jit(program.init), advance
+
+
+def run_hparams(spec, **values):
+    """A run's full hyper-parameters: rho 10, mu 0.5, lr 1e-2, the method's defaults, ``values``."""
+    merged = {"rho": 10.0, "mu": 0.5, "learning_rate": 1e-2, **spec.hparam_defaults(), **values}
+    return {**{k: jnp.float32(v) for k, v in merged.items()}, "method_index": jnp.int32(0)}
+
+
+def model_logits(spec, params, x):
+    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    return np.asarray(model.apply(params, x)[0])
+
+
+def leaves_equal(a, b):
+    return all(bool(jnp.array_equal(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+# --- Dynamic sampling: survey Eq. 11 -----------------------------------------------------------
+
+def eq11_numpy(f1, counts):
+    """Survey Eq. 11 as written: (1 - f1_j) / sum_k (1 - f1_k) * N*, N* the mean class size."""
+    shortfall = 1.0 - np.asarray(f1, np.float64)
+    return shortfall / shortfall.sum() * np.mean(counts)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 0.99), min_size=2, max_size=8), st.integers(0, 2**31 - 1))
+def test_class_sizes_are_eq11(f1, seed):
+    counts = np.random.default_rng(seed).integers(1, 200, len(f1))
+    np.testing.assert_allclose(dynamic.dynamic_class_sizes(jnp.array(f1), jnp.array(counts)),
+                               eq11_numpy(f1, counts), rtol=1e-5)
+
+
+def test_class_sizes_when_every_class_is_perfect_are_equal():
+    np.testing.assert_allclose(dynamic.dynamic_class_sizes(jnp.ones(4), jnp.array([10, 20, 30, 40])), [6.25] * 4)
+
+
+def test_a_fixed_sequence_of_f1_scores_gives_eq11_draw_rates_every_round():
+    """Round by round, the weights of Eq. 11's sizes draw class j with probability size_j / N*."""
+    rng = np.random.default_rng(0)
+    labels = jnp.array(rng.integers(0, 4, 600))
+    mask = jnp.array(rng.random(600) < 0.8)
+    counts = np.bincount(np.asarray(labels)[np.asarray(mask)], minlength=4)
+    sequence = [[0.0, 0.0, 0.0, 0.0], [0.9, 0.5, 0.2, 0.0], [0.95, 0.95, 0.6, 0.8], [1.0, 1.0, 1.0, 0.4]]
+    for round_index, f1 in enumerate(sequence):
+        sizes = dynamic.dynamic_class_sizes(jnp.array(f1), jnp.array(counts))
+        np.testing.assert_allclose(sizes, eq11_numpy(f1, counts), rtol=1e-5)
+        weights = dynamic.class_size_weights(labels, mask, sizes)
+        assert float(jnp.sum(jnp.where(mask, 0.0, weights))) == 0.0
+        mass = np.bincount(np.asarray(labels), weights=np.asarray(weights), minlength=4)
+        np.testing.assert_allclose(mass, eq11_numpy(f1, counts), rtol=1e-5)
+        drawn = np.asarray(labels)[np.asarray(draw_batch(jax.random.PRNGKey(round_index), weights, 40_000))]
+        np.testing.assert_allclose(np.bincount(drawn, minlength=4) / 40_000, mass / mass.sum(), atol=0.01)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_classwise_f1_matches_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    labels, predictions, mask = rng.integers(0, 5, 80), rng.integers(0, 5, 80), rng.random(80) < 0.6
+    expected = f1_score(labels[mask], predictions[mask], labels=range(5), average=None, zero_division=0)
+    np.testing.assert_allclose(dynamic.classwise_f1(jnp.array(labels), jnp.array(predictions), jnp.array(mask), 5),
+                               expected, rtol=1e-6, atol=1e-7)
+
+
+def test_validation_split_is_stratified_and_keeps_a_training_example_per_class():
+    labels = jnp.array(np.repeat(np.arange(4), [50, 10, 2, 1]))
+    mask = jnp.ones(labels.shape, bool).at[0].set(False)
+    validation = dynamic.validation_split(jax.random.PRNGKey(1), labels, mask, 4, 0.2)
+    assert not bool(jnp.any(validation & ~mask))
+    np.testing.assert_array_equal(masked_class_counts(labels, validation, 4), [9, 2, 0, 0])
+
+
+def test_round_update_under_vmap_equals_lax_cond():
+    def update(carry, inputs):
+        return carry * inputs["scale"] + jnp.sum(inputs["table"])
+
+    batched = dynamic.round_update(update)
+    preds, carries = jnp.array([True, False, True]), jnp.arange(3.0)
+    inputs = {"scale": jnp.array([2.0, 3.0, 4.0]), "table": jnp.ones(5)}
+    reference = jax.vmap(lambda p, c, s: jax.lax.cond(p, update, lambda c_, _: c_, c, {"scale": s, "table": inputs["table"]}))
+    got = jax.jit(jax.vmap(batched, in_axes=(0, 0, {"scale": 0, "table": None})))(preds, carries, inputs)
+    np.testing.assert_array_equal(got, reference(preds, carries, inputs["scale"]))
+    none = jax.vmap(batched, in_axes=(0, 0, {"scale": 0, "table": None}))(jnp.zeros(3, bool), carries, inputs)
+    np.testing.assert_array_equal(none, carries)
+
+
+def test_dynamic_sampling_rounds_use_the_validation_f1_of_the_sampled_model(digits):
+    dataset, data = digits
+    spec, init, advance = program_for(dataset, "dynamic_sampling")
+    hparams = run_hparams(spec, round_steps=6)
+    state = init(data, jax.random.PRNGKey(0), hparams)
+    extra = state.extra
+    assert not bool(jnp.any(extra.train_mask & extra.validation_mask))
+    np.testing.assert_array_equal(state.class_counts, masked_class_counts(data.y_train, extra.train_mask, 10))
+    # Before the first round every f1 is 0: equal sizes, i.e. class-balanced draws.
+    mass = np.bincount(np.asarray(data.y_train), weights=np.asarray(state.weights), minlength=10)
+    np.testing.assert_allclose(mass, mass[0], rtol=1e-5)
+    state = advance(data, state, hparams, 6)
+    assert float(jnp.sum(state.extra.f1)) == 0.0  # no round has ended before step 6 is taken
+    logits = model_logits(spec, state.params["sampled"], data.x_train)
+    validation = np.asarray(extra.validation_mask)
+    expected_f1 = f1_score(np.asarray(data.y_train)[validation], np.argmax(logits, -1)[validation],
+                           labels=range(10), average=None, zero_division=0)
+    state = advance(data, state, hparams, 1)
+    np.testing.assert_allclose(state.extra.f1, expected_f1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        state.weights, dynamic.class_size_weights(data.y_train, extra.train_mask,
+                                                  dynamic.dynamic_class_sizes(expected_f1, state.class_counts)),
+        rtol=1e-5)
+    epoch = run_hparams(spec, round_steps=0)
+    resolved = init(data, jax.random.PRNGKey(0), epoch).extra.round_steps
+    assert int(resolved) == -(-int(jnp.sum(state.class_counts)) // spec.batch_size)
+
+
+
+
+# --- Two-phase learning ---------------------------------------------------------------------------
+
+def test_phase_one_is_the_ros_run_and_head_only_finetuning_freezes_the_body(digits):
+    dataset, data = digits
+    spec, init, advance = program_for(dataset, "two_phase_ros")
+    ros_spec, ros_init, ros_advance = program_for(dataset, "ros")
+    key, hparams = jax.random.PRNGKey(3), run_hparams(spec, phase1_fraction=0.5, finetune_lr_factor=0.1)
+    switch = int(two_phase.phase1_steps(0.5, spec.num_steps))
+    assert switch == 10
+    pretrained = advance(data, init(data, key, hparams), hparams, switch)
+    ros = ros_advance(data, ros_init(data, key, run_hparams(ros_spec)), run_hparams(ros_spec), switch)
+    assert leaves_equal(pretrained.params, ros.params)
+
+    head = output_layer_mask(pretrained.params)
+    assert sum(jax.tree.leaves(head)) == 2  # the output layer's kernel and bias
+    finetuned = advance(data, pretrained, hparams, spec.num_steps - switch)
+    for is_head, before, after in zip(jax.tree.leaves(head), jax.tree.leaves(pretrained.params),
+                                      jax.tree.leaves(finetuned.params)):
+        assert bool(jnp.array_equal(before, after)) != is_head
+
+    # The first fine-tuning step restarts Adam at lr * factor: |update| = 1e-2 * 0.1 where the gradient is not 0.
+    one_step = advance(data, pretrained, hparams, 1)
+    delta = jnp.abs(one_step.params["params"]["head"]["bias"] - pretrained.params["params"]["head"]["bias"])
+    np.testing.assert_allclose(delta[delta > 0], 1e-3, rtol=1e-3)
+
+    whole = run_hparams(spec, phase1_fraction=0.5, finetune_head_only=0.0)
+    moved = advance(data, pretrained, whole, 1)
+    assert not any(bool(jnp.array_equal(a, b)) for a, b in zip(jax.tree.leaves(pretrained.params),
+                                                                jax.tree.leaves(moved.params)))
+
+
+@pytest.mark.parametrize("method, grid", [
+    ("two_phase_ros", {"phase1_fraction": (0.5, 1.5)}), ("two_phase_rus", {"phase1_fraction": (-0.1,)}),
+    ("two_phase_ros", {"finetune_lr_factor": (0.0,)}), ("two_phase_threshold_n", {"threshold_n": (0.5,)}),
+    ("dynamic_sampling", {"validation_fraction": (1.0,)}), ("dynamic_sampling", {"ensemble_weight": (1.5,)}),
+    ("dynamic_sampling", {"round_steps": (-1.0,)}),
+])
+def test_out_of_range_values_are_refused_before_compiling(method, grid):
+    (name, values), = grid.items()
+    with pytest.raises(ValueError, match=f"{method} hyper-parameter {name}={values[-1]!r} is outside its valid range"):
+        methods.check_hparams(method, grid)
+    methods.check_hparams(method, {})  # the paper defaults are valid
+
+
+def test_phase1_fraction_outside_unit_interval_is_clipped_by_the_program():
+    assert int(two_phase.phase1_steps(1.7, 40)) == 40
+    assert int(two_phase.phase1_steps(-0.5, 40)) == 0
+    assert int(two_phase.phase1_steps(0.25, 40)) == 10
+
+
+def test_threshold_n_keeps_at_most_n_examples_per_class():
+    labels = jnp.array(np.repeat(np.arange(3), [40, 12, 3]))
+    mask = jnp.ones(labels.shape, bool)
+    counts = jnp.array([40.0, 12.0, 3.0])
+    for limit, expected in [(10.0, [10, 10, 3]), (1000.0, [40, 12, 3]), (0.0, [1, 1, 1])]:
+        ctx = methods.Context(counts, {"threshold_n": jnp.float32(limit)}, jnp.int32(0), 10)
+        weights = two_phase.threshold_n_sampler(jax.random.PRNGKey(0), labels, mask, ctx)
+        np.testing.assert_array_equal(np.bincount(np.asarray(labels), weights=np.asarray(weights)), expected)
+        assert set(np.unique(weights)) <= {0.0, 1.0}
+
+
+# --- Category centres -----------------------------------------------------------------------------
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_class_centres_equal_numpy_means(seed):
+    rng = np.random.default_rng(seed)
+    features, labels, mask = rng.normal(size=(60, 5)).astype(np.float32), rng.integers(0, 4, 60), rng.random(60) < 0.7
+    mask[labels == 3] = False  # an empty class
+    got, counts = centres.class_centres(jnp.array(features), jnp.array(labels), jnp.array(mask), 4)
+    for c in range(3):
+        members = mask & (labels == c)
+        np.testing.assert_allclose(got[c], features[members].mean(0), rtol=1e-5, atol=1e-6)
+        assert counts[c] == members.sum()
+    assert counts[3] == 0
+    probs = centres.nearest_centre_probabilities(jnp.array(features), got, counts)
+    np.testing.assert_allclose(jnp.sum(probs, -1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(probs[:, 3], 0.0)
+    distances = np.linalg.norm(features[:, None, :] - np.asarray(got)[None, :3, :], axis=-1)
+    np.testing.assert_array_equal(np.argmax(probs, -1), np.argmin(distances, -1))
+
+
+def test_nearest_centre_is_perfect_on_separable_clusters():
+    rng = np.random.default_rng(0)
+    means = np.eye(3, 6) * 20.0
+    labels = rng.integers(0, 3, 90)
+    features = (means[labels] + rng.normal(size=(90, 6))).astype(np.float32)
+    got, counts = centres.class_centres(jnp.array(features), jnp.array(labels), jnp.ones(90, bool), 3)
+    probs = centres.nearest_centre_probabilities(jnp.array(features), got, counts)
+    np.testing.assert_array_equal(np.argmax(probs, -1), labels)
+
+
+# --- Every method end to end ------------------------------------------------------------------------
+
+def test_every_data_level_method_runs_in_a_sweep_with_finite_metrics(tmp_path):
+    names = [n for n in methods.available() if methods.get(n).family in DATA_LEVEL_FAMILIES]
+    assert {"two_phase_ros", "two_phase_rus", "two_phase_threshold_n", "dynamic_sampling", "category_centres",
+            "ros_category_centres"} <= set(names)
+    config = tiny_config(names, num_steps=30)
+    config.datasets = ("synthetic",)
+    config.dataset_kwargs = {"synthetic": {"num_classes": 4, "n_per_class": 60, "n_features": 4, "class_sep": 10.0}}
+    config.rhos = (4.0,)
+    config.learning_rates = (1e-2,)
+    config.hparams = {"two_phase_threshold_n": {"threshold_n": 20.0}, "dynamic_sampling": {"round_steps": 5.0}}
+    table = runner.run_sweep(config, tmp_path / "sweep")
+    assert sorted(table.method.unique()) == sorted(names)
+    for metric in ("accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"):
+        assert np.all(np.isfinite(table[metric])), metric
+    cc = table[table.method.isin(["category_centres", "ros_category_centres"])]
+    np.testing.assert_array_equal(cc.accuracy, 1.0)
