@@ -44,7 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.num_steps = 300
     # Execution.
     config.checkpoint_every = 0  # steps between checkpoints; 0 = none
-    config.max_parallel = 0  # most runs trained at once per group; 0 = all of the group
+    config.max_parallel = 0  # most runs trained at once per group; 0 = as many as fit in memory
     config.figure_metrics = ("balanced_accuracy", "ovr_roc_auc")
     return config
 

@@ -88,18 +88,19 @@ def _tiny_config_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_sharded_over_two_devices_equals_one_device(tmp_path):
+def test_sharded_over_two_and_four_devices_equals_one_device(tmp_path):
     config_path = _tiny_config_file(tmp_path)
     tables = {}
-    for devices in (1, 2):
+    for devices in (1, 2, 4):
         env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices)}
         out = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, str(config_path), str(tmp_path / f"d{devices}")],
                              env=env, capture_output=True, text=True, check=True)
         assert json.loads(out.stdout.strip().splitlines()[-1])["devices"] == devices
         tables[devices] = pd.read_csv(tmp_path / f"d{devices}" / "runs.csv").set_index("run_id").sort_index()
-    assert len(tables[1]) == 2 * 3 * 3  # odd run count: padding to 2 devices is dropped
+    assert len(tables[1]) == 2 * 3 * 3  # 18 runs: the padding to 4 devices is dropped
     metrics = ["accuracy", "balanced_accuracy", "macro_f1", "g_mean", "ovr_roc_auc", "train_loss"]
-    np.testing.assert_allclose(tables[1][metrics].to_numpy(), tables[2][metrics].to_numpy(), atol=1e-5)
+    for devices in (2, 4):
+        np.testing.assert_allclose(tables[1][metrics].to_numpy(), tables[devices][metrics].to_numpy(), atol=1e-5)
 
 
 def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tiny_sweep, tiny_workdir):
@@ -120,6 +121,23 @@ def test_changed_config_in_existing_workdir_is_refused(tiny_config, tiny_workdir
         runner.run_sweep(tiny_config, tiny_workdir)
     assert (tiny_workdir / "runs.csv").read_text() == before
     assert store.fork_workdir(tiny_workdir) == tiny_workdir.with_name(tiny_workdir.name + "-2")
+
+
+def test_hand_edited_runs_csv_is_rebuilt_from_the_group_files(tiny_config, tiny_sweep, tiny_workdir):
+    edited = tiny_sweep[1].copy()
+    edited.loc[0, "balanced_accuracy"] = 0.0
+    edited.iloc[:-2].to_csv(tiny_workdir / "runs.csv", index=False)
+    recovered = runner.run_sweep(tiny_config, tiny_workdir)
+    pd.testing.assert_frame_equal(recovered, tiny_sweep[1])
+    pd.testing.assert_frame_equal(pd.read_csv(tiny_workdir / "runs.csv"), pd.read_csv(tiny_sweep[0] / "runs.csv"))
+
+
+def test_runs_in_parts_of_max_parallel_equal_one_part(tiny_config, tiny_sweep, tmp_path):
+    tiny_config.max_parallel = 3  # 8 runs in 3 parts of 3 (the last padded)
+    parts = runner.run_sweep(tiny_config, tmp_path)
+    metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
+    np.testing.assert_allclose(parts[metrics].to_numpy(), tiny_sweep[1][metrics].to_numpy(), atol=1e-5)
+    assert runner.padded_size(8, 2, 3) == (4, 2) and runner.padded_size(8, 1, 0) == (8, 1)
 
 
 def test_hand_edited_group_file_is_not_trusted(tiny_config, tiny_workdir):

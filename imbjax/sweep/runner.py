@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import platform
 import shutil
 import time
@@ -52,6 +53,27 @@ def run_mesh() -> Mesh:
     partitions every op along the run axis without collectives.
     """
     return jax.make_mesh((jax.device_count(),), (RUN_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+# Share of device memory a group's training state may take; the rest is left for activations,
+# gradients, the data and XLA's temporaries.
+MEMORY_FRACTION = 0.25
+
+
+def device_memory_bytes(device) -> int:
+    """Memory of one device: the accelerator's limit, or the host's RAM split over CPU devices."""
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return host // max(1, jax.local_device_count())
+
+
+def auto_max_parallel(run_state_bytes: int, mesh: Mesh) -> int:
+    """The most runs trained at once so that their states fill at most :data:`MEMORY_FRACTION`
+    of device memory (training state x 3 for gradients and temporaries)."""
+    per_device = int(MEMORY_FRACTION * device_memory_bytes(mesh.devices.flat[0]) // (3 * max(run_state_bytes, 1)))
+    return max(1, per_device) * mesh.size
 
 
 def padded_size(runs: int, devices: int, max_parallel: int = 0) -> tuple[int, int]:
@@ -96,12 +118,16 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
                 ) -> tuple[dict[str, np.ndarray], float, float]:
     """Train every run of a group; returns ``(metric columns, compile seconds, run seconds)``.
 
-    Without checkpoints a part (``max_parallel`` runs) is one compiled program. With
+    Runs train in parts of at most ``max_parallel`` (0: as many as fit in
+    :data:`MEMORY_FRACTION` of device memory, see :func:`auto_max_parallel`). Without
+    checkpoints a part is one compiled program. With
     ``checkpoint_every = K`` the program is split into ``init``, ``advance(K)`` and ``evaluate``,
     and the stacked training state is saved after every K steps (see :mod:`.checkpoint`).
     """
     hparams = grid.stack_hparams(runs, spec.hparam_defaults())
     keys = np.stack([np.asarray(jax.random.PRNGKey(run.seed)) for run in runs])
+    if max_parallel <= 0:
+        max_parallel = auto_max_parallel(state_bytes(spec, data), mesh)
     width, num_parts = padded_size(len(runs), mesh.size, max_parallel)
     hparams = {k: _pad(v, width * num_parts) for k, v in hparams.items()}
     keys = _pad(keys, width * num_parts)
