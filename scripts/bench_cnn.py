@@ -1,0 +1,317 @@
+"""CNN sweeps through imbjax's engine on CPU, against a per-run PyTorch loop (issue 9's benchmark).
+
+Workloads (each run: ``make_program`` / ``run_program`` of a ProgramSpec: method "baseline",
+step profile with rho = 1, Adam 1e-3, batch 64, then evaluation on the test set):
+
+* ``lenet5``: the workload of /work/shared/bench/torch_lenet_sweep.py: 8 runs x 100 steps of
+  LeNet-5 on 6,000 random 28x28 images with 10 (balanced) labels, uniform sampling; 1,000 random
+  test images.
+* ``small_cnn``: imbjax's SmallCNN on scikit-learn digits as 8x8 images, 8 runs x 300 steps.
+* ``resnet20``: a CIFAR-style ResNet-20 (GroupNorm) on 2,000 random 32x32x3 images, 2 runs x
+  20 steps (a CPU is slow for it; this shows the order of magnitude).
+
+Every measurement runs in a fresh subprocess with the persistent compilation cache off, so
+``compile_seconds`` (tracing + XLA compilation) is a cold start, and ``seconds`` is the whole
+sweep end to end: data to device, compilation, training, evaluation, results to host.
+``--repeat N`` repeats each measurement and reports medians (the 2-core machines here are
+shared, so single timings are noisy). Achieved GFLOP/s counts the model's training FLOPs
+(3x the forward pass, forward from XLA's cost analysis of the ``conv_impl="xla"`` model, plus the
+test-set forward passes) and is set against the GFLOP/s of a 2048x2048 float32 matmul measured
+in the same child. When torch is importable, the PyTorch reference loop runs in a subprocess
+too (its seconds exclude its warm-up run and imports) and the ratio torch / imbjax is printed.
+
+Sweep layouts (``--layout``): ``vmap`` is the sweep runner's ``jit(vmap(run))`` with the run
+axis sharded over every CPU device; ``map`` shards the run axis over the devices too but
+each device runs its runs with ``lax.map`` (``--map-batch`` runs vmapped at a time); ``loop``
+calls one jitted run per run. docs/performance.md has the measurements.
+
+    python scripts/bench_cnn.py [--workloads lenet5 small_cnn resnet20] [--layout map]
+        [--map-batch 1] [--conv-impl auto] [--repeat 3] [--no-torch]
+
+The last line printed is JSON: per workload ``runs``, ``steps``, ``seconds``,
+``compile_seconds``, ``run_seconds``, ``runs_per_s``, ``gflops``, ``peak_gflops`` and, where
+measured, ``torch_seconds`` and ``speedup_vs_torch``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCH_BENCH = Path("/work/shared/bench")
+#: XLA:CPU flags used unless --xla-flags says otherwise: the legacy (non-"fusion emitter")
+#: loop emitters compile these programs markedly faster at the same speed (docs/performance.md).
+DEFAULT_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
+LAYOUTS = ("vmap", "map", "loop")
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    model: str
+    model_kwargs: tuple
+    runs: int
+    steps: int
+    data: str  # "random" or a dataset name
+    input_shape: tuple[int, ...]
+    train_size: int = 6000
+    test_size: int = 1000
+    batch_size: int = 64
+    torch_script: str | None = None
+
+
+WORKLOADS = {
+    "lenet5": Workload("lenet5", (), 8, 100, "random", (28, 28, 1), torch_script="torch_lenet_sweep.py"),
+    "small_cnn": Workload("small_cnn", (), 8, 300, "digits", (8, 8, 1)),
+    "resnet20": Workload("resnet", (("depth", 20),), 2, 20, "random", (32, 32, 3), train_size=2000, test_size=200),
+}
+
+
+def random_dataset(workload: Workload, num_classes: int = 10):
+    """Random images with exactly balanced labels (speed only; nothing to learn)."""
+    import numpy as np
+
+    from imbjax.data import Dataset
+
+    rng = np.random.default_rng(0)
+    x_train = rng.standard_normal((workload.train_size, *workload.input_shape), dtype=np.float32)
+    y_train = rng.permutation(np.arange(workload.train_size) % num_classes).astype(np.int32)
+    x_test = rng.standard_normal((workload.test_size, *workload.input_shape), dtype=np.float32)
+    y_test = (np.arange(workload.test_size) % num_classes).astype(np.int32)
+    return Dataset("random", x_train, y_train, x_test, y_test, tuple(map(str, range(num_classes))),
+                   workload.input_shape)
+
+
+def load_dataset(workload: Workload):
+    from imbjax import data
+
+    if workload.data == "random":
+        return random_dataset(workload)
+    return data.load(workload.data, image=True)
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of the best of ``repeats`` float32 ``size x size`` matmuls (one jitted dot)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def forward_flops(model_name: str, model_kwargs: dict, input_shape: tuple, batch: int, num_classes: int) -> float:
+    """FLOPs of one forward pass of ``batch`` examples (XLA cost analysis of the XLA-conv model)."""
+    import jax
+    import jax.numpy as jnp
+
+    from imbjax import models
+
+    kwargs = dict(model_kwargs)
+    if model_name != "mlp":
+        kwargs["conv_impl"] = "xla"
+    model = models.make_model(model_name, num_classes, **kwargs)
+    x = jnp.zeros((batch, *input_shape), jnp.float32)
+    params = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
+    cost = jax.jit(model.apply).lower(params, x).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def training_flops(spec, num_runs: int, test_size: int) -> float:
+    """Total FLOPs of ``num_runs`` runs: 3 x forward per training step (forward + backward) plus
+    the forward passes over the test set."""
+    kwargs = dict(spec.model_kwargs)
+    step = 3 * forward_flops(spec.model, kwargs, spec.input_shape, spec.batch_size, spec.num_classes)
+    test = forward_flops(spec.model, kwargs, spec.input_shape, test_size, spec.num_classes)
+    return num_runs * (spec.num_steps * step + test)
+
+
+def sweep_function(layout: str, program, spec, mesh, map_batch: int = 1):
+    """A jitted ``f(data, keys, hparams) -> metrics`` over a stacked run axis, in ``layout``."""
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from imbjax.sweep.runner import RUN_AXIS
+    from imbjax.train import run_program
+
+    run = functools.partial(run_program, program, spec)
+    runs = PartitionSpec(RUN_AXIS)
+    if layout == "vmap":
+        return jax.jit(jax.vmap(run, in_axes=(None, 0, 0)), out_shardings=NamedSharding(mesh, runs))
+    if layout == "map":
+        def per_device(data, keys, hparams):
+            return jax.lax.map(lambda args: run(data, *args), (keys, hparams), batch_size=map_batch)
+
+        return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(PartitionSpec(), runs, runs),
+                                     out_specs=runs, check_vma=False))
+    raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+
+
+def stacked_inputs(num_runs: int, rhos: tuple[float, ...] = (1.0,)):
+    """Seed keys 0..num_runs-1 and hyper-parameters: rho cycling over ``rhos``, mu 0.5, lr 1e-3."""
+    import jax
+    import numpy as np
+
+    keys = np.stack([np.asarray(jax.random.PRNGKey(seed)) for seed in range(num_runs)])
+    hparams = {"rho": np.resize(np.asarray(rhos, np.float32), num_runs), "mu": np.full(num_runs, 0.5, np.float32),
+               "learning_rate": np.full(num_runs, 1e-3, np.float32), "method_index": np.zeros(num_runs, np.int32)}
+    return keys, hparams
+
+
+def timed_sweep(layout: str, program, spec, dataset, num_runs: int, map_batch: int = 1,
+                rhos: tuple[float, ...] = (1.0,)) -> dict:
+    """Run ``num_runs`` runs of ``program`` in ``layout``; wall seconds end to end, compile
+    (lowering + XLA) seconds, and the runs' metrics on the host."""
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from imbjax.sweep.runner import RUN_AXIS, run_mesh
+    from imbjax.train import DeviceData, run_program
+
+    start = time.perf_counter()
+    keys, hparams = stacked_inputs(num_runs, rhos)
+    if layout == "loop":
+        data = jax.device_put(DeviceData.from_dataset(dataset))
+        compile_start = time.perf_counter()
+        run = jax.jit(functools.partial(run_program, program, spec)).lower(
+            data, keys[0], {k: v[0] for k, v in hparams.items()}).compile()
+        compile_seconds = time.perf_counter() - compile_start
+        outputs = [jax.device_get(run(data, keys[i], {k: v[i] for k, v in hparams.items()}))
+                   for i in range(num_runs)]
+        metrics = {name: [o[name] for o in outputs] for name in outputs[0]}
+    else:
+        mesh = run_mesh()
+        if num_runs % mesh.size:
+            raise ValueError(f"{num_runs} runs do not divide over {mesh.size} devices")
+        data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
+        keys, hparams = jax.device_put((keys, hparams), NamedSharding(mesh, PartitionSpec(RUN_AXIS)))
+        compile_start = time.perf_counter()
+        sweep = sweep_function(layout, program, spec, mesh, map_batch).lower(data, keys, hparams).compile()
+        compile_seconds = time.perf_counter() - compile_start
+        metrics = jax.device_get(sweep(data, keys, hparams))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "compile_seconds": compile_seconds, "run_seconds": seconds - compile_seconds,
+            "metrics": metrics}
+
+
+def measure(name: str, layout: str, map_batch: int, conv_impl: str) -> dict:
+    """One cold measurement of workload ``name`` (call in a fresh process)."""
+    import jax
+
+    from imbjax import methods
+    from imbjax.train import ProgramSpec, make_program
+
+    workload = WORKLOADS[name]
+    dataset = load_dataset(workload)
+    model_kwargs = dict(workload.model_kwargs, conv_impl=conv_impl)
+    spec = ProgramSpec(num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape),
+                       methods=(methods.get("baseline"),), model=workload.model,
+                       model_kwargs=tuple(sorted(model_kwargs.items())), batch_size=workload.batch_size,
+                       num_steps=workload.steps, profile="step",
+                       n_max=int(dataset.train_class_counts().min()))
+    timing = timed_sweep(layout, make_program(spec), spec, dataset, workload.runs, map_batch)
+    flops = training_flops(spec, workload.runs, len(dataset.y_test))
+    accuracy = [round(float(a), 3) for a in timing["metrics"]["accuracy"]]
+    return {"workload": name, "model": workload.model, "runs": workload.runs, "steps": workload.steps,
+            "layout": layout, "map_batch": map_batch, "conv_impl": conv_impl, "devices": jax.device_count(),
+            "seconds": timing["seconds"], "compile_seconds": timing["compile_seconds"],
+            "run_seconds": timing["run_seconds"], "gflop": flops / 1e9,
+            "gflops": flops / 1e9 / timing["run_seconds"], "peak_gflops": matmul_peak_gflops(),
+            "accuracy": accuracy}
+
+
+def run_child(args: list[str], env: dict | None = None) -> dict:
+    """Run a command, return the JSON of its last output line (raise with its stderr on failure)."""
+    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def median_of(rows: list[dict]) -> dict:
+    """The first row with every timing replaced by its median over ``rows``."""
+    merged = dict(rows[0])
+    for key in ("seconds", "compile_seconds", "run_seconds", "gflops", "peak_gflops", "torch_seconds"):
+        if key in merged:
+            merged[key] = statistics.median(r[key] for r in rows)
+    merged["repeats"] = len(rows)
+    return merged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--layout", default="map", choices=LAYOUTS)
+    parser.add_argument("--map-batch", type=int, default=1, help="runs vmapped at a time per device (--layout map)")
+    parser.add_argument("--conv-impl", default="auto", choices=["auto", "patches", "xla"])
+    parser.add_argument("--devices", type=int, default=None, help="CPU devices (default: one per core)")
+    parser.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS, help="XLA_FLAGS for the imbjax children")
+    parser.add_argument("--repeat", type=int, default=1, help="measurements per workload; medians are reported")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference loop")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        os.environ["XLA_FLAGS"] = args.xla_flags
+        from imbjax import runtime
+
+        runtime.configure(cpu_devices=args.devices, cache=False)
+        print(json.dumps(measure(args.child, args.layout, args.map_batch, args.conv_impl)))
+        return
+
+    with_torch = not args.no_torch and torch_available()
+    results = {}
+    for name in args.workloads:
+        workload = WORKLOADS[name]
+        rows = []
+        for _ in range(args.repeat):
+            command = [sys.executable, __file__, "--child", name, "--layout", args.layout,
+                       "--map-batch", str(args.map_batch), "--conv-impl", args.conv_impl, f"--xla-flags={args.xla_flags}"]
+            if args.devices:
+                command += ["--devices", str(args.devices)]
+            row = run_child(command)
+            if with_torch and workload.torch_script:
+                torch = run_child([sys.executable, str(TORCH_BENCH / workload.torch_script),
+                                   str(workload.runs), str(workload.steps)])
+                row["torch_seconds"] = torch["seconds"]
+            rows.append(row)
+        result = median_of(rows)
+        if "torch_seconds" in result:
+            result["speedup_vs_torch"] = result["torch_seconds"] / result["seconds"]
+        result["runs_per_s"] = result["runs"] / result["seconds"]
+        results[name] = result
+        line = (f"{name:10s} {result['runs']} runs x {result['steps']} steps, {result['layout']} on "
+                f"{result['devices']} device(s): {result['seconds']:.2f} s end to end "
+                f"(compile {result['compile_seconds']:.2f} s, run {result['run_seconds']:.2f} s), "
+                f"{result['runs_per_s']:.2f} runs/s, {result['gflops']:.1f} GFLOP/s "
+                f"= {100 * result['gflops'] / result['peak_gflops']:.0f}% of matmul peak {result['peak_gflops']:.0f}")
+        if "torch_seconds" in result:
+            line += f"; torch loop {result['torch_seconds']:.2f} s -> {result['speedup_vs_torch']:.2f}x"
+        print(line + f"  [median of {result['repeats']}]", flush=True)
+    print(json.dumps({"xla_flags": args.xla_flags, "workloads": results}))
+
+
+if __name__ == "__main__":
+    main()
