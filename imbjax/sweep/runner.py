@@ -61,7 +61,8 @@ MEMORY_FRACTION = 0.25
 
 
 def device_memory_bytes(device) -> int:
-    """Memory of one device: the accelerator's limit, or the host's RAM split over CPU devices."""
+    """Memory of one (addressable) device: the accelerator's limit, or the host's RAM split over
+    the local CPU devices."""
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"])
@@ -72,7 +73,7 @@ def device_memory_bytes(device) -> int:
 def auto_max_parallel(run_state_bytes: int, mesh: Mesh) -> int:
     """The most runs trained at once so that their states fill at most :data:`MEMORY_FRACTION`
     of device memory (training state x 3 for gradients and temporaries)."""
-    per_device = int(MEMORY_FRACTION * device_memory_bytes(mesh.devices.flat[0]) // (3 * max(run_state_bytes, 1)))
+    per_device = int(MEMORY_FRACTION * device_memory_bytes(jax.local_devices()[0]) // (3 * max(run_state_bytes, 1)))
     return max(1, per_device) * mesh.size
 
 
