@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
@@ -18,13 +18,13 @@ from imbjax import data as datasets
 from imbjax import methods, models
 from imbjax.config import base_config
 from imbjax.imbalance import masked_class_counts
-from imbjax.method_library import centres, dynamic, two_phase
+from imbjax.method_library import centres, dynamic, resampling, two_phase
 from imbjax.method_library.data_level import output_layer_mask
-from imbjax.sampling import draw_batch
+from imbjax.sampling import class_size_weights, draw_batch
 from imbjax.sweep import runner
 from imbjax.train import DeviceData, make_program, program_spec
 
-DATA_LEVEL_FAMILIES = {two_phase.FAMILY, dynamic.FAMILY, centres.FAMILY}
+DATA_LEVEL_FAMILIES = {two_phase.FAMILY, dynamic.FAMILY, centres.FAMILY, resampling.FAMILY}
 
 
 def tiny_config(methods_=("baseline",), num_steps=20):
@@ -77,21 +77,12 @@ def leaves_equal(a, b):
 # --- Dynamic sampling: survey Eq. 11 -----------------------------------------------------------
 
 def eq11_numpy(f1, counts):
-    """Survey Eq. 11 as written: (1 - f1_j) / sum_k (1 - f1_k) * N*, N* the mean class size."""
+    """Survey Eq. 11 as written: (1 - f1_j) / sum_k (1 - f1_k) * N*, N* the mean class size
+    (equal sizes N* / C when every f1 is 1, the documented fallback for 0 / 0)."""
     shortfall = 1.0 - np.asarray(f1, np.float64)
+    if shortfall.sum() == 0:
+        return np.full(len(f1), np.mean(counts) / len(f1))
     return shortfall / shortfall.sum() * np.mean(counts)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(0.0, 0.99), min_size=2, max_size=8), st.integers(0, 2**31 - 1))
-def test_class_sizes_are_eq11(f1, seed):
-    counts = np.random.default_rng(seed).integers(1, 200, len(f1))
-    np.testing.assert_allclose(dynamic.dynamic_class_sizes(jnp.array(f1), jnp.array(counts)),
-                               eq11_numpy(f1, counts), rtol=1e-5)
-
-
-def test_class_sizes_when_every_class_is_perfect_are_equal():
-    np.testing.assert_allclose(dynamic.dynamic_class_sizes(jnp.ones(4), jnp.array([10, 20, 30, 40])), [6.25] * 4)
 
 
 def test_a_fixed_sequence_of_f1_scores_gives_eq11_draw_rates_every_round():
@@ -100,11 +91,12 @@ def test_a_fixed_sequence_of_f1_scores_gives_eq11_draw_rates_every_round():
     labels = jnp.array(rng.integers(0, 4, 600))
     mask = jnp.array(rng.random(600) < 0.8)
     counts = np.bincount(np.asarray(labels)[np.asarray(mask)], minlength=4)
-    sequence = [[0.0, 0.0, 0.0, 0.0], [0.9, 0.5, 0.2, 0.0], [0.95, 0.95, 0.6, 0.8], [1.0, 1.0, 1.0, 0.4]]
+    sequence = [[0.0, 0.0, 0.0, 0.0], [0.9, 0.5, 0.2, 0.0], [0.95, 0.95, 0.6, 0.8], [1.0, 1.0, 1.0, 0.4],
+                [1.0, 1.0, 1.0, 1.0]]
     for round_index, f1 in enumerate(sequence):
-        sizes = dynamic.dynamic_class_sizes(jnp.array(f1), jnp.array(counts))
+        sizes = dynamic.eq11_sizes(jnp.array(f1), jnp.array(counts))
         np.testing.assert_allclose(sizes, eq11_numpy(f1, counts), rtol=1e-5)
-        weights = dynamic.class_size_weights(labels, mask, sizes)
+        weights = class_size_weights(labels, mask, sizes)
         assert float(jnp.sum(jnp.where(mask, 0.0, weights))) == 0.0
         mass = np.bincount(np.asarray(labels), weights=np.asarray(weights), minlength=4)
         np.testing.assert_allclose(mass, eq11_numpy(f1, counts), rtol=1e-5)
@@ -164,8 +156,8 @@ def test_dynamic_sampling_rounds_use_the_validation_f1_of_the_sampled_model(digi
     state = advance(data, state, hparams, 1)
     np.testing.assert_allclose(state.extra.f1, expected_f1, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        state.weights, dynamic.class_size_weights(data.y_train, extra.train_mask,
-                                                  dynamic.dynamic_class_sizes(expected_f1, state.class_counts)),
+        state.weights, class_size_weights(data.y_train, extra.train_mask,
+                                          dynamic.eq11_sizes(expected_f1, state.class_counts)),
         rtol=1e-5)
     epoch = run_hparams(spec, round_steps=0)
     resolved = init(data, jax.random.PRNGKey(0), epoch).extra.round_steps
@@ -266,12 +258,109 @@ def test_nearest_centre_is_perfect_on_separable_clusters():
     np.testing.assert_array_equal(np.argmax(probs, -1), labels)
 
 
+# --- Resampling methods: imbalanced-learn on the run's own subset --------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.floats(0.01, 1.0))
+def test_binary_targets_equal_imblearn_float_sampling_strategy(n0, n1, ratio):
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.under_sampling import RandomUnderSampler
+    """imblearn truncates ``r * n_majority`` and ``n_minority / r``; imbjax computes in float32 and
+    rounds values within 1e-4 below an integer up (so 7 / 0.07 is 100, not 99): those are skipped."""
+    counts = np.array([n0, n1])
+    y = np.repeat([0, 1], counts)
+    x = np.zeros((len(y), 1))
+    minority, majority = np.argmin(counts), np.argmax(counts)
+    for level in (ratio * counts[majority], counts[minority] / ratio):
+        assume(not 0 < np.ceil(level) - level < 1e-3)
+    if n0 != n1 and np.floor(ratio * counts[majority]) > counts[minority]:
+        _, y_over = RandomOverSampler(sampling_strategy=ratio, random_state=0).fit_resample(x, y)
+        np.testing.assert_array_equal(resampling.oversampling_targets(jnp.array(counts), ratio),
+                                      np.bincount(y_over, minlength=2))
+    if n0 != n1 and np.floor(counts[minority] / ratio) <= counts[majority]:
+        _, y_under = RandomUnderSampler(sampling_strategy=ratio, random_state=0).fit_resample(x, y)
+        np.testing.assert_array_equal(resampling.undersampling_targets(jnp.array(counts), ratio),
+                                      np.bincount(y_under, minlength=2))
+
+
+def resampled_run(dataset, method, **values):
+    """``(subset_mask, pool_weights, synthetic_labels, synthetic_points)`` of one run's ``init``
+    (seed key 0); the subset is the baseline run's of the same seed (same subset stream)."""
+    key = jax.random.PRNGKey(0)
+    data = DeviceData.from_dataset(dataset)
+    spec, init, _ = program_for(dataset, "baseline")
+    subset = np.asarray(init(data, key, run_hparams(spec)).weights) > 0
+    spec, init, _ = program_for(dataset, method)
+    state = init(data, key, run_hparams(spec, **values))
+    pool = len(subset)
+    weights = np.asarray(state.weights)
+    valid = weights[pool:] > 0
+    return (subset, weights[:pool], np.asarray(state.extra.labels)[valid],
+            np.asarray(state.extra.points)[valid].reshape(int(valid.sum()), dataset.x_train[0].size))
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    """Digits with classes 0-3 only: an imbalanced 4-class subset is small enough for imblearn."""
+    dataset = datasets.load("digits")
+    keep_train, keep_test = dataset.y_train < 4, dataset.y_test < 4
+    return dataset._replace(x_train=dataset.x_train[keep_train], y_train=dataset.y_train[keep_train],
+                            x_test=dataset.x_test[keep_test], y_test=dataset.y_test[keep_test],
+                            class_names=dataset.class_names[:4])
+
+
+@pytest.mark.parametrize("method, reference", [
+    ("tomek", "TomekLinks()"), ("enn", "EditedNearestNeighbours(n_neighbors=3)"),
+])
+def test_cleaning_methods_keep_what_imblearn_keeps(small_digits, method, reference):
+    from imblearn.under_sampling import EditedNearestNeighbours, TomekLinks  # noqa: F401
+    subset, pool_weights, synthetic_labels, _ = resampled_run(small_digits, method)
+    x = small_digits.x_train.reshape(len(subset), -1)[subset]
+    sampler = eval(reference)
+    sampler.fit_resample(x, small_digits.y_train[subset])
+    expected = np.zeros(len(subset), bool)
+    expected[np.flatnonzero(subset)[sampler.sample_indices_]] = True
+    np.testing.assert_array_equal(pool_weights > 0, expected)
+    assert len(synthetic_labels) == 0
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.5])
+def test_nearmiss_cuts_every_class_to_imblearn_counts(small_digits, ratio):
+    from imblearn.under_sampling import NearMiss
+    subset, pool_weights, _, _ = resampled_run(small_digits, "nearmiss1", undersampling_ratio=ratio)
+    counts = np.bincount(small_digits.y_train[subset], minlength=4)
+    expected = np.minimum(counts, np.floor(counts.min() / ratio + 1e-4)).astype(int)
+    np.testing.assert_array_equal(np.bincount(small_digits.y_train, weights=pool_weights, minlength=4), expected)
+    if ratio == 1.0:  # imblearn's "auto": the same examples (kernel ties broken by pool index)
+        sampler = NearMiss(version=1, n_neighbors=3)
+        sampler.fit_resample(small_digits.x_train.reshape(len(subset), -1)[subset], small_digits.y_train[subset])
+        assert set(np.flatnonzero(subset)[sampler.sample_indices_]) == set(np.flatnonzero(pool_weights))
+
+
+@pytest.mark.parametrize("method", ["smote", "borderline_smote", "borderline_smote2", "cluster_oversampling"])
+def test_oversamplers_reach_the_targets_with_points_inside_the_seed_hull(small_digits, method):
+    subset, pool_weights, synthetic_labels, points = resampled_run(small_digits, method)
+    counts = np.bincount(small_digits.y_train[subset], minlength=4)
+    np.testing.assert_array_equal(pool_weights > 0, subset)
+    total = counts + np.bincount(synthetic_labels, minlength=4)
+    if method.startswith("borderline"):  # only danger points seed: at most the target, never beyond
+        assert np.all(total <= counts.max()) and np.all(total >= counts)
+    else:
+        np.testing.assert_array_equal(total, counts.max())
+    x = small_digits.x_train.reshape(len(subset), -1)
+    for c in np.unique(synthetic_labels):  # borderline-2 also steps (gap <= 0.5) towards other classes
+        members = x[subset & ((small_digits.y_train == c) | (method == "borderline_smote2"))]
+        inside = points[synthetic_labels == c]
+        assert np.all(inside >= members.min(0) - 1e-4) and np.all(inside <= members.max(0) + 1e-4)
+
+
 # --- Every method end to end ------------------------------------------------------------------------
 
 def test_every_data_level_method_runs_in_a_sweep_with_finite_metrics(tmp_path):
     names = [n for n in methods.available() if methods.get(n).family in DATA_LEVEL_FAMILIES]
     assert {"two_phase_ros", "two_phase_rus", "two_phase_threshold_n", "dynamic_sampling", "category_centres",
-            "ros_category_centres"} <= set(names)
+            "ros_category_centres", "smote", "borderline_smote", "borderline_smote2", "cluster_oversampling",
+            "nearmiss1", "tomek", "enn"} <= set(names)
     config = tiny_config(names, num_steps=30)
     config.datasets = ("synthetic",)
     config.dataset_kwargs = {"synthetic": {"num_classes": 4, "n_per_class": 60, "n_features": 4, "class_sep": 10.0}}

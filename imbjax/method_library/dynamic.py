@@ -54,6 +54,7 @@ from imbjax import models
 from imbjax.imbalance import masked_class_counts, subset_mask
 from imbjax.method_library.data_level import draw_batch_with, method_loss, method_probabilities
 from imbjax.methods import Method, register
+from imbjax.sampling import class_size_weights, dynamic_sample_sizes
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, gradient_step, initial_state, optimizer_for,
     register_family, test_metrics,
@@ -70,27 +71,10 @@ VALIDATION_STREAM = 11
 
 # --- Kernels ----------------------------------------------------------------------------------
 
-def dynamic_class_sizes(f1: Array, class_counts: Array) -> Array:
-    """Survey Eq. 11: ``size_j = (1 - f1_j) / sum_k (1 - f1_k) * N*``, ``float32[C]``.
-
-    Args:
-      f1: ``[C]`` class-wise F1 of the previous round, in [0, 1].
-      class_counts: ``[C]`` examples per class of the training part; ``N* = mean(class_counts)``.
-
-    When every ``f1_j = 1`` the sizes are equal, ``N* / C`` (Eq. 11 is 0 / 0 there).
-    """
-    shortfall = 1.0 - jnp.asarray(f1, jnp.float32)
-    total = jnp.sum(shortfall)
-    share = jnp.where(total > 0, shortfall / jnp.where(total > 0, total, 1.0), 1.0 / shortfall.shape[0])
-    return share * jnp.mean(jnp.asarray(class_counts, jnp.float32))
-
-
-def class_size_weights(labels: Array, mask: Array, sizes: Array) -> Array:
-    """Per-example weights ``sizes[y_i] / n_{y_i}`` over ``mask`` (0 elsewhere), ``float32[N]``:
-    draws proportional to them take class j with probability ``sizes_j / sum_k sizes_k`` (for
-    classes with examples), uniformly within the class."""
-    counts = masked_class_counts(labels, mask, sizes.shape[0])
-    return jnp.where(mask, sizes[labels] / jnp.maximum(counts, 1)[labels], 0.0).astype(jnp.float32)
+def eq11_sizes(f1: Array, class_counts: Array) -> Array:
+    """Survey Eq. 11 sizes ``float32[C]`` for the training part's ``class_counts: [C]``, with
+    ``N* = mean(class_counts)`` (:func:`imbjax.sampling.dynamic_sample_sizes`)."""
+    return dynamic_sample_sizes(f1, jnp.mean(jnp.asarray(class_counts, jnp.float32)))
 
 
 def classwise_f1(labels: Array, predictions: Array, mask: Array, num_classes: int) -> Array:
@@ -187,7 +171,7 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
         requested = jnp.maximum(jnp.round(hparams["round_steps"]), 0).astype(jnp.int32)
         round_steps = jnp.where(requested > 0, requested, jnp.maximum(epoch, 1))
         f1 = jnp.zeros(spec.num_classes, jnp.float32)
-        sizes = dynamic_class_sizes(f1, counts)
+        sizes = eq11_sizes(f1, counts)
         params = {SAMPLED: state.params, PLAIN: state.params}
         return state._replace(
             params=params, opt_state=optimizer_for(spec, hparams).init(params), class_counts=counts,
@@ -200,7 +184,7 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
         params, x, labels, extra, counts = inputs
         logits, _ = apply_in_batches(model, params, x, spec.eval_batch_size)
         f1 = classwise_f1(labels, jnp.argmax(logits, axis=-1), extra.validation_mask, spec.num_classes)
-        sizes = dynamic_class_sizes(f1, counts)
+        sizes = eq11_sizes(f1, counts)
         return class_size_weights(labels, extra.train_mask, sizes), f1, sizes
 
     maybe_new_round = round_update(new_round)

@@ -46,7 +46,7 @@ from imbjax import models
 from imbjax.imbalance import subset_mask
 from imbjax.method_library.data_level import draw_batch_with, method_loss, output_layer_mask
 from imbjax.methods import BUDA, Method, register, ros_sampler, rus_sampler
-from imbjax.sampling import uniform_weights
+from imbjax.sampling import threshold_n_counts, uniform_weights
 from imbjax.train import (
     Program, ProgramSpec, branches, gradient_step, initial_state, optimizer_for, register_family,
     standard_program,
@@ -74,8 +74,7 @@ def threshold_n_sampler(key, labels, mask, ctx):
     """Lee et al.'s thresholded data: every class with more than ``N = hparams["threshold_n"]``
     examples is randomly under-sampled to N, smaller classes are kept whole; uniform weights over
     the kept examples, ``float32[N_pool]``. ``N`` is floored and at least 1."""
-    limit = jnp.maximum(jnp.floor(ctx.hparams["threshold_n"]), 1.0)
-    counts = jnp.minimum(ctx.class_counts, limit).astype(jnp.int32)
+    counts = threshold_n_counts(ctx.class_counts, jnp.maximum(jnp.floor(ctx.hparams["threshold_n"]), 1.0))
     return subset_mask(key, labels, counts, pool=mask).astype(jnp.float32)
 
 
