@@ -1,0 +1,183 @@
+"""Embedding methods: DOS (Ando & Huang 2017) and LMLE (Huang et al. 2016).
+
+References: NumPy transcriptions of the building blocks (in-class neighbour targets, micro-cluster
+loss, weighted CE over the targets, quintuplet selection, triple-header hinge loss, cluster-wise kNN);
+both methods trained in one tiny sweep on separable clusters at rho = 20 and with single-example
+minority classes.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import log_softmax
+
+from imbjax import data as datasets
+from imbjax import methods, models
+from imbjax.config import base_config
+from imbjax.method_library import dos
+from imbjax.sweep import runner
+from imbjax.train import DeviceData, apply_in_batches, make_program, program_spec
+
+NUM_CLASSES = 4
+MINORITY = (2, 3)  # mu = 0.5, minority "last"
+
+
+def embedding_config(method_names, num_steps=120):
+    config = base_config()
+    config.methods = tuple(method_names)
+    config.datasets = ("synthetic",)
+    config.dataset_kwargs = {"synthetic": {"num_classes": NUM_CLASSES, "n_per_class": 200, "n_features": 4,
+                                           "class_sep": 3.0}}
+    config.model_kwargs.hidden = (16,)
+    config.batch_size = 16
+    config.num_steps = num_steps
+    config.rhos = (20.0, 140.0)  # 140: one training example per minority class
+    config.learning_rates = (1e-2,)
+    config.seeds = 2
+    return config
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """The runs table of DOS and LMLE at rho 20 and 140, two seeds each (one compile per method)."""
+    return runner.run_sweep(embedding_config(("dos",)), tmp_path_factory.mktemp("embedding"))
+
+
+def random_problem(seed, num_pool=40, dim=3, num_classes=3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(num_pool, dim)).astype(np.float32)
+    labels = rng.integers(0, num_classes, num_pool)
+    mask = rng.random(num_pool) < 0.8
+    return x, labels, mask
+
+
+def squared_distances(a, b):
+    return ((a[:, None, :].astype(np.float64) - b[None, :, :]) ** 2).sum(-1)
+
+
+# --- DOS ------------------------------------------------------------------------------------------
+
+def neighbor_targets_numpy(x, labels, mask, k_per_class, width):
+    """For every example: the other mask members of its class by distance (ties: lower index),
+    the first k_{y_i}, padded with -1."""
+    distances = squared_distances(x, x)
+    out = np.full((len(x), width), -1)
+    for i in range(len(x)):
+        candidates = [j for j in range(len(x)) if mask[j] and j != i and labels[j] == labels[i]]
+        ranked = sorted(candidates, key=lambda j: (distances[i, j], j))[:k_per_class[labels[i]]]
+        out[i, :len(ranked)] = ranked
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_neighbor_targets_match_numpy(seed):
+    x, labels, mask = random_problem(seed)
+    k_per_class = np.array([3, 0, 5])
+    got = dos.neighbor_targets(jnp.array(x), jnp.array(labels), jnp.array(mask), jnp.array(k_per_class), 6)
+    np.testing.assert_array_equal(got, neighbor_targets_numpy(x, labels, mask, k_per_class, 6))
+
+
+def test_neighbors_per_class_gives_minority_classes_k_minority():
+    counts = jnp.array([50.0, 50.0, 5.0, 1.0])
+    np.testing.assert_array_equal(dos.neighbors_per_class(counts, 3.4, 0.0, 10), [0, 0, 3, 3])
+    np.testing.assert_array_equal(dos.neighbors_per_class(counts, 12.0, 1.0, 10), [1, 1, 10, 10])
+    np.testing.assert_array_equal(dos.neighbors_per_class(jnp.array([7.0, 7.0]), 5.0, 2.0, 10), [2, 2])
+
+
+def test_micro_cluster_loss_and_weighted_ce_match_numpy():
+    rng = np.random.default_rng(0)
+    batch, width, dim, classes = 6, 4, 3, 5
+    features = rng.normal(size=(batch, dim)).astype(np.float32)
+    targets = rng.normal(size=(batch, width, dim)).astype(np.float32)
+    valid = rng.random((batch, width)) < 0.6
+    valid[0] = False
+    logits = rng.normal(size=(batch, classes)).astype(np.float32)
+    target_logits = rng.normal(size=(batch, width, classes)).astype(np.float32)
+    labels = rng.integers(0, classes, batch)
+
+    pull, ce = [], []
+    for i in range(batch):
+        chosen = targets[i][valid[i]]
+        pull.append(((features[i] - chosen.mean(0)) ** 2).sum() if len(chosen) else 0.0)
+        ce.append(-log_softmax(logits[i])[labels[i]]
+                  - 0.5 * sum(log_softmax(target_logits[i, j])[labels[i]] for j in range(width) if valid[i, j]))
+    np.testing.assert_allclose(dos.micro_cluster_loss(jnp.array(features), jnp.array(targets), jnp.array(valid)),
+                               pull, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dos.weighted_target_ce(jnp.array(logits), jnp.array(target_logits), jnp.array(labels),
+                                                      jnp.array(valid), 0.5), ce, rtol=1e-5)
+    # the micro-cluster loss is (1/k) sum_j ||f - v_j||^2 less the targets' spread
+    i = 1
+    chosen = targets[i][valid[i]].astype(np.float64)
+    spread = ((chosen - chosen.mean(0)) ** 2).sum(-1).mean()
+    np.testing.assert_allclose(pull[i], ((features[i] - chosen) ** 2).sum(-1).mean() - spread, rtol=1e-5)
+
+
+def test_head_logits_are_the_models_logits_of_its_features():
+    model = models.make_model("mlp", 3, hidden=(8,))
+    x = jnp.array(np.random.default_rng(1).normal(size=(5, 4)), jnp.float32)
+    params = model.init(jax.random.PRNGKey(0), x)
+    logits, features = model.apply(params, x)
+    np.testing.assert_allclose(dos.head_logits(params, features), logits, rtol=1e-5, atol=1e-6)
+
+
+def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps():
+    """Up to step R the targets are those of init; the step starting at R refreshes them from the
+    network of step R (embeddings and in-class neighbours of the pool)."""
+    dataset = datasets.load("synthetic", **embedding_config(("dos",)).dataset_kwargs["synthetic"])
+    config = embedding_config(("dos",))
+    spec = program_spec(config, dataset, profile="step", method_names=("dos",))
+    program = make_program(spec)
+    data = DeviceData.from_dataset(dataset)
+    hparams = {**{k: jnp.float32(v) for k, v in {"rho": 20.0, "mu": 0.5, "learning_rate": 1e-2,
+                                                   **spec.hparam_defaults(), "refresh_steps": 3.0}.items()},
+               "method_index": jnp.int32(0)}
+
+    @jax.jit
+    def refreshes(key):
+        initial = program.init(data, key, hparams)
+        before = program.advance(data, initial, hparams, 3)
+        return initial, before, program.advance(data, before, hparams, 1)
+
+    initial, state, after = refreshes(jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(state.extra.embeddings, initial.extra.embeddings)
+    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    _, embeddings = apply_in_batches(model, state.params, data.x_train, spec.eval_batch_size)
+    np.testing.assert_allclose(after.extra.embeddings, embeddings, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(after.extra.embeddings, initial.extra.embeddings)
+    k = dos.neighbors_per_class(state.class_counts, 5.0, 0.0, dos.MAX_NEIGHBORS)
+    expected = neighbor_targets_numpy(np.asarray(embeddings), np.asarray(data.y_train), np.asarray(state.extra.mask),
+                                      np.asarray(k), dos.MAX_NEIGHBORS)
+    np.testing.assert_array_equal(after.extra.neighbors, expected)
+    np.testing.assert_array_equal(np.asarray(after.extra.neighbors >= 0).sum(1)[np.asarray(state.extra.mask)],
+                                  np.minimum(np.asarray(k)[np.asarray(data.y_train)],
+                                             np.asarray(state.class_counts)[np.asarray(data.y_train)] - 1
+                                             )[np.asarray(state.extra.mask)])
+
+
+# --- Both methods ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["dos"])
+def test_method_beats_chance_on_minority_classes_and_survives_single_example_classes(sweep, method):
+    runs = sweep[sweep.method == method]
+    assert len(runs) == 4
+    for column in runs.columns:
+        if runs[column].dtype.kind == "f" and column.split("_")[0] in ("accuracy", "balanced", "recall", "train"):
+            assert np.all(np.isfinite(runs[column])), column
+    rho20 = runs[runs.rho == 20.0]
+    for c in MINORITY:
+        assert rho20[f"recall_per_class_{c}"].mean() > 1.0 / NUM_CLASSES, (c, rho20[f"recall_per_class_{c}"])
+    assert np.all(runs[runs.rho == 140.0].train_min_class == 1)
+
+
+@pytest.mark.parametrize("method,hparams,bad", [
+    ("dos", {"k_minority": 11.0}, "k_minority"),
+    ("dos", {"k_majority": -1.0}, "k_majority"),
+    ("dos", {"micro_cluster_weight": (1.0, -0.5)}, "micro_cluster_weight"),
+    ("dos", {"refresh_steps": -2.0}, "refresh_steps"),
+    ("dos", {"k": 3.0}, "'k'"),
+])
+def test_bad_hparams_raise_before_compiling(method, hparams, bad):
+    with pytest.raises(ValueError, match=bad):
+        methods.check_hparams(method, hparams)
