@@ -8,5 +8,6 @@ from imbjax.method_library import two_phase  # noqa: F401
 from imbjax.method_library import centres  # noqa: F401
 from imbjax.method_library import dynamic  # noqa: F401
 from imbjax.method_library import resampling  # noqa: F401
-from imbjax.method_library import costs  # noqa: F401
+from imbjax.method_library import crl  # noqa: F401
 from imbjax.method_library import dos  # noqa: F401
+from imbjax.method_library import costs  # noqa: F401
