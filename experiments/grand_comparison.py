@@ -1,0 +1,79 @@
+"""Every registered method on every built-in data set, from mild imbalance to class rarity.
+
+    imbjax run experiments/grand_comparison.py --workdir runs/grand_comparison
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/grand_comparison.py --workdir runs/grand_comparison_paper
+    imbjax report runs/grand_comparison --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc \
+        --metric macro_f1 --metric min_class_recall
+
+What it is for: the survey's call for future work (Johnson & Khoshgoftaar 2019, Conclusion):
+the methods compared on the same data sets and imbalance levels, with several complementary
+metrics and statistical evidence, including class rarity (very few minority examples), which the
+surveyed studies left open. The method list is ``imbjax.methods.available()`` read when the config
+is loaded, so a newly registered method joins the comparison without editing this file; each
+method runs with its registered (paper) hyper-parameters. Every method of a seed sees the same
+imbalanced subset and initial parameters, so ``imbjax report``'s Wilcoxon signed-rank tests
+(Holm-corrected) against ``baseline`` are paired.
+
+Imbalance: step, half the classes minority (mu = 0.5; one of two classes for breast cancer, two
+of three for wine), minority classes last, rho in {1, 10, 30}. With n_max the smallest class of
+each pool, the minority classes keep these many training examples:
+
+    data set        classes  n_max   rho = 1   rho = 10   rho = 30
+    digits             10     122      122        12          4
+    breast_cancer       2     148      148        14          4
+    wine                3      33       33         3          1
+    synthetic          10     140      140        14          4
+
+so rho = 30 is class rarity (1-4 examples) on every data set, and rho = 10 already is on wine.
+
+Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCALE``, else
+``"small"``):
+
+* ``small``: digits, breast_cancer, wine and ten-class synthetic data, an MLP with hidden layers
+  128-128, 300 Adam steps of batch 64, 10 seeds: 120 runs per method and data set (3,720 runs
+  with the 31 committed methods when this was written), one compiled program per method family
+  and data set (5 families then, 20 compiles; the CoSen, DE, DOS and CRL methods being added
+  bring more). Expected runtime on the project's 2-core CPU machine: roughly 20-40 minutes
+  (estimate: ~15 s per compile, ~0.1 s per standard-family run as in Buda et al.'s digits sweep,
+  several times that for the resampling and dynamic-sampling families; not measured). Narrow it
+  with e.g. ``--set "datasets=('wine',)" --set seeds=3``.
+* ``paper``: ``tfds:mnist`` (n_max = 5,421) and ``tfds:cifar10`` (n_max = 5,000) at rho in
+  {1, 100, 1000} (the minority classes keep 5 to 54 images at the two larger rho), a ResNet-20,
+  8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for an accelerator.
+"""
+import os
+
+from imbjax import methods
+from imbjax.config import base_config
+
+
+def get_config(scale: str | None = None):
+    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
+    if scale not in ("small", "paper"):
+        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    config = base_config()
+    config.name = f"grand_comparison_{scale}"
+    config.methods = methods.available()
+    config.profiles = ("step",)
+    config.mus = (0.5,)
+    config.minority = "last"
+    config.figure_metrics = ("balanced_accuracy", "ovr_roc_auc", "macro_f1", "min_class_recall")
+    if scale == "small":
+        config.datasets = ("digits", "breast_cancer", "wine", "synthetic")
+        config.rhos = (1.0, 10.0, 30.0)
+        config.seeds = 10
+        config.model = "mlp"
+        config.model_kwargs.hidden = (128, 128)
+        config.batch_size = 64
+        config.num_steps = 300
+    else:
+        config.datasets = ("tfds:mnist", "tfds:cifar10")
+        config.rhos = (1.0, 100.0, 1000.0)
+        config.seeds = 3
+        config.model = "resnet"
+        config.model_kwargs = {"depth": 20}
+        config.optimizer = "sgd"
+        config.learning_rates = (0.1,)
+        config.batch_size = 128
+        config.num_steps = 8000
+    return config
