@@ -16,7 +16,7 @@ from scipy.special import log_softmax
 from imbjax import data as datasets
 from imbjax import methods, models
 from imbjax.config import base_config
-from imbjax.method_library import dos
+from imbjax.method_library import dos, lmle
 from imbjax.sweep import runner
 from imbjax.train import DeviceData, apply_in_batches, make_program, program_spec
 
@@ -42,7 +42,7 @@ def embedding_config(method_names, num_steps=120):
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """The runs table of DOS and LMLE at rho 20 and 140, two seeds each (one compile per method)."""
-    return runner.run_sweep(embedding_config(("dos",)), tmp_path_factory.mktemp("embedding"))
+    return runner.run_sweep(embedding_config(("dos", "lmle")), tmp_path_factory.mktemp("embedding"))
 
 
 def random_problem(seed, num_pool=40, dim=3, num_classes=3):
@@ -156,9 +156,126 @@ def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps():
                                              )[np.asarray(state.extra.mask)])
 
 
+# --- LMLE -----------------------------------------------------------------------------------------
+
+def quintuplets_numpy(anchors, x, labels, cluster, mask):
+    """Huang et al.'s quintuplet of every anchor by brute force: (anchor, farthest in its cluster,
+    nearest of its class in another cluster, farthest of its class, nearest of another class);
+    ties to the lower index, the anchor where a member is missing."""
+    distances = squared_distances(x, x)
+    rows, other_cluster, negative = [], [], []
+    for a in anchors:
+        members = [j for j in range(len(x)) if mask[j] and j != a]
+        same_cluster = [j for j in members if labels[j] == labels[a] and cluster[j] == cluster[a]]
+        other = [j for j in members if labels[j] == labels[a] and cluster[j] != cluster[a]]
+        same_class = [j for j in members if labels[j] == labels[a]]
+        other_class = [j for j in range(len(x)) if mask[j] and labels[j] != labels[a]]
+
+        def far(js):
+            return min(js, key=lambda j: (-distances[a, j], j)) if js else a
+
+        def near(js):
+            return min(js, key=lambda j: (distances[a, j], j)) if js else a
+
+        rows.append([a, far(same_cluster), near(other), far(same_class), near(other_class)])
+        other_cluster.append(bool(other))
+        negative.append(bool(other_class))
+    return np.array(rows), np.array(other_cluster), np.array(negative)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_quintuplets_match_numpy(seed):
+    x, labels, mask = random_problem(seed)
+    rng = np.random.default_rng(seed + 100)
+    cluster = rng.integers(0, 3, len(x))
+    labels[:2] = 3  # class 3: one member in the mask at most (the anchor alone in its class)
+    mask[1] = False
+    anchors = np.concatenate([[0], rng.choice(np.flatnonzero(mask), 9)])
+    got = lmle.select_quintuplets(jnp.array(anchors), jnp.array(x), jnp.array(labels), jnp.array(cluster),
+                                  jnp.array(mask))
+    expected = quintuplets_numpy(anchors, x, labels, cluster, mask)
+    np.testing.assert_array_equal(got.indices, expected[0])
+    np.testing.assert_array_equal(got.has_other_cluster, expected[1])
+    np.testing.assert_array_equal(got.has_negative, expected[2])
+    assert not bool(got.has_other_cluster[0]) and np.all(np.asarray(got.indices[0, :4]) == 0)
+
+
+def test_triple_header_hinge_matches_numpy():
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(8, 5, 4)).astype(np.float32)
+    has_other_cluster, has_negative = rng.random(8) < 0.7, rng.random(8) < 0.8
+    margins = (0.3, 0.5, 0.2)
+    expected = []
+    for f, other, negative in zip(features.astype(np.float64), has_other_cluster, has_negative):
+        d = [((f[0] - f[j]) ** 2).sum() for j in range(5)]
+        eps = max(0.0, margins[0] + d[1] - d[2])
+        tau = max(0.0, margins[1] + d[2] - d[3])
+        sig = max(0.0, margins[2] + d[3] - d[4])
+        expected.append((eps + tau) * other + sig * negative)
+    got = lmle.triple_header_hinge(jnp.array(features), jnp.array(has_other_cluster), jnp.array(has_negative),
+                                   margins)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def cluster_knn_numpy(queries, centroids, sizes, k):
+    """Huang et al.'s cluster-wise kNN rule as written: the k nearest non-empty centroids; their
+    class if they agree, else argmax_c [min_{other classes in kNN} D - max_{class c in kNN} D]."""
+    num_classes, num_clusters = sizes.shape
+    flat = centroids.reshape(num_classes * num_clusters, -1)
+    owner = np.repeat(np.arange(num_classes), num_clusters)
+    used = np.flatnonzero(sizes.reshape(-1) > 0)
+    labels = []
+    for d in squared_distances(queries, flat):
+        knn_set = used[np.argsort(d[used], kind="stable")[:k]]
+        classes = sorted(set(owner[knn_set]))
+        if len(classes) == 1:
+            labels.append(classes[0])
+            continue
+        margin = {c: min(d[m] for m in knn_set if owner[m] != c) - max(d[m] for m in knn_set if owner[m] == c)
+                  for c in classes}
+        labels.append(max(classes, key=lambda c: margin[c]))
+    return np.array(labels)
+
+
+def cluster_knn_scores_numpy(queries, centroids, sizes, k):
+    """The extended scores of lmle's docstring, transcribed."""
+    num_classes, num_clusters = sizes.shape
+    flat = centroids.reshape(num_classes * num_clusters, -1)
+    owner = np.repeat(np.arange(num_classes), num_clusters)
+    used = np.flatnonzero(sizes.reshape(-1) > 0)
+    scores = np.full((len(queries), num_classes), -np.inf)
+    for q, d in enumerate(squared_distances(queries, flat)):
+        knn_set = used[np.argsort(d[used], kind="stable")[:k]]
+        for c in range(num_classes):
+            own = [m for m in used if owner[m] == c]
+            if own:
+                far = max([d[m] for m in own if m in knn_set] + [min(d[m] for m in own)])
+                scores[q, c] = min(d[m] for m in used if owner[m] != c) - far
+    return scores
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cluster_knn_follows_the_papers_rule_and_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    centroids = rng.normal(size=(3, 3, 2)).astype(np.float32)
+    sizes = rng.integers(0, 3, (3, 3))
+    sizes[:, 0] = 1
+    sizes[2] = [1, 0, 0]  # a class with a single cluster
+    queries = rng.normal(size=(60, 2)).astype(np.float32)
+    for k in (1, 3, 5):
+        scores = np.asarray(lmle.cluster_knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(sizes), k))
+        np.testing.assert_allclose(scores, cluster_knn_scores_numpy(queries, centroids, sizes, k), rtol=1e-4,
+                                   atol=1e-5)
+        np.testing.assert_array_equal(scores.argmax(1), cluster_knn_numpy(queries, centroids, sizes, k))
+    no_class = sizes.copy()
+    no_class[1] = 0
+    scores = lmle.cluster_knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(no_class), 3)
+    assert np.all(np.asarray(scores[:, 1]) == -np.inf) and np.all(np.isfinite(np.asarray(scores[:, [0, 2]])))
+
+
 # --- Both methods ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["dos"])
+@pytest.mark.parametrize("method", ["dos", "lmle"])
 def test_method_beats_chance_on_minority_classes_and_survives_single_example_classes(sweep, method):
     runs = sweep[sweep.method == method]
     assert len(runs) == 4
@@ -177,6 +294,11 @@ def test_method_beats_chance_on_minority_classes_and_survives_single_example_cla
     ("dos", {"micro_cluster_weight": (1.0, -0.5)}, "micro_cluster_weight"),
     ("dos", {"refresh_steps": -2.0}, "refresh_steps"),
     ("dos", {"k": 3.0}, "'k'"),
+    ("lmle", {"margin_cluster": -0.1}, "margin_cluster"),
+    ("lmle", {"margin_negative": (0.2, 5.0)}, "margin_negative"),
+    ("lmle", {"knn_temperature": 0.0}, "knn_temperature"),
+    ("lmle", {"refresh_steps": -1.0}, "refresh_steps"),
+    ("lmle", {"num_clusters": 3.0}, "num_clusters"),
 ])
 def test_bad_hparams_raise_before_compiling(method, hparams, bad):
     with pytest.raises(ValueError, match=bad):

@@ -11,3 +11,4 @@ from imbjax.method_library import resampling  # noqa: F401
 from imbjax.method_library import crl  # noqa: F401
 from imbjax.method_library import dos  # noqa: F401
 from imbjax.method_library import costs  # noqa: F401
+from imbjax.method_library import lmle  # noqa: F401
