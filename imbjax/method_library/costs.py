@@ -18,8 +18,10 @@ training part) the network is fixed and the costs take one gradient step towards
 
     xi <- xi - cost_learning_rate * E * d/dxi (1/2 ||xi - T||^2) = xi + cost_learning_rate * E * (T - xi)
 
-where ``E`` is the overall validation error (the costs stop moving once the validation set is
-classified perfectly) and, for ``p != q`` (``T[p, p] = 1``)::
+where ``E = mean_p R[p]`` is the overall validation error, measured class-balanced (the mean of the
+class-wise errors), since the plain error rate of imbalanced validation data hardly moves when a
+minority class fails; the costs stop moving once every class is recognised. For ``p != q``
+(``T[p, p] = 1``)::
 
     T[p, q] = H[p, q] * (1 + R[p]) * (1 + M[p, q]) * (2 - S[p, q])
 
@@ -52,13 +54,16 @@ and updated costs once per epoch; here the model is the config's, trained from s
 **CSDBN-DE** (family ``"de_costs"``, method ``de_costs``, Zhang et al.; survey "CSDBN-DE"): the cost
 matrix is evolved by differential evolution (evosax's ``DifferentialEvolution``, DE/best/1/bin with
 greedy selection). A population of ``population_size`` matrices (log-costs off the diagonal,
-``C (C - 1)`` numbers) is trained in parallel (``vmap`` over members, every member from the run's
-initial parameters, on the same batches) for one generation of ``num_steps // generations`` steps (the
-last generation takes the remainder); the fitness of a member is minus the balanced accuracy of its
+``C (C - 1)`` numbers) is trained in parallel (``vmap`` over members, on the same batches) for one
+generation of ``num_steps // generations`` steps (the last generation takes the remainder), every
+member starting from the best network so far (the run's initial network in the first generation), so
+that evolution and training interleave as in Zhang et al. and the kept network has trained for the
+whole budget along its line of descent; the fitness of a member is minus the balanced accuracy of its
 network on the validation part (a class with a single example, which has no validation example, is
-scored on that training example, the only evidence there is). DE then proposes the next generation. The run keeps the best matrix
-and the network trained with it; greedy selection makes the population's best fitness and the kept
-best monotone. Prediction is the plain softmax of the kept network. Member 0 of the first generation
+scored on that training example, the only evidence there is). DE then proposes the next generation.
+The run keeps the best matrix and the network trained with it (a tie goes to the newer, longer trained
+network); greedy selection makes the population's best fitness and the kept best monotone, although
+fitness values of different generations belong to networks trained for different lengths. Prediction is the plain softmax of the kept network. Member 0 of the first generation
 is the all-ones matrix (plain CE), the others draw log-costs uniformly in ``[-r, r]``
 (``r = cost_init_range``). Zhang et al. used a deep belief network with layer-wise pre-training;
 here it is the config's model (an MLP by default) trained by backpropagation. The training budget of
@@ -139,10 +144,9 @@ def confusion_rates(confusion: Array) -> Array:
     return jnp.where(totals > 0, confusion / jnp.maximum(totals, 1.0), unknown)
 
 
-def overall_error(confusion: Array) -> Array:
-    """Fraction of misclassified examples, ``1 - trace / total`` (0 without examples)."""
-    total = jnp.sum(confusion)
-    return jnp.where(total > 0, 1.0 - jnp.trace(confusion) / jnp.maximum(total, 1.0), 0.0)
+def balanced_error(rates: Array) -> Array:
+    """Mean class-wise error ``E = mean_p (1 - M[p, p])`` of the confusion rates ``M: [C, C]``."""
+    return 1.0 - jnp.mean(jnp.diagonal(rates))
 
 
 def nearest_class_distances(anchor_features: Array, anchor_index: Array, features: Array, labels: Array,
@@ -190,9 +194,28 @@ def cost_target(train_counts: Array, rates: Array, separation: Array) -> Array:
 
 
 def cost_step(costs: Array, target: Array, error: Array, learning_rate) -> Array:
-    """One gradient step on ``(1/2) ||xi - T||^2`` scaled by the overall error ``E``:
+    """One gradient step on ``(1/2) ||xi - T||^2`` scaled by the balanced validation error ``E``:
     ``xi + learning_rate * E * (T - xi)``."""
     return costs + learning_rate * error * (target - costs)
+
+
+def cost_update(costs: Array, train_counts: Array, labels: Array, predictions: Array, validation_mask: Array,
+                features: Array, train_mask: Array, anchors: Array, learning_rate) -> tuple[Array, Array]:
+    """The CoSen cost step with the network fixed: ``(new costs, target T)``, both ``float32[C, C]``.
+
+    Args:
+      costs: ``[C, C]`` current costs ``xi``; train_counts: ``[C]`` training-part class counts.
+      labels: ``int[N]`` pool labels; predictions: ``int[N]`` the network's predicted classes.
+      validation_mask: ``bool[N]`` the examples of the confusion matrix (and of ``E``).
+      features: ``[N, D]`` penultimate features; train_mask: ``bool[N]`` the neighbours of ``S``.
+      anchors: ``int[A]`` pool indices of the examples whose neighbours estimate ``S``.
+      learning_rate: the cost learning rate (``E * learning_rate <= 1`` keeps costs between xi and T).
+    """
+    num_classes = costs.shape[0]
+    nearest = nearest_class_distances(features[anchors], anchors, features, labels, train_mask, num_classes)
+    rates = confusion_rates(confusion_matrix(labels, predictions, validation_mask, num_classes))
+    target = cost_target(train_counts, rates, separability(nearest, labels[anchors], num_classes))
+    return cost_step(costs, target, balanced_error(rates), learning_rate), target
 
 
 # --- CoSen: the training program ---------------------------------------------------------------------
@@ -257,13 +280,9 @@ def cosen_program(spec: ProgramSpec) -> Program:
         costs, _ = carry
         params, x, labels, extra, counts, key, learning_rate = inputs
         logits, features = apply_in_batches(model, params, x, spec.eval_batch_size)
-        confusion = confusion_matrix(labels, jnp.argmax(logits, axis=-1), extra.validation_mask, spec.num_classes)
         anchors = draw_batch(key, ros_weights(labels, extra.train_mask, spec.num_classes), SEPARABILITY_ANCHORS)
-        nearest = nearest_class_distances(features[anchors], anchors, features, labels, extra.train_mask,
-                                          spec.num_classes)
-        target = cost_target(counts, confusion_rates(confusion),
-                             separability(nearest, labels[anchors], spec.num_classes))
-        return cost_step(costs, target, overall_error(confusion), learning_rate), target
+        return cost_update(costs, counts, labels, jnp.argmax(logits, axis=-1), extra.validation_mask, features,
+                           extra.train_mask, anchors, learning_rate)
 
     maybe_update_costs = round_update(update_costs)
 
@@ -357,17 +376,16 @@ class DEState(NamedTuple):
       train_mask: ``bool[N]`` the training part.
       fitness_mask: ``bool[N]`` the examples scored: the validation part, plus the training examples
         of classes without a validation example.
-      initial_params: the run's initial network (every generation's members start from it).
       population: ``float32[P, C (C - 1)]`` log-costs of the members being trained.
       strategy: evosax's DE state.
-      best_log_costs: ``float32[C (C - 1)]`` the best matrix so far; best_params: its network.
+      best_log_costs: ``float32[C (C - 1)]`` the best matrix so far; best_params: its network (every
+        generation's members start from it; the run's initial network before the first generation).
       best_fitness: ``float32`` its fitness (minus validation balanced accuracy; ``inf`` before any).
       best_fitness_history: ``float32[G]`` ``best_fitness`` after every generation (``inf`` before).
     """
 
     train_mask: Array
     fitness_mask: Array
-    initial_params: dict
     population: Array
     strategy: object
     best_log_costs: Array
@@ -387,8 +405,11 @@ def group_constant(spec: ProgramSpec, name: str) -> int:
 @register_family(DE_FAMILY)
 def de_costs_program(spec: ProgramSpec) -> Program:
     """The population trains in parallel; at the end of every generation DE proposes new matrices
-    and the members restart from the run's initial network (module docstring)."""
+    and the members restart from the best network so far (module docstring)."""
     population_size, generations = group_constant(spec, "population_size"), group_constant(spec, "generations")
+    if population_size < 4:
+        raise ValueError(f"{DE_FAMILY} needs population_size >= 4 (DE/best/1 draws two members besides the "
+                         f"target and the best), got {population_size}")
     if spec.num_steps < generations:
         raise ValueError(f"{DE_FAMILY} needs num_steps >= generations, got num_steps={spec.num_steps} and "
                          f"generations={generations}")
@@ -412,14 +433,14 @@ def de_costs_program(spec: ProgramSpec) -> Program:
                                         maxval=spread).at[0].set(0.0)
         unevaluated = jnp.full(population_size, jnp.inf)
         unvalidated = masked_class_counts(data.y_train, validation, spec.num_classes)[data.y_train] == 0
-        extra = DEState(train_mask, validation | (train_mask & unvalidated), state.params, population,
+        extra = DEState(train_mask, validation | (train_mask & unvalidated), population,
                         strategy.init(de_key, population, unevaluated, de_params(strategy, hparams)),
                         population[0], state.params, jnp.float32(jnp.inf), jnp.full(generations, jnp.inf))
         return state._replace(params=stacked(state.params), opt_state=stacked(state.opt_state), class_counts=counts,
                               weights=uniform_weights(data.y_train, train_mask), extra=extra)
 
     def end_generation(carry, inputs):
-        """Fitness of the members, DE's next population, the best so far; members restart."""
+        """Fitness of the members, DE's next population, the best so far; members restart from it."""
         (members, _), extra = carry
         x, labels, generation, key, params, fresh_opt_state = inputs
 
@@ -430,7 +451,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
 
         fitness = jax.lax.map(fitness_of, members)
         winner = jnp.argmin(fitness)
-        improved = fitness[winner] < extra.best_fitness
+        improved = fitness[winner] <= extra.best_fitness
         best_params = jax.tree.map(lambda best, member: jnp.where(improved, member[winner], best),
                                    extra.best_params, members)
         best_fitness = jnp.where(improved, fitness[winner], extra.best_fitness)
@@ -440,7 +461,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
             population=population, strategy=strategy_state, best_params=best_params, best_fitness=best_fitness,
             best_log_costs=jnp.where(improved, extra.population[winner], extra.best_log_costs),
             best_fitness_history=extra.best_fitness_history.at[generation].set(best_fitness))
-        return (stacked(extra.initial_params), stacked(fresh_opt_state)), extra
+        return (stacked(best_params), stacked(fresh_opt_state)), extra
 
     maybe_end_generation = round_update(end_generation)
 
@@ -462,7 +483,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
         (params, opt_state), extra = maybe_end_generation(
             ends, ((params, opt_state), extra),
             (data.x_train, data.y_train, generation, jax.random.fold_in(state.key, DE_STREAM),
-             de_params(strategy, hparams), optimizer_for(spec, hparams).init(extra.initial_params)))
+             de_params(strategy, hparams), optimizer_for(spec, hparams).init(extra.best_params)))
         # The members share the previous average, so the mean of their averages is the average of the mean loss.
         return state._replace(params=params, opt_state=opt_state, step=step, loss_ema=jnp.mean(loss_emas), extra=extra)
 
