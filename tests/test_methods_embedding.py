@@ -17,6 +17,7 @@ from imbjax import data as datasets
 from imbjax import methods, models
 from imbjax.config import base_config
 from imbjax.method_library import dos, lmle
+from imbjax.sampling import class_kmeans
 from imbjax.sweep import runner
 from imbjax.train import DeviceData, apply_in_batches, make_program, program_spec
 
@@ -122,38 +123,47 @@ def test_head_logits_are_the_models_logits_of_its_features():
     np.testing.assert_allclose(dos.head_logits(params, features), logits, rtol=1e-5, atol=1e-6)
 
 
-def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps():
-    """Up to step R the targets are those of init; the step starting at R refreshes them from the
-    network of step R (embeddings and in-class neighbours of the pool)."""
-    dataset = datasets.load("synthetic", **embedding_config(("dos",)).dataset_kwargs["synthetic"])
-    config = embedding_config(("dos",))
-    spec = program_spec(config, dataset, profile="step", method_names=("dos",))
+def first_steps(method):
+    """``(spec, data, model, initial, state, after)``: two runs of ``method`` (seed 0, rho 20) with
+    ``refresh_steps`` 3 and 100, vmapped, at init, after 3 steps and after 4 steps."""
+    config = embedding_config((method,))
+    dataset = datasets.load("synthetic", **config.dataset_kwargs["synthetic"])
+    spec = program_spec(config, dataset, profile="step", method_names=(method,))
     program = make_program(spec)
     data = DeviceData.from_dataset(dataset)
-    hparams = {**{k: jnp.float32(v) for k, v in {"rho": 20.0, "mu": 0.5, "learning_rate": 1e-2,
-                                                   **spec.hparam_defaults(), "refresh_steps": 3.0}.items()},
-               "method_index": jnp.int32(0)}
+    values = {"rho": 20.0, "mu": 0.5, "learning_rate": 1e-2, **spec.hparam_defaults()}
+    hparams = {**{k: jnp.full(2, v, jnp.float32) for k, v in values.items()},
+               "refresh_steps": jnp.array([3.0, 100.0]), "method_index": jnp.zeros(2, jnp.int32)}
 
     @jax.jit
-    def refreshes(key):
+    @jax.vmap
+    def steps(key, hparams):
         initial = program.init(data, key, hparams)
-        before = program.advance(data, initial, hparams, 3)
-        return initial, before, program.advance(data, before, hparams, 1)
+        state = program.advance(data, initial, hparams, 3)
+        return initial, state, program.advance(data, state, hparams, 1)
 
-    initial, state, after = refreshes(jax.random.PRNGKey(0))
-    np.testing.assert_array_equal(state.extra.embeddings, initial.extra.embeddings)
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    initial, state, after = steps(jnp.stack([jax.random.PRNGKey(0)] * 2), hparams)
+    first, second = (lambda tree: jax.tree.map(lambda a: a[0], tree)), (lambda tree: jax.tree.map(lambda a: a[1], tree))
+    return spec, data, model, first(initial), first(state), first(after), second(after)
+
+
+def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps():
+    """Up to step R the targets are those of init; the step starting at R refreshes them from the
+    network of step R (embeddings and in-class neighbours of the pool); a run with a longer
+    interval in the same vmapped program keeps its targets."""
+    spec, data, model, initial, state, after, not_due = first_steps("dos")
+    np.testing.assert_array_equal(state.extra.embeddings, initial.extra.embeddings)
+    np.testing.assert_array_equal(not_due.extra.embeddings, initial.extra.embeddings)
     _, embeddings = apply_in_batches(model, state.params, data.x_train, spec.eval_batch_size)
     np.testing.assert_allclose(after.extra.embeddings, embeddings, rtol=1e-5, atol=1e-6)
     assert not np.allclose(after.extra.embeddings, initial.extra.embeddings)
-    k = dos.neighbors_per_class(state.class_counts, 5.0, 0.0, dos.MAX_NEIGHBORS)
-    expected = neighbor_targets_numpy(np.asarray(embeddings), np.asarray(data.y_train), np.asarray(state.extra.mask),
-                                      np.asarray(k), dos.MAX_NEIGHBORS)
+    labels, mask, counts = np.asarray(data.y_train), np.asarray(state.extra.mask), np.asarray(state.class_counts)
+    k = np.asarray(dos.neighbors_per_class(counts, 5.0, 0.0, dos.MAX_NEIGHBORS))
+    expected = neighbor_targets_numpy(np.asarray(embeddings), labels, mask, k, dos.MAX_NEIGHBORS)
     np.testing.assert_array_equal(after.extra.neighbors, expected)
-    np.testing.assert_array_equal(np.asarray(after.extra.neighbors >= 0).sum(1)[np.asarray(state.extra.mask)],
-                                  np.minimum(np.asarray(k)[np.asarray(data.y_train)],
-                                             np.asarray(state.class_counts)[np.asarray(data.y_train)] - 1
-                                             )[np.asarray(state.extra.mask)])
+    found = np.asarray(after.extra.neighbors >= 0).sum(1)
+    np.testing.assert_array_equal(found[mask], np.minimum(k[labels], counts[labels] - 1)[mask])
 
 
 # --- LMLE -----------------------------------------------------------------------------------------
@@ -271,6 +281,25 @@ def test_cluster_knn_follows_the_papers_rule_and_matches_numpy(seed):
     no_class[1] = 0
     scores = lmle.cluster_knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(no_class), 3)
     assert np.all(np.asarray(scores[:, 1]) == -np.inf) and np.all(np.isfinite(np.asarray(scores[:, [0, 2]])))
+
+
+def test_lmle_reclusters_every_refresh_steps():
+    """Up to step R the clusters are those of init; the step starting at R re-clusters the
+    network's normalised features of step R (k-means with the run's key folded with R)."""
+    spec, data, model, initial, state, after, not_due = first_steps("lmle")
+    for kept in (state, not_due):
+        jax.tree.map(np.testing.assert_array_equal, kept.extra.clusters, initial.extra.clusters)
+    _, features = apply_in_batches(model, state.params, data.x_train, spec.eval_batch_size)
+    embeddings = lmle.normalise(features)
+    np.testing.assert_allclose(after.extra.clusters.embeddings, embeddings, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(embeddings), axis=1), 1.0, rtol=1e-5)
+    cluster, centroids, sizes = jax.jit(lambda key: class_kmeans(
+        key, embeddings, data.y_train, state.extra.mask, spec.num_classes, 4, num_iters=lmle.KMEANS_ITERS))(
+        jax.random.fold_in(state.extra.cluster_key, 3))
+    np.testing.assert_array_equal(after.extra.clusters.cluster, cluster)
+    np.testing.assert_array_equal(after.extra.clusters.sizes, sizes)
+    np.testing.assert_allclose(after.extra.clusters.centroids, centroids, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(sizes).sum(1), state.class_counts)
 
 
 # --- Both methods ----------------------------------------------------------------------------------

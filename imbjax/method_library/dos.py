@@ -10,8 +10,9 @@ training examples of class ``y_i``, taken at the last refresh and held constant 
 
 * The weighted CE trains the output layer on ``k`` stored neighbour embeddings besides the
   example's own: a class with ``k_c`` neighbours per example is over-sampled ``(1 + k_c)``-fold in
-  feature space. ``w_0 = 1`` and ``w_j = target_weight`` (default 1) for ``j >= 1``; the targets
-  are constants, so their CE moves only the output layer, while ``CE(g(f(x_i)))`` moves every layer.
+  feature space. The weights are a choice (the survey does not give Ando & Huang's): ``w_0 = 1``
+  and ``w_j = target_weight`` (default 1) for ``j >= 1``. The targets are constants, so their CE
+  moves only the output layer, while ``CE(g(f(x_i)))`` moves every layer.
 * The micro-cluster loss pulls the embedding towards the mean of its neighbours (the lower layers'
   objective in Ando & Huang). It equals ``(1/k) sum_j ||f(x_i) - v_ij||^2`` less a constant (the
   targets' spread), so the two have the same gradient up to the factor ``1/k``; it is 0 for an

@@ -26,8 +26,8 @@ Where a member does not exist (the anchor alone in its cluster or class, a class
 non-empty cluster, a single class) the anchor itself stands in for it (distance 0); the terms
 that compare with a missing ``x^{p-}`` or ``x^{n}`` are dropped (see below).
 
-Triple-header hinge loss (Huang et al. Eq. 2; its slack variables at their optimum), averaged over
-the batch's anchors::
+Triple-header hinge loss (Huang et al.'s constrained objective with its slack variables at their
+optimum), averaged over the batch's anchors::
 
     eps_i = max(0, g1 + D(x_i, x_i^{p+})  - D(x_i, x_i^{p-}))     (dropped without x^{p-})
     tau_i = max(0, g2 + D(x_i, x_i^{p-})  - D(x_i, x_i^{p--}))    (dropped without x^{p-})
@@ -38,7 +38,7 @@ with the five members' *current* features (quintuplets are chosen with the store
 decay (the paper's ``lambda ||W||^2``) is the optimizer's (``adamw``), not part of the loss. The
 output layer is not trained (LMLE predicts with its kNN rule).
 
-Cluster-wise kNN classification (Huang et al. Sec. 3.3): for a query q, find its ``knn_neighbors``
+Cluster-wise kNN classification (Huang et al.): for a query q, find its ``knn_neighbors``
 nearest cluster centroids (non-empty clusters of all classes); if they all belong to one class,
 that class; otherwise ``argmax_c [min_{m_j in kNN, y_j != c} D(q, m_j) - max_{m_i in kNN, y_i = c}
 D(q, m_i)]``. For class probabilities (ranking metrics) every class gets the finite score::
