@@ -113,13 +113,14 @@ def test_de_generations_on_the_sphere_improve_and_the_best_never_gets_worse():
         return jnp.sum(x**2, axis=-1)
 
     def generation(carry, key):
-        state, population, first = carry
-        state, population_next = costs.de_generation(strategy, params, key, state, population, sphere(population), first)
-        return (state, population_next, jnp.bool_(False)), (jnp.min(state.fitness), state.best_fitness)
+        state, population = carry
+        state, population_next = costs.de_generation(strategy, params, key, state, population, sphere(population))
+        return (state, population_next), (jnp.min(state.fitness), state.best_fitness)
 
-    state = strategy.init(jax.random.PRNGKey(1), population, jnp.full(8, jnp.inf), params)
+    state = costs.de_start(strategy, params, jax.random.PRNGKey(1), population)
     _, (population_best, archive_best) = jax.jit(lambda s, p: jax.lax.scan(
-        generation, (s, p, jnp.bool_(True)), jax.random.split(jax.random.PRNGKey(2), 40)))(state, population)
+        generation, (s, p), jax.random.split(jax.random.PRNGKey(2), 40)))(state, population)
+    np.testing.assert_allclose(population_best[0], np.min(np.sum(np.asarray(population) ** 2, axis=1)), rtol=1e-6)
     assert np.all(np.diff(np.asarray(population_best)) <= 0)
     assert np.all(np.diff(np.asarray(archive_best)) <= 0)
     assert float(population_best[-1]) < 0.05 * float(population_best[0])
@@ -172,7 +173,7 @@ def test_out_of_range_values_are_refused_before_compiling(method, grid):
 
 
 def test_de_program_refuses_too_few_steps_or_members():
-    dataset = datasets.load("synthetic", num_classes=3, n_per_class=20, n_features=2)
+    dataset = datasets.load("synthetic", num_classes=3, n_per_class=60, n_features=2)
     spec = program_spec(tiny_config(("de_costs",), num_steps=2), dataset, profile="step", method_names=("de_costs",))
     with pytest.raises(ValueError, match="num_steps >= generations, got num_steps=2 and generations=3"):
         make_program(spec)

@@ -356,15 +356,19 @@ def de_params(strategy: DifferentialEvolution, hparams):
                                            differential_weight_max=weight)
 
 
-def de_generation(strategy: DifferentialEvolution, params, key: Array, state, population: Array, fitness: Array,
-                  first: Array):
+def de_start(strategy: DifferentialEvolution, params, key: Array, population: Array):
+    """The DE state before any evaluation: ``population: [P, dims]`` with fitness ``inf``. The first
+    :func:`de_generation` then accepts every member, which is evosax's ``init`` with the evaluated
+    first population (the generation counter, read only for dithering, is one higher)."""
+    return strategy.init(key, population, jnp.full(population.shape[0], jnp.inf), params)
+
+
+def de_generation(strategy: DifferentialEvolution, params, key: Array, state, population: Array, fitness: Array):
     """One DE generation: tell the fitness ``float32[P]`` of the evaluated ``population: [P, dims]``
-    (the first generation initialises the strategy with it instead, ``first``), then ask for the next
+    (greedy selection: a member is replaced where the new fitness is not worse), then ask for the next
     population. Returns ``(state, next population [P, dims])``; pure, jit- and vmap-able."""
-    init_key, tell_key, ask_key = jax.random.split(key, 3)
-    initialised = strategy.init(init_key, population, fitness, params)
-    told, _ = strategy.tell(tell_key, population, fitness, state, params)
-    state = jax.tree.map(lambda a, b: jnp.where(first, a, b), initialised, told)
+    tell_key, ask_key = jax.random.split(key)
+    state, _ = strategy.tell(tell_key, population, fitness, state, params)
     next_population, state = strategy.ask(ask_key, state, params)
     return state, next_population
 
@@ -431,10 +435,9 @@ def de_costs_program(spec: ProgramSpec) -> Program:
         spread = hparams["cost_init_range"]
         population = jax.random.uniform(population_key, (population_size, strategy.num_dims), minval=-spread,
                                         maxval=spread).at[0].set(0.0)
-        unevaluated = jnp.full(population_size, jnp.inf)
         unvalidated = masked_class_counts(data.y_train, validation, spec.num_classes)[data.y_train] == 0
         extra = DEState(train_mask, validation | (train_mask & unvalidated), population,
-                        strategy.init(de_key, population, unevaluated, de_params(strategy, hparams)),
+                        de_start(strategy, de_params(strategy, hparams), de_key, population),
                         population[0], state.params, jnp.float32(jnp.inf), jnp.full(generations, jnp.inf))
         return state._replace(params=stacked(state.params), opt_state=stacked(state.opt_state), class_counts=counts,
                               weights=uniform_weights(data.y_train, train_mask), extra=extra)
@@ -455,8 +458,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
         best_params = jax.tree.map(lambda best, member: jnp.where(improved, member[winner], best),
                                    extra.best_params, members)
         best_fitness = jnp.where(improved, fitness[winner], extra.best_fitness)
-        strategy_state, population = de_generation(strategy, params, key, extra.strategy, extra.population, fitness,
-                                                    generation == 0)
+        strategy_state, population = de_generation(strategy, params, key, extra.strategy, extra.population, fitness)
         extra = extra._replace(
             population=population, strategy=strategy_state, best_params=best_params, best_fitness=best_fitness,
             best_log_costs=jnp.where(improved, extra.population[winner], extra.best_log_costs),
