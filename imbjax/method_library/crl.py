@@ -37,6 +37,11 @@ Methods (standard training loop, uniform batches as in the paper): ``crl`` (clas
 and ``crl_instance`` (instance-level mining). Hyper-parameters: ``eta`` (0.01: with ``Omega_imb``
 in percent, ``alpha`` is the fraction of the batch out of balance), ``margin`` ``m`` (1.0) and
 ``top_k`` ``k`` (25).
+
+Sources: Eq. 17, the batch minority rule and the two hardness definitions are the survey's
+account of the paper. Our reading, not checked against the paper's text: ``Omega_imb`` as the
+total variation distance above, the defaults of ``eta``, ``k`` and ``m``, Euclidean distances
+on the unnormalised features, and the cap ``alpha <= 1`` (reached only for ``eta > 0.01``).
 """
 from __future__ import annotations
 
