@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from imbjax import data as datasets
-from imbjax import methods
+from imbjax import methods, models
 from imbjax.config import base_config
 from imbjax.method_library import costs
 from imbjax.sweep import runner
-from imbjax.train import make_program, program_spec
+from imbjax.train import DeviceData, make_program, program_spec
 
 
 # --- CoSen: the cost update against a NumPy transcription --------------------------------------------
@@ -155,6 +155,35 @@ def test_each_method_learns_minority_classes_in_a_sweep_and_survives_single_exam
     for method, runs in table[table.rho == 20.0].groupby("method"):
         minority_recall = runs[["recall_per_class_2", "recall_per_class_3"]].to_numpy().mean()
         assert minority_recall > 0.25, (method, minority_recall)  # chance is 1 / 4
+
+
+def test_de_run_keeps_the_best_network_with_its_fitness_and_the_best_never_gets_worse():
+    config = tiny_config(("de_costs",), num_steps=12)
+    dataset = datasets.load("synthetic", **config.dataset_kwargs["synthetic"].to_dict())
+    spec = program_spec(config, dataset, profile="step", method_names=("de_costs",))
+    program, data = make_program(spec), DeviceData.from_dataset(dataset)
+    hparams = {name: jnp.float32(value) for name, value in
+               {"rho": 40.0, "mu": 0.5, "learning_rate": 1e-2, **spec.hparam_defaults()}.items()}
+    hparams["method_index"] = jnp.int32(0)
+
+    def run(key):
+        state = program.advance(data, program.init(data, key, hparams), hparams, spec.num_steps)
+        return state.extra, state.class_counts
+
+    extras, counts = jax.jit(jax.vmap(run))(jnp.stack([jax.random.PRNGKey(seed) for seed in range(2)]))
+    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    for seed in range(2):
+        extra = jax.tree.map(lambda leaf, i=seed: leaf[i], extras)
+        history = np.asarray(extra.best_fitness_history)
+        assert np.all(np.isfinite(history)) and np.all(np.diff(history) <= 0)
+        assert float(extra.best_fitness) == history[-1]
+        assert int(np.min(counts[seed])) == 1  # rho 40: a class with one training example, scored on it
+        predicted = np.argmax(np.asarray(model.apply(extra.best_params, data.x_train)[0]), axis=1)
+        scored = np.asarray(extra.fitness_mask)
+        labels = np.asarray(data.y_train)[scored]
+        recalls = [np.mean(predicted[scored][labels == c] == c) for c in np.unique(labels)]
+        assert len(recalls) == spec.num_classes
+        np.testing.assert_allclose(-float(extra.best_fitness), np.mean(recalls), rtol=1e-6)
 
 
 # --- Bad input ----------------------------------------------------------------------------------------

@@ -2,15 +2,17 @@
 
 Both methods train the network with a class-to-class cost matrix ``xi: float32[C, C]`` applied to the
 output layer, ``xi[p, q]`` the cost of predicting class q for an example of class p (Khan et al.'s
-convention: row = true class; the transpose of the survey's Table 2). The cost-sensitive softmax
-(Khan et al., Eq. for the CE loss) is::
+convention: row = true class; the transpose of the survey's Table 2). Khan et al.'s cost-sensitive
+softmax for the CE loss is::
 
     y_q = xi[p, q] exp(o_q) / sum_k xi[p, k] exp(o_k),      loss = -log y_p       (p: true class)
 
 i.e. cross-entropy of the logits ``o + log xi[p]``. Only ratios within a row matter (scaling a row
 leaves the loss unchanged), so ``xi[p, p] = 1`` and the off-diagonal ``xi[p, q] > 1`` asks the network
-for a margin of ``log xi[p, q]`` between class p and class q on class-p examples. The costs depend on
-the true class, so at test time the plain softmax of ``o`` predicts (as in both papers).
+for a margin of ``log xi[p, q]`` between class p and class q on class-p examples. A row is chosen by
+the true class, which is unknown at test time, so both methods predict with the plain softmax of ``o``
+(Khan et al. use the costs in training only; the survey says Zhang et al. apply the best matrix to the
+output layer of the final network, here through the network trained with it).
 
 **CoSen** (family ``"cosen"``, method ``cosen``): the network and the costs are updated alternately.
 Network steps take the costs as fixed; every ``cost_update_steps`` steps (0: one epoch of the
@@ -63,11 +65,15 @@ network on the validation part (a class with a single example, which has no vali
 scored on that training example, the only evidence there is). DE then proposes the next generation.
 The run keeps the best matrix and the network trained with it (a tie goes to the newer, longer trained
 network); greedy selection makes the population's best fitness and the kept best monotone, although
-fitness values of different generations belong to networks trained for different lengths. Prediction is the plain softmax of the kept network. Member 0 of the first generation
-is the all-ones matrix (plain CE), the others draw log-costs uniformly in ``[-r, r]``
-(``r = cost_init_range``). Zhang et al. used a deep belief network with layer-wise pre-training;
-here it is the config's model (an MLP by default) trained by backpropagation. The training budget of
-a run, ``num_steps`` optimizer steps of the whole population, is split into the generations.
+fitness values of different generations belong to networks trained for different lengths. Prediction
+is the plain softmax of the kept network. Member 0 of the first generation is the all-ones matrix
+(plain CE), the others draw log-costs uniformly in ``[-r, r]`` (``r = cost_init_range``).
+Zhang et al. used a deep belief network with layer-wise pre-training; here it is the config's model
+(an MLP by default) trained by backpropagation. The training budget of a run, ``num_steps``
+optimizer steps of the whole population, is split into the generations; ``population_size`` (4) and
+``generations`` (3) are static method constants (register an :class:`EvolvedCostMethod` to change
+them), the DE rates ``crossover_rate`` (0.9) and ``differential_weight`` (0.8), evosax's defaults, are
+sweepable.
 """
 from __future__ import annotations
 
@@ -174,7 +180,8 @@ def separability(nearest: Array, anchor_labels: Array, num_classes: int) -> Arra
     closer = (own < nearest).astype(jnp.float32)
     members = jax.nn.one_hot(anchor_labels, num_classes)
     anchors_per_class = jnp.sum(members, axis=0)
-    return jnp.matmul(members.T, closer, precision=jax.lax.Precision.HIGHEST) / jnp.maximum(anchors_per_class, 1.0)[:, None]
+    counts = jnp.matmul(members.T, closer, precision=jax.lax.Precision.HIGHEST)
+    return counts / jnp.maximum(anchors_per_class, 1.0)[:, None]
 
 
 def cost_target(train_counts: Array, rates: Array, separation: Array) -> Array:
