@@ -10,7 +10,8 @@ One architecture per work directory (``IMBJAX_ARCH``, default ``res20``): a swee
 model, and ``runs.csv`` does not record the model, so architectures are compared across the
 work directories' ``report/summary.csv`` (one ``imbjax report`` per directory), never by
 pooling them in one report. ``IMBJAX_ARCH`` also takes the deeper ``plain32``, ``res32``,
-``plain44``, ``res44``, ``plain56`` and ``res56`` (not in the loop above: each trains about depth / 20 times as long as res20).
+``plain44``, ``res44``, ``plain56`` and ``res56`` (not in the loop above: each trains about
+depth / 20 times as long as res20).
 
 What it reproduces (in direction, at a much smaller scale): Ding et al. trained a 6-layer CNN, a
 plain 34-layer CNN and ResNets of 10 to 50 layers on EmotioNet's facial action units (11 binary
