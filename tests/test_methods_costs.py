@@ -82,7 +82,7 @@ def test_cost_update_equals_numpy_transcription(seed):
     np.testing.assert_allclose(want_target[3, :3], np.maximum(1, counts[:3] / 1) * 2 * (4 / 3) * 2, rtol=1e-6)
 
 
-def test_cost_sensitive_softmax_is_the_written_out_formula():
+def test_cost_sensitive_losses_are_the_written_out_formulas():
     rng = np.random.default_rng(0)
     logits, labels = rng.normal(size=(6, 3)), rng.integers(0, 3, 6)
     xi = rng.uniform(0.5, 4, (3, 3))
@@ -90,6 +90,10 @@ def test_cost_sensitive_softmax_is_the_written_out_formula():
     expected = -np.log(weighted[np.arange(6), labels] / weighted.sum(1))
     got = costs.cost_sensitive_softmax_ce(jnp.array(logits, jnp.float32), jnp.array(labels), jnp.array(xi, jnp.float32))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+    hinge = [sum(max(0.0, 1 + logits[i, q] + np.log(xi[labels[i], q]) - logits[i, labels[i]]
+                     - np.log(xi[labels[i], labels[i]])) for q in range(3) if q != labels[i]) for i in range(6)]
+    got = costs.cost_sensitive_hinge(jnp.array(logits, jnp.float32), jnp.array(labels), jnp.array(xi, jnp.float32))
+    np.testing.assert_allclose(got, hinge, rtol=1e-5, atol=1e-6)
     log_costs = jnp.arange(6.0)
     matrix = costs.costs_from_log(log_costs, 3)
     np.testing.assert_allclose(np.diag(matrix), 1.0)
@@ -144,10 +148,10 @@ def tiny_config(methods_, num_steps):
 
 
 def test_each_method_learns_minority_classes_in_a_sweep_and_survives_single_examples(tmp_path):
-    config = tiny_config(("cosen", "de_costs"), num_steps=60)
-    config.hparams = {"cosen": {"cost_update_steps": 10.0}}
+    config = tiny_config(("cosen", "cosen_hinge", "de_costs"), num_steps=60)
+    config.hparams = {"cosen": {"cost_update_steps": 10.0}, "cosen_hinge": {"cost_update_steps": 10.0}}
     table = runner.run_sweep(config, tmp_path / "sweep")
-    assert sorted(table.method.unique()) == ["cosen", "de_costs"]
+    assert sorted(table.method.unique()) == ["cosen", "cosen_hinge", "de_costs"]
     for metric in ("accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"):
         assert np.all(np.isfinite(table[metric])), metric
     single = table[table.rho == 40.0]
@@ -190,6 +194,7 @@ def test_de_run_keeps_the_best_network_with_its_fitness_and_the_best_never_gets_
 
 @pytest.mark.parametrize("method, grid", [
     ("cosen", {"cost_learning_rate": (0.5, 1.5)}), ("cosen", {"cost_learning_rate": (0.0,)}),
+    ("cosen_hinge", {"cost_update_steps": (-2.0,)}),
     ("cosen", {"cost_update_steps": (-1.0,)}), ("cosen", {"validation_fraction": (0.95,)}),
     ("de_costs", {"crossover_rate": (1.2,)}), ("de_costs", {"differential_weight": (-0.1,)}),
     ("de_costs", {"cost_init_range": (11.0,)}), ("de_costs", {"validation_fraction": (-0.1,)}),

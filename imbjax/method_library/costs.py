@@ -14,7 +14,9 @@ the true class, which is unknown at test time, so both methods predict with the 
 (Khan et al. use the costs in training only; the survey says Zhang et al. apply the best matrix to the
 output layer of the final network, here through the network trained with it).
 
-**CoSen** (family ``"cosen"``, method ``cosen``): the network and the costs are updated alternately.
+**CoSen** (family ``"cosen"``, methods ``cosen`` with the CE above and ``cosen_hinge`` with a
+multi-class hinge loss of the same cost-modified outputs): the network and the costs are updated
+alternately.
 Network steps take the costs as fixed; every ``cost_update_steps`` steps (0: one epoch of the
 training part) the network is fixed and the costs take one gradient step towards a target ``T``::
 
@@ -127,9 +129,29 @@ def cost_sensitive_softmax_ce(logits: Array, labels: Array, costs: Array) -> Arr
     return losses.cross_entropy(logits + jnp.log(costs)[labels], labels)
 
 
+def cost_sensitive_hinge(logits: Array, labels: Array, costs: Array) -> Array:
+    """Multi-class (Weston-Watkins) hinge loss of the cost-modified outputs ``o + log xi[p]``:
+    ``sum_{q != p} max(0, 1 + o_q + log xi[p, q] - o_p - log xi[p, p])``, a margin ``1 + log(xi[p, q] /
+    xi[p, p])`` between the true class p and class q.
+
+    Khan et al. also give an SVM hinge variant, with costs scaling the outputs; here the costs enter
+    the hinge the way they enter the CE (as log-margins), so one learned matrix means the same for both.
+    Shapes as :func:`cost_sensitive_softmax_ce`; returns ``float32[batch]``.
+    """
+    adjusted = logits + jnp.log(costs)[labels]
+    true_score = jnp.take_along_axis(adjusted, labels[:, None], axis=1)
+    violations = jnp.maximum(0.0, 1.0 + adjusted - true_score)
+    return jnp.sum(jnp.where(jax.nn.one_hot(labels, logits.shape[-1], dtype=bool), 0.0, violations), axis=1)
+
+
 def learned_cost_ce(logits, labels, ctx):
     """Method loss: mean cost-sensitive CE with the run's current costs ``ctx.extra.costs``."""
     return jnp.mean(cost_sensitive_softmax_ce(logits, labels, ctx.extra.costs))
+
+
+def learned_cost_hinge(logits, labels, ctx):
+    """Method loss: mean cost-sensitive hinge loss with the run's current costs ``ctx.extra.costs``."""
+    return jnp.mean(cost_sensitive_hinge(logits, labels, ctx.extra.costs))
 
 
 # --- CoSen: the quantities of the cost update --------------------------------------------------------
@@ -311,11 +333,16 @@ def cosen_program(spec: ProgramSpec) -> Program:
     return Program(init, advance, standard_program(spec).evaluate)
 
 
-register(Method("cosen", loss=learned_cost_ce, family=COSEN_FAMILY,
-                hparams={"cost_learning_rate": 0.5, "cost_update_steps": 0.0, "validation_fraction": 0.2},
-                bounds={"cost_learning_rate": (1e-6, 1.0), "cost_update_steps": (0.0, math.inf),
-                        "validation_fraction": (0.0, 0.9)},
+COSEN_HPARAMS = {"cost_learning_rate": 0.5, "cost_update_steps": 0.0, "validation_fraction": 0.2}
+COSEN_BOUNDS = {"cost_learning_rate": (1e-6, 1.0), "cost_update_steps": (0.0, math.inf),
+                "validation_fraction": (0.0, 0.9)}
+
+register(Method("cosen", loss=learned_cost_ce, family=COSEN_FAMILY, hparams=COSEN_HPARAMS, bounds=COSEN_BOUNDS,
                 reference=f"{KHAN}: cost-sensitive CE, costs learned jointly by alternating updates"))
+register(Method("cosen_hinge", loss=learned_cost_hinge, family=COSEN_FAMILY, hparams=COSEN_HPARAMS,
+                bounds=COSEN_BOUNDS,
+                reference=f"{KHAN}: cost-sensitive multi-class hinge loss (costs as log-margins), costs learned "
+                          "jointly by alternating updates"))
 
 
 # --- CSDBN-DE: cost matrices evolved by differential evolution -------------------------------------
