@@ -42,8 +42,11 @@ def embedding_config(method_names, num_steps=120):
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """The runs table of DOS and LMLE at rho 20 and 140, two seeds each (one compile per method)."""
-    return runner.run_sweep(embedding_config(("dos", "lmle")), tmp_path_factory.mktemp("embedding"))
+    """The runs table of the baseline, DOS (k_minority 5 and 0) and LMLE at rho 20 and 140, two seeds
+    each (one compile per method)."""
+    config = embedding_config(("baseline", "dos", "lmle"))
+    config.hparams = {"dos": {"k_minority": (5.0, 0.0)}}
+    return runner.run_sweep(config, tmp_path_factory.mktemp("embedding"))
 
 
 def random_problem(seed, num_pool=40, dim=3, num_classes=3):
@@ -104,10 +107,11 @@ def test_micro_cluster_loss_and_weighted_ce_match_numpy():
         pull.append(((features[i] - chosen.mean(0)) ** 2).sum() if len(chosen) else 0.0)
         ce.append(-log_softmax(logits[i])[labels[i]]
                   - 0.5 * sum(log_softmax(target_logits[i, j])[labels[i]] for j in range(width) if valid[i, j]))
-    np.testing.assert_allclose(dos.micro_cluster_loss(jnp.array(features), jnp.array(targets), jnp.array(valid)),
-                               pull, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(dos.weighted_target_ce(jnp.array(logits), jnp.array(target_logits), jnp.array(labels),
-                                                      jnp.array(valid), 0.5), ce, rtol=1e-5)
+    got_pull = jax.jit(dos.micro_cluster_loss)(jnp.array(features), jnp.array(targets), jnp.array(valid))
+    np.testing.assert_allclose(got_pull, pull, rtol=1e-5, atol=1e-6)
+    got_ce = jax.jit(dos.weighted_target_ce)(jnp.array(logits), jnp.array(target_logits), jnp.array(labels),
+                                             jnp.array(valid), 0.5)
+    np.testing.assert_allclose(got_ce, ce, rtol=1e-5)
     # the micro-cluster loss is (1/k) sum_j ||f - v_j||^2 less the targets' spread
     i = 1
     chosen = targets[i][valid[i]].astype(np.float64)
@@ -135,15 +139,13 @@ def first_steps(method):
     hparams = {**{k: jnp.full(2, v, jnp.float32) for k, v in values.items()},
                "refresh_steps": jnp.array([3.0, 100.0]), "method_index": jnp.zeros(2, jnp.int32)}
 
-    @jax.jit
-    @jax.vmap
-    def steps(key, hparams):
-        initial = program.init(data, key, hparams)
-        state = program.advance(data, initial, hparams, 3)
-        return initial, state, program.advance(data, state, hparams, 1)
-
+    init = jax.jit(jax.vmap(lambda key, hparams: program.init(data, key, hparams)))
+    step = jax.jit(jax.vmap(lambda state, hparams: program.advance(data, state, hparams, 1)))
+    initial = state = init(jnp.stack([jax.random.PRNGKey(0)] * 2), hparams)
+    for _ in range(3):
+        state = step(state, hparams)
+    after = step(state, hparams)
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
-    initial, state, after = steps(jnp.stack([jax.random.PRNGKey(0)] * 2), hparams)
     first, second = (lambda tree: jax.tree.map(lambda a: a[0], tree)), (lambda tree: jax.tree.map(lambda a: a[1], tree))
     return spec, data, model, first(initial), first(state), first(after), second(after)
 
@@ -201,7 +203,7 @@ def test_quintuplets_match_numpy(seed):
     labels[:2] = 3  # class 3: one member in the mask at most (the anchor alone in its class)
     mask[1] = False
     anchors = np.concatenate([[0], rng.choice(np.flatnonzero(mask), 9)])
-    got = lmle.select_quintuplets(jnp.array(anchors), jnp.array(x), jnp.array(labels), jnp.array(cluster),
+    got = jax.jit(lmle.select_quintuplets)(jnp.array(anchors), jnp.array(x), jnp.array(labels), jnp.array(cluster),
                                   jnp.array(mask))
     expected = quintuplets_numpy(anchors, x, labels, cluster, mask)
     np.testing.assert_array_equal(got.indices, expected[0])
@@ -222,7 +224,7 @@ def test_triple_header_hinge_matches_numpy():
         tau = max(0.0, margins[1] + d[2] - d[3])
         sig = max(0.0, margins[2] + d[3] - d[4])
         expected.append((eps + tau) * other + sig * negative)
-    got = lmle.triple_header_hinge(jnp.array(features), jnp.array(has_other_cluster), jnp.array(has_negative),
+    got = jax.jit(lmle.triple_header_hinge)(jnp.array(features), jnp.array(has_other_cluster), jnp.array(has_negative),
                                    margins)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
@@ -264,6 +266,9 @@ def cluster_knn_scores_numpy(queries, centroids, sizes, k):
     return scores
 
 
+knn_scores = jax.jit(lmle.cluster_knn_scores, static_argnums=3)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_cluster_knn_follows_the_papers_rule_and_matches_numpy(seed):
     rng = np.random.default_rng(seed)
@@ -273,13 +278,13 @@ def test_cluster_knn_follows_the_papers_rule_and_matches_numpy(seed):
     sizes[2] = [1, 0, 0]  # a class with a single cluster
     queries = rng.normal(size=(60, 2)).astype(np.float32)
     for k in (1, 3, 5):
-        scores = np.asarray(lmle.cluster_knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(sizes), k))
+        scores = np.asarray(knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(sizes), k))
         np.testing.assert_allclose(scores, cluster_knn_scores_numpy(queries, centroids, sizes, k), rtol=1e-4,
                                    atol=1e-5)
         np.testing.assert_array_equal(scores.argmax(1), cluster_knn_numpy(queries, centroids, sizes, k))
     no_class = sizes.copy()
     no_class[1] = 0
-    scores = lmle.cluster_knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(no_class), 3)
+    scores = knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(no_class), 3)
     assert np.all(np.asarray(scores[:, 1]) == -np.inf) and np.all(np.isfinite(np.asarray(scores[:, [0, 2]])))
 
 
@@ -306,15 +311,26 @@ def test_lmle_reclusters_every_refresh_steps():
 
 @pytest.mark.parametrize("method", ["dos", "lmle"])
 def test_method_beats_chance_on_minority_classes_and_survives_single_example_classes(sweep, method):
-    runs = sweep[sweep.method == method]
+    runs = sweep[(sweep.method == method) & (sweep.get("hp_k_minority", 5.0).fillna(5.0) == 5.0)]
     assert len(runs) == 4
-    for column in runs.columns:
-        if runs[column].dtype.kind == "f" and column.split("_")[0] in ("accuracy", "balanced", "recall", "train"):
-            assert np.all(np.isfinite(runs[column])), column
+    metrics = [c for c in runs.columns if runs[c].dtype.kind == "f" and not c.startswith("hp_")]
+    assert {"accuracy", "ovr_roc_auc", "train_loss", "recall_per_class_3"} <= set(metrics)
+    for column in metrics:  # every metric, also with one training example per minority class
+        assert np.all(np.isfinite(runs[column])), column
     rho20 = runs[runs.rho == 20.0]
     for c in MINORITY:
         assert rho20[f"recall_per_class_{c}"].mean() > 1.0 / NUM_CLASSES, (c, rho20[f"recall_per_class_{c}"])
     assert np.all(runs[runs.rho == 140.0].train_min_class == 1)
+
+
+def test_dos_without_neighbours_is_the_baseline(sweep):
+    """k = 0 for every class leaves only the CE of the batch's own embeddings: the baseline's loss on
+    the baseline's batches (same key streams), so the same runs."""
+    baseline = sweep[sweep.method == "baseline"].sort_values(["rho", "seed"])
+    plain_dos = sweep[(sweep.method == "dos") & (sweep.hp_k_minority == 0.0)].sort_values(["rho", "seed"])
+    assert len(baseline) == len(plain_dos) == 4
+    for column in ("train_loss", "ovr_roc_auc", "balanced_accuracy", "log_loss"):
+        np.testing.assert_allclose(plain_dos[column], baseline[column], rtol=1e-4, atol=1e-5, err_msg=column)
 
 
 @pytest.mark.parametrize("method,hparams,bad", [
