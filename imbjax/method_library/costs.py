@@ -109,6 +109,7 @@ DE_FAMILY = "de_costs"
 # paired with the other methods' runs of the same seed).
 VALIDATION_STREAM = 13
 DE_STREAM = 17
+SEPARABILITY_STREAM = 19
 # Class-balanced examples whose nearest neighbours estimate the separability S (static: a shape).
 SEPARABILITY_ANCHORS = 64
 
@@ -287,8 +288,9 @@ def split_training_part(spec: ProgramSpec, data, key: Array, mask: Array, fracti
 
 @register_family(COSEN_FAMILY)
 def cosen_program(spec: ProgramSpec) -> Program:
-    """Alternating updates: network steps on the cost-sensitive loss with the costs fixed, and every
-    ``cost_update_steps`` a cost step with the network fixed (module docstring)."""
+    """Alternating updates: network steps on the cost-sensitive loss with the costs fixed (batches drawn
+    uniformly from the training part), and every ``cost_update_steps`` a cost step with the network fixed
+    (module docstring)."""
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
@@ -320,8 +322,8 @@ def cosen_program(spec: ProgramSpec) -> Program:
         due = (state.step > 0) & (state.step % extra.update_steps == 0)
         costs, target = maybe_update_costs(
             due, (extra.costs, extra.target),
-            (state.params, data.x_train, data.y_train, extra, state.class_counts, state.key,
-             jnp.clip(hparams["cost_learning_rate"], 0.0, 1.0)))
+            (state.params, data.x_train, data.y_train, extra, state.class_counts,
+             jax.random.fold_in(state.key, SEPARABILITY_STREAM), jnp.clip(hparams["cost_learning_rate"], 0.0, 1.0)))
         state = state._replace(extra=extra._replace(costs=costs, target=target))
         state, x, y = draw_training_batch(spec, data, state)
         return gradient_step(spec, state, hparams,
