@@ -11,8 +11,11 @@ balanced accuracy on long-tailed data well above plain cross-entropy; tau = 1 is
 Bayes-consistent choice and the loss form is a little better than post hoc (CIFAR-10-LT,
 rho = 100, ResNet-32: logit-adjusted loss 22.33% balanced error). Methods: ``baseline`` (CE),
 ``logit_adjusted`` and ``logit_adjust_posthoc`` with tau in {0.5, 1, 1.5, 2}, and
-``balanced_softmax`` (Ren et al. 2020, the tau = 1 loss up to its test-time rule). The post-hoc
-runs share the baseline's training (same seed, subset and batches) and differ only at test time.
+``balanced_softmax`` (Ren et al. 2020). Two built-in checks: balanced softmax is the tau = 1
+logit-adjusted loss (log counts and log priors differ by a constant the softmax ignores, and both
+predict with the plain softmax), so its rows equal ``logit_adjusted`` at tau = 1; and the post-hoc
+runs share the baseline's training (same seed, subset and batches, equal ``train_loss``) and
+differ only at test time.
 
 Imbalance: exponential (CIFAR-10-LT) at rho in {10, 100}, minority classes last.
 

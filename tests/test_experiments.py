@@ -47,6 +47,21 @@ def tiny_version(path: Path):
     return config
 
 
+def check_menon2021(table):
+    """Post-hoc adjustment trains exactly as the baseline; balanced softmax is logit adjustment at tau = 1."""
+    baseline = table.loc[table["method"] == "baseline", "train_loss"].to_numpy()
+    posthoc = table.loc[table["method"] == "logit_adjust_posthoc", "train_loss"].to_numpy()
+    np.testing.assert_array_equal(posthoc, np.broadcast_to(baseline, posthoc.shape))
+    columns = ["train_loss", "balanced_accuracy", "ovr_roc_auc"]
+    balanced = table.loc[table["method"] == "balanced_softmax", columns].to_numpy()
+    adjusted = table.loc[(table["method"] == "logit_adjusted") & (table["hp_tau"] == 1.0), columns].to_numpy()
+    np.testing.assert_allclose(balanced, adjusted, rtol=1e-4, atol=1e-5)
+
+
+# Study-specific properties of a config's tiny run (claims its docstring makes).
+TINY_CHECKS = {"menon2021_logit_adjustment": check_menon2021}
+
+
 @pytest.fixture(params=CONFIGS, ids=[path.stem for path in CONFIGS])
 def experiment(request):
     return request.param
@@ -130,3 +145,4 @@ def test_tiny_end_to_end(experiment, tmp_path):
     assert not missing, f"figure metrics {missing} are not result columns"
     assert np.all(np.isfinite(table["train_loss"])), table.loc[~np.isfinite(table["train_loss"]), "method"].tolist()
     assert table["balanced_accuracy"].between(0.0, 1.0).all()
+    TINY_CHECKS.get(experiment.stem, lambda table: None)(table)
