@@ -250,7 +250,7 @@ def cluster_knn_numpy(queries, centroids, sizes, k):
 
 
 def cluster_knn_scores_numpy(queries, centroids, sizes, k):
-    """The extended scores of lmle's docstring, transcribed."""
+    """The extended scores of lmle's docstring, transcribed (4 where no other class has a centroid)."""
     num_classes, num_clusters = sizes.shape
     flat = centroids.reshape(num_classes * num_clusters, -1)
     owner = np.repeat(np.arange(num_classes), num_clusters)
@@ -262,30 +262,37 @@ def cluster_knn_scores_numpy(queries, centroids, sizes, k):
             own = [m for m in used if owner[m] == c]
             if own:
                 far = max([d[m] for m in own if m in knn_set] + [min(d[m] for m in own)])
-                scores[q, c] = min(d[m] for m in used if owner[m] != c) - far
+                scores[q, c] = min([d[m] for m in used if owner[m] != c] + [4.0]) - far
     return scores
 
 
 knn_scores = jax.jit(lmle.cluster_knn_scores, static_argnums=3)
 
 
+def unit_rows(x):
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_cluster_knn_follows_the_papers_rule_and_matches_numpy(seed):
     rng = np.random.default_rng(seed)
-    centroids = rng.normal(size=(3, 3, 2)).astype(np.float32)
+    centroids = unit_rows(rng.normal(size=(3, 3, 2))) * rng.uniform(0.2, 1.0, (3, 3, 1))  # means of unit vectors
     sizes = rng.integers(0, 3, (3, 3))
     sizes[:, 0] = 1
     sizes[2] = [1, 0, 0]  # a class with a single cluster
-    queries = rng.normal(size=(60, 2)).astype(np.float32)
+    queries = unit_rows(rng.normal(size=(60, 2)))
     for k in (1, 3, 5):
         scores = np.asarray(knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(sizes), k))
         np.testing.assert_allclose(scores, cluster_knn_scores_numpy(queries, centroids, sizes, k), rtol=1e-4,
                                    atol=1e-5)
         np.testing.assert_array_equal(scores.argmax(1), cluster_knn_numpy(queries, centroids, sizes, k))
-    no_class = sizes.copy()
-    no_class[1] = 0
-    scores = knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(no_class), 3)
-    assert np.all(np.asarray(scores[:, 1]) == -np.inf) and np.all(np.isfinite(np.asarray(scores[:, [0, 2]])))
+    for empty in ([1], [1, 2]):  # classes without training examples; then a single class left
+        no_class = sizes.copy()
+        no_class[empty] = 0
+        scores = np.asarray(knn_scores(jnp.array(queries), jnp.array(centroids), jnp.array(no_class), 3))
+        assert np.all(scores[:, empty] == -np.inf) and np.all(np.isfinite(np.delete(scores, empty, axis=1)))
+        np.testing.assert_allclose(scores, cluster_knn_scores_numpy(queries, centroids, no_class, 3), rtol=1e-4,
+                                   atol=1e-5)
 
 
 def test_lmle_reclusters_every_refresh_steps():

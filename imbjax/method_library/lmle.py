@@ -9,8 +9,8 @@ Clusters: every class of the run's training subset is split into ``num_clusters`
 (:func:`imbjax.sampling.class_kmeans`, 10 Lloyd iterations, Forgy start) of the normalised pool
 features; a class with fewer examples than clusters leaves the extra clusters empty. Clusters and
 the stored features are computed at ``init`` and refreshed every ``refresh_steps`` steps inside the
-run's ``lax.scan`` (Huang et al. re-cluster every 5000 iterations; ``refresh_steps = 0``, the
-default, is one epoch of the training subset), and once more with the trained network for the
+run's ``lax.scan`` (Huang et al. re-cluster periodically during training; ``refresh_steps = 0``,
+the default, is one epoch of the training subset), and once more with the trained network for the
 test-time classifier.
 
 Quintuplet sampling: a batch draws ``batch_size`` anchors class-balanced (Huang et al. take equal
@@ -45,8 +45,9 @@ D(q, m_i)]``. For class probabilities (ranking metrics) every class gets the fin
 
     s_c(q) = min_{m: y_m != c} D(q, m) - max(min_{m: y_m = c} D(q, m), max_{m in kNN(q), y_m = c} D(q, m))
 
-over all non-empty centroids m. It equals the paper's margin for every class with centroids both
-in the kNN and, for another class, in the kNN; its arg-max is the paper's label in every case
+over all non-empty centroids m (the first term is 4, the largest squared distance within the unit
+ball, when no other class has a centroid). Where class c and another class both have centroids in
+the kNN, s_c is the paper's margin; the arg-max of s is the paper's label in every case
 (single-class neighbourhoods included, ties aside); classes absent from the kNN get lower, graded
 scores. ``p_c = softmax_c(s_c / knn_temperature)``; a class without training examples has
 probability 0.
@@ -197,7 +198,7 @@ def cluster_knn_scores(queries: Array, centroids: Array, sizes: Array, k: int) -
     in_knn = used & (distances <= kth)
     of_class = owner[None, None, :] == jnp.arange(num_classes)[None, :, None]       # [1, C, C K]
     d = distances[:, None, :]
-    nearest_other = jnp.min(jnp.where(of_class, jnp.inf, d), axis=-1)
+    nearest_other = jnp.minimum(jnp.min(jnp.where(of_class, jnp.inf, d), axis=-1), 4.0)
     nearest_own = jnp.min(jnp.where(of_class, d, jnp.inf), axis=-1)
     farthest_own_in_knn = jnp.max(jnp.where(of_class & in_knn[:, None, :], d, -jnp.inf), axis=-1)
     scores = nearest_other - jnp.maximum(nearest_own, farthest_own_in_knn)
