@@ -2,8 +2,9 @@
 
 References: NumPy transcriptions of the building blocks (in-class neighbour targets, micro-cluster
 loss, weighted CE over the targets, quintuplet selection, triple-header hinge loss, cluster-wise kNN);
-both methods trained in one tiny sweep on separable clusters at rho = 20 and with single-example
-minority classes.
+the refresh inside the scan against the network's own features and the kernels (vmapped, with a run
+that is not due); both methods trained in one tiny sweep on separable clusters at rho = 20 and with
+single-example minority classes; DOS without neighbours against the baseline run.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ NUM_CLASSES = 4
 MINORITY = (2, 3)  # mu = 0.5, minority "last"
 
 
-def embedding_config(method_names, num_steps=120):
+def embedding_config(method_names):
     config = base_config()
     config.methods = tuple(method_names)
     config.datasets = ("synthetic",)
@@ -33,7 +34,7 @@ def embedding_config(method_names, num_steps=120):
                                            "class_sep": 3.0}}
     config.model_kwargs.hidden = (16,)
     config.batch_size = 16
-    config.num_steps = num_steps
+    config.num_steps = 120
     config.rhos = (20.0, 140.0)  # 140: one training example per minority class
     config.learning_rates = (1e-2,)
     config.seeds = 2
