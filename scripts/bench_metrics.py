@@ -24,9 +24,11 @@ import warnings
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from imblearn import metrics as imb
 from sklearn import metrics as skm
 
+from imbjax import runtime
 from imbjax.metrics import compute_all
 
 
@@ -85,6 +87,29 @@ def sklearn_compute_all(y_true, probs, classes: int) -> dict:
     }
 
 
+def time_compute_all(y_true, probs, args, devices):
+    """``(compile seconds, best run seconds, results)`` of ``compute_all`` over every run, the run
+    axis sharded over ``devices`` (as the sweep engine shards runs); within a device ``lax.map``
+    vmaps ``--chunk`` runs at a time."""
+    mesh = Mesh(np.array(devices), ("runs",))
+
+    def per_device(y, p):
+        return jax.lax.map(lambda run: compute_all(*run, num_classes=args.classes), (y, p), batch_size=args.chunk)
+
+    all_runs = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=PartitionSpec("runs"),
+                                     out_specs=PartitionSpec("runs")))
+    inputs = jax.device_put((y_true, probs), NamedSharding(mesh, PartitionSpec("runs")))
+    start = time.perf_counter()
+    compiled = all_runs.lower(*inputs).compile()
+    compile_seconds = time.perf_counter() - start
+    best = np.inf
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        results = jax.block_until_ready(compiled(*inputs))
+        best = min(best, time.perf_counter() - start)
+    return compile_seconds, best, results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=400)
@@ -94,25 +119,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sklearn-runs", type=int, default=20)
     args = parser.parse_args()
+    runtime.configure(cache=False)  # one CPU device per core, as `imbjax run` does
 
     y_true, probs = make_predictions(args.runs, args.examples, args.classes)
-    print(f"{args.runs} runs x {args.examples} examples x {args.classes} classes on {jax.devices()[0].platform}")
-
-    def all_runs(y, p):
-        return jax.lax.map(lambda run: compute_all(*run, num_classes=args.classes), (y, p),
-                           batch_size=args.chunk)
-
-    y_device, probs_device = jax.device_put((y_true, probs))
-    start = time.perf_counter()
-    compiled = jax.jit(all_runs).lower(y_device, probs_device).compile()
-    compile_seconds = time.perf_counter() - start
-    jax_seconds = np.inf
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        results = jax.block_until_ready(compiled(y_device, probs_device))
-        jax_seconds = min(jax_seconds, time.perf_counter() - start)
-    print(f"JAX: compile {compile_seconds:.2f} s, run {jax_seconds:.3f} s (best of {args.repeats}), "
-          f"{len(results)} metrics per run")
+    devices = jax.local_devices()
+    print(f"{args.runs} runs x {args.examples} examples x {args.classes} classes on "
+          f"{len(devices)} {devices[0].platform} device(s)")
+    timings = {count: time_compute_all(y_true, probs, args, devices[:count])
+               for count in sorted({1, len(devices)})}
+    for count, (compile_seconds, jax_seconds, _) in timings.items():
+        print(f"JAX on {count} device(s): compile {compile_seconds:.2f} s, run {jax_seconds:.3f} s "
+              f"(best of {args.repeats})")
+    compile_seconds, jax_seconds, results = timings[len(devices)]
 
     sklearn_runs = min(args.sklearn_runs, args.runs)
     with warnings.catch_warnings():
@@ -125,13 +143,17 @@ def main() -> None:
     print(f"scikit-learn/imblearn: {sklearn_per_run:.3f} s per run (timed on {sklearn_runs} runs, "
           f"extrapolated to {args.runs}: {sklearn_per_run * args.runs:.1f} s); "
           f"max |JAX - sklearn| over those runs: {max_difference:.2e}")
-    speedup = sklearn_per_run * args.runs / jax_seconds
-    print(f"speedup (run time, compile excluded): {speedup:.1f}x; "
-          f"including compile: {sklearn_per_run * args.runs / (jax_seconds + compile_seconds):.1f}x")
+    sklearn_seconds = sklearn_per_run * args.runs
+    speedups = {count: sklearn_seconds / seconds for count, (_, seconds, _) in timings.items()}
+    for count, speedup in speedups.items():
+        print(f"speedup on {count} device(s) (run time, compile excluded): {speedup:.1f}x; including compile: "
+              f"{sklearn_seconds / (timings[count][1] + timings[count][0]):.1f}x")
     print(json.dumps({"runs": args.runs, "examples": args.examples, "classes": args.classes,
-                      "platform": jax.devices()[0].platform, "jax_seconds": round(jax_seconds, 4),
-                      "jax_compile_seconds": round(compile_seconds, 3),
-                      "sklearn_seconds_per_run": round(sklearn_per_run, 5), "speedup": round(speedup, 2)}))
+                      "platform": devices[0].platform, "devices": len(devices),
+                      "jax_seconds": round(jax_seconds, 4), "jax_compile_seconds": round(compile_seconds, 3),
+                      "jax_seconds_one_device": round(timings[1][1], 4),
+                      "sklearn_seconds_per_run": round(sklearn_per_run, 5),
+                      "speedup": round(speedups[len(devices)], 2), "speedup_one_device": round(speedups[1], 2)}))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ Conventions (scikit-learn's):
 """
 from __future__ import annotations
 
+
 from typing import NamedTuple
 
 import jax
@@ -47,29 +48,30 @@ OVR_AVERAGES = (None, "macro", "weighted")
 
 
 class RankedExamples(NamedTuple):
-    """Examples sorted by decreasing score, each annotated with its tie group's cumulative counts.
+    """Examples sorted by decreasing score, positives first within a tie group, with cumulative counts.
 
-    A tie group is a run of equal scores (one threshold). For the ``i``-th example by decreasing score:
-    ``tp_through_group[i]`` = #positives scoring ``>= score[i]``, ``tp_before_group[i]`` = #positives
-    scoring ``> score[i]``, ``count_through_group[i]`` = #examples scoring ``>= score[i]``.
+    A tie group is a run of equal scores (one threshold). For the ``i``-th example in that order,
+    ``true_positives[i]`` = #positives among examples ``0..i`` and ``tp_before_group[i]`` = #positives
+    scoring ``> score[i]``. Because positives lead their group, ``true_positives[i]`` is the group's
+    #positives scoring ``>= score[i]`` wherever ``i`` is a negative or a group's last example, and
+    ``i + 1`` is the group's #examples scoring ``>= score[i]`` at a group's last example.
     """
 
-    scores: jax.Array               # float32[n], decreasing
-    is_positive: jax.Array          # int32[n], 0/1
-    is_group_end: jax.Array         # bool[n]: last example of its tie group
-    tp_through_group: jax.Array     # int32[n]
-    tp_before_group: jax.Array      # int32[n]
-    count_through_group: jax.Array  # int32[n]
+    scores: jax.Array           # float32[n], decreasing
+    is_positive: jax.Array      # int32[n], 0/1
+    is_group_end: jax.Array     # bool[n]: last example of its tie group
+    true_positives: jax.Array   # int32[n]
+    tp_before_group: jax.Array  # int32[n]
 
     @property
     def num_positives(self) -> jax.Array:
         """``int32[...]`` (leading batch axes allowed)."""
-        return self.tp_through_group[..., -1]
+        return self.true_positives[..., -1]
 
     @property
     def num_negatives(self) -> jax.Array:
         """``int32[...]``."""
-        return self.count_through_group[..., -1] - self.num_positives
+        return self.true_positives.shape[-1] - self.num_positives
 
 
 class RocCurve(NamedTuple):
@@ -111,11 +113,12 @@ def _scores_of_order_key(keys: jax.Array) -> jax.Array:
 
 
 def _sort_by_decreasing_score(is_positive: jax.Array, scores: jax.Array, probabilities: bool):
-    """``(sorted scores, sorted 0/1 labels, bool "same score as the next example")``.
+    """``(sorted scores, sorted 0/1 labels, bool "same score as the next example")``, by decreasing
+    score and positives first within ties.
 
     ``probabilities=True`` packs the label into the sort key: non-negative float32 bits fit in 31
-    bits, so ``(bits << 1) | label`` sorts as the score (ties in any order) in one single-operand
-    integer sort, several times faster than a key/value sort on CPU. It clamps negative scores to 0.
+    bits, so ``(bits << 1) | label`` sorts as (score, label) in one single-operand integer sort,
+    several times faster than a key/value sort on CPU. It clamps negative scores to 0.
     """
     is_positive = jnp.asarray(is_positive, jnp.uint32)
     if probabilities:
@@ -126,7 +129,8 @@ def _sort_by_decreasing_score(is_positive: jax.Array, scores: jax.Array, probabi
         sorted_scores = jax.lax.bitcast_convert_type(sorted_bits, jnp.float32)
         same_as_next = sorted_bits[1:] == sorted_bits[:-1]
     else:
-        keys, sorted_positive = jax.lax.sort((_descending_order_key(scores), is_positive), num_keys=1)
+        keys, negative_first_key = jax.lax.sort((_descending_order_key(scores), 1 - is_positive), num_keys=2)
+        sorted_positive = 1 - negative_first_key
         sorted_scores = _scores_of_order_key(keys)
         same_as_next = keys[1:] == keys[:-1]
     return sorted_scores, sorted_positive.astype(jnp.int32), same_as_next
@@ -135,25 +139,17 @@ def _sort_by_decreasing_score(is_positive: jax.Array, scores: jax.Array, probabi
 def rank_examples(is_positive: jax.Array, scores: jax.Array, *, probabilities: bool = False) -> RankedExamples:
     """Sort ``scores: float[n]`` decreasingly with their labels ``is_positive: bool[n]`` and annotate ties.
 
-    Cumulative counts per tie group come from scans (no scatter): the count at a group's end is a
-    reverse running minimum over group ends, the count before its start a running maximum over
-    group starts. ``probabilities=True``: scores are known to be ``>= 0`` (see
+    Two scans, no scatter: a running sum of positives, and a running maximum over group starts of
+    the positives before them. ``probabilities=True``: scores are known to be ``>= 0`` (see
     ``_sort_by_decreasing_score``).
     """
     scores = jnp.asarray(scores, jnp.float32)
-    num_examples = scores.shape[0]
     sorted_scores, sorted_positive, same_as_next = _sort_by_decreasing_score(is_positive, scores, probabilities)
     is_group_end = jnp.concatenate([~same_as_next, jnp.ones(1, bool)])
     is_group_start = jnp.concatenate([jnp.ones(1, bool), ~same_as_next])
     true_positives = jnp.cumsum(sorted_positive)
-    count = jnp.arange(1, num_examples + 1, dtype=jnp.int32)
-
-    def at_group_end(values):
-        return jax.lax.cummin(jnp.where(is_group_end, values, jnp.iinfo(jnp.int32).max), reverse=True)
-
     tp_before_group = jax.lax.cummax(jnp.where(is_group_start, true_positives - sorted_positive, 0))
-    return RankedExamples(sorted_scores, sorted_positive, is_group_end, at_group_end(true_positives),
-                          tp_before_group, at_group_end(count))
+    return RankedExamples(sorted_scores, sorted_positive, is_group_end, true_positives, tp_before_group)
 
 
 def _sum_counts(counts: jax.Array) -> jax.Array:
@@ -170,10 +166,10 @@ def roc_auc_from_ranking(ranked: RankedExamples) -> jax.Array:
 
     A negative in tie group ``g`` widens the curve by one FP step under the trapezoid of height
     ``TP_{g-1} + TP_g`` (counts, twice the mean height), so ``AUC = sum / (2 P N)``: the
-    Mann-Whitney ``P(s+ > s-) + P(s+ = s-) / 2``.
+    Mann-Whitney ``P(s+ > s-) + P(s+ = s-) / 2``. (At a negative, ``true_positives`` is ``TP_g``.)
     """
     num_pos, num_neg = ranked.num_positives, ranked.num_negatives
-    heights = ranked.tp_before_group + ranked.tp_through_group
+    heights = ranked.tp_before_group + ranked.true_positives
     area = _sum_counts(heights * (1 - ranked.is_positive))
     scale = 2.0 * num_pos.astype(jnp.float32) * num_neg.astype(jnp.float32)
     return jnp.where((num_pos > 0) & (num_neg > 0), area / jnp.where(scale > 0, scale, 1.0), jnp.nan)
@@ -181,9 +177,12 @@ def roc_auc_from_ranking(ranked: RankedExamples) -> jax.Array:
 
 def average_precision_from_ranking(ranked: RankedExamples) -> jax.Array:
     """Step-wise ``AP = sum_g (R_g - R_{g-1}) P_g``: the mean over positives of the precision at their
-    tie group's threshold; 0.0 without positives."""
-    precision_at_group = ranked.tp_through_group / ranked.count_through_group
-    return safe_divide(jnp.sum(ranked.is_positive * precision_at_group), ranked.num_positives, 0.0)
+    tie group's threshold, summed at group ends (``TP_g - TP_{g-1}`` positives, precision
+    ``TP_g / (i + 1)``); 0.0 without positives."""
+    count_through = jnp.arange(1, ranked.true_positives.shape[-1] + 1, dtype=jnp.float32)
+    group_positives = ranked.true_positives - ranked.tp_before_group
+    precision_mass = jnp.where(ranked.is_group_end, group_positives * (ranked.true_positives / count_through), 0.0)
+    return safe_divide(jnp.sum(precision_mass), ranked.num_positives, 0.0)
 
 
 def _binary_ranking(y_true, y_score, pos_label) -> RankedExamples:
@@ -222,7 +221,7 @@ def _tie_group_ends(ranked: RankedExamples):
     """
     num_examples = ranked.scores.shape[0]
     (ends,) = jnp.nonzero(ranked.is_group_end, size=num_examples, fill_value=num_examples - 1)
-    true_positives = ranked.tp_through_group[ends]
+    true_positives = ranked.true_positives[ends]
     return (true_positives, ends + 1 - true_positives, ranked.scores[ends],
             jnp.sum(ranked.is_group_end).astype(jnp.int32))
 
