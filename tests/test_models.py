@@ -1,5 +1,7 @@
 """Models and the patches convolution: references are flax.linen.Conv / max_pool / GroupNorm and
 NumPy transcriptions of the paper definitions (option-A shortcuts, All-CNN / ResNet layer counts)."""
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -35,8 +37,8 @@ def conv_pair(features, kernel_size, strides, padding, x, layout):
         out, pull = jax.vjp(module.apply, params, xx)
         return out, *pull(cotangent)
 
-    expected = grads(reference, x, ct)
-    actual = grads(fast, x_fast, ct_fast)
+    expected = jax.jit(functools.partial(grads, reference))(x, ct)
+    actual = jax.jit(functools.partial(grads, fast))(x_fast, ct_fast)
     if layout == "CHWN":
         actual = (layers.swap_batch_and_channels(actual[0]), actual[1], layers.swap_batch_and_channels(actual[2]))
     return actual, expected
@@ -155,8 +157,8 @@ def test_cnn_conv_impls_agree(name, kwargs, shape):
     results = {}
     for impl in ("xla", "patches"):
         model = models.make_model(name, 5, conv_impl=impl, **kwargs)
-        params = model.init(jax.random.PRNGKey(0), x)
-        results[impl] = params, model.apply(params, x), loss_and_grads(model, params, x, y)
+        params = jax.jit(model.init)(jax.random.PRNGKey(0), x)
+        results[impl] = params, *jax.jit(lambda p: (model.apply(p, x), loss_and_grads(model, p, x, y)))(params)
     (p_xla, (logits, features), (loss, grads)), (p_fast, (logits_f, features_f), (loss_f, grads_f)) = \
         results["xla"], results["patches"]
     assert jax.tree.structure(p_xla) == jax.tree.structure(p_fast)
