@@ -2,14 +2,27 @@
 
 Every experiment starts from :func:`base_config`, which lists every key with its default;
 ``--set key=value`` on the command line overrides one (dotted paths reach nested keys, values
-are Python literals). A key that does not exist, an unknown method or dataset, rho < 1 or mu
-outside (0, 1) raises one ``ValueError`` naming the bad value and the valid choices, before any
-data is loaded or anything compiled.
+are Python literals). A key that does not exist, an unknown method, dataset or model, bad model
+arguments, rho < 1 or mu outside (0, 1) raises one ``ValueError`` naming the bad value and the
+valid choices, before any data is loaded or anything compiled.
+
+The model is ``config.model`` with ``config.model_kwargs`` (one architecture), unless the
+optional key ``config.models`` is set: architectures as a sweep axis, a mapping (or a tuple of
+pairs, which keeps their order) from a label to ``{"model": name, **model_kwargs}``::
+
+    config.models = (("res8", {"model": "resnet", "depth": 8}),
+                     ("plain8", {"model": "resnet", "depth": 8, "residual": False}))
+
+It then replaces ``model``/``model_kwargs``. ``models`` is not in :func:`base_config`, so the
+``config.json`` of every config without it is what it was (old work directories still resume).
 """
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
+import json
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -49,6 +62,97 @@ def base_config() -> ml_collections.ConfigDict:
     return config
 
 
+#: Keys a config may add to :func:`base_config`'s (see the module docstring).
+OPTIONAL_KEYS = ("models",)
+#: What an architecture label may look like (it becomes part of group ids and file names).
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def _freeze(value):
+    """Lists to tuples, recursively, so model arguments are hashable."""
+    return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _plain_dict(mapping) -> dict:
+    return mapping.to_dict() if hasattr(mapping, "to_dict") else dict(mapping)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    """One architecture of a sweep: its ``label`` (the ``model`` column of ``runs.csv``), the model
+    ``name`` (a key of :data:`imbjax.models.MODELS`) and its keyword arguments, sorted, lists as tuples."""
+
+    label: str
+    name: str
+    kwargs: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def of(cls, label: str, name: str, kwargs) -> "ModelChoice":
+        return cls(label, name, tuple(sorted((k, _freeze(v)) for k, v in _plain_dict(kwargs).items())))
+
+    @property
+    def spec_json(self) -> str:
+        """``{"model": name, **kwargs}`` as compact JSON (the ``model_spec`` column)."""
+        return json.dumps({"model": self.name, **dict(self.kwargs)}, sort_keys=True, separators=(",", ":"))
+
+
+def _model_entries(models_value) -> list[tuple]:
+    """``config.models`` as ``[(label, entry), ...]``: a mapping's items, or the pairs as given."""
+    if hasattr(models_value, "items"):
+        return list(models_value.items())
+    entries = list(models_value) if isinstance(models_value, (tuple, list)) else None
+    if entries is None or not all(isinstance(e, (tuple, list)) and len(e) == 2 for e in entries):
+        raise ValueError(f"config.models must map labels to {{'model': name, ...}} (a mapping or (label, entry) "
+                         f"pairs), got {models_value!r}")
+    return [tuple(e) for e in entries]
+
+
+def model_choices(config: ml_collections.ConfigDict) -> tuple[ModelChoice, ...]:
+    """The sweep's architectures: ``config.models`` in order when set, else ``config.model`` with
+    ``config.model_kwargs``, labelled by the model name. Raises ``ValueError`` on a malformed
+    ``models`` entry (:func:`validate` checks names and arguments too)."""
+    if "models" not in config:
+        return (ModelChoice.of(config.model, config.model, config.model_kwargs),)
+    entries = _model_entries(config.models)
+    if not entries:
+        raise ValueError("config.models is empty; give label -> {'model': name, ...} entries, or remove it "
+                         "to use config.model")
+    choices, seen = [], set()
+    for label, entry in entries:
+        if not isinstance(label, str) or not LABEL_PATTERN.fullmatch(label):
+            raise ValueError(f"bad architecture label {label!r} in config.models; use letters, digits and "
+                             f"'_.+-' (matching {LABEL_PATTERN.pattern!r})")
+        if label in seen:
+            raise ValueError(f"architecture label {label!r} appears twice in config.models; labels must be unique")
+        seen.add(label)
+        entry = _plain_dict(entry) if hasattr(entry, "items") else entry
+        if not isinstance(entry, dict) or "model" not in entry:
+            raise ValueError(f"config.models[{label!r}] must be a mapping with a 'model' key (one of "
+                             f"{sorted(models.MODELS)}) and the model's arguments, got {entry!r}")
+        kwargs = {k: v for k, v in entry.items() if k != "model"}
+        choices.append(ModelChoice.of(label, entry["model"], kwargs))
+    return tuple(choices)
+
+
+def check_model_choice(choice: ModelChoice, where: str) -> None:
+    """Raise a ``ValueError`` naming the bad value and the valid choices if ``choice`` names no
+    model, passes it an argument it lacks, or (ResNet) a depth that is not 6n + 2; ``where``
+    says which config entry it came from."""
+    if choice.name not in models.MODELS:
+        raise ValueError(f"unknown model {choice.name!r}; choose one of {sorted(models.MODELS)} (in {where})")
+    arguments = [f.name for f in dataclasses.fields(models.MODELS[choice.name])
+                 if f.name not in ("num_classes", "parent", "name")]
+    for key, value in choice.kwargs:
+        if key not in arguments:
+            raise ValueError(f"model {choice.name!r} has no argument {key!r} (in {where}); valid arguments are "
+                             f"{arguments}")
+    depth = dict(choice.kwargs).get("depth")
+    if choice.name == "resnet" and depth is not None and (
+            not isinstance(depth, int) or depth < 8 or (depth - 2) % 6):
+        raise ValueError(f"ResNet depth {depth!r} in {where} is not 6n + 2 with n >= 1; choose e.g. one of "
+                         f"{list(models.RESNET_DEPTHS)}")
+
+
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
     """Load ``get_config()`` from the Python file ``path``, apply ``key=value`` overrides, validate."""
     path = Path(path)
@@ -78,9 +182,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
     """Apply ``key=value`` strings in place; values are parsed as Python literals when they can be.
 
     Nested mappings that hold free-form entries (``hparams``, ``dataset_kwargs``,
-    ``model_kwargs``) accept new keys; everywhere else an unknown key is an error.
+    ``model_kwargs``, ``models``) accept new keys, and the optional ``models`` may be added; everywhere
+    else an unknown key is an error. A mapping value is never wrapped into a tuple.
     """
-    open_mappings = ("hparams", "dataset_kwargs", "model_kwargs")
+    open_mappings = ("hparams", "dataset_kwargs", "model_kwargs", "models")
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep:
@@ -91,17 +196,24 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
             value = text
         *parents, leaf = key.split(".")
         node = config
-        for depth, part in enumerate(parents):
+        for part in parents:
+            if not isinstance(node, ml_collections.ConfigDict):
+                raise ValueError(f"cannot set {key!r}: {part!r} is under a {type(node).__name__}, not a mapping; "
+                                 f"set the whole value instead")
             if part not in node:
                 if parents[0] not in open_mappings:
                     raise ValueError(f"config has no key {key!r}; valid keys are {_valid_keys(config)}")
                 node[part] = ml_collections.ConfigDict()
             node = node[part]
-        if leaf not in node and (not parents or parents[0] not in open_mappings):
+        if not isinstance(node, ml_collections.ConfigDict):
+            raise ValueError(f"cannot set {key!r}: its parent is a {type(node).__name__}, not a mapping; "
+                             f"set the whole value instead")
+        optional = not parents and leaf in OPTIONAL_KEYS
+        if leaf not in node and not optional and (not parents or parents[0] not in open_mappings):
             raise ValueError(f"config has no key {key!r}; valid keys are {_valid_keys(config)}")
         if isinstance(value, list):
             value = tuple(value)
-        if leaf in node and isinstance(node[leaf], tuple) and not isinstance(value, tuple):
+        if leaf in node and isinstance(node[leaf], tuple) and not isinstance(value, (tuple, dict)):
             value = (value,)
         with node.ignore_type():
             node[leaf] = value
@@ -118,9 +230,10 @@ def _as_tuple(value) -> tuple:
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raise one ``ValueError`` for the first invalid value, naming it and the valid choices."""
-    unknown = sorted(set(config.keys()) - set(base_config().keys()))
+    valid_keys = {*base_config().keys(), *OPTIONAL_KEYS}
+    unknown = sorted(set(config.keys()) - valid_keys)
     if unknown:
-        raise ValueError(f"config has no key {unknown[0]!r}; valid keys are {sorted(base_config().keys())}")
+        raise ValueError(f"config has no key {unknown[0]!r}; valid keys are {sorted(valid_keys)}")
     for name in _as_tuple(config.datasets):
         data.check_name(name)
     for name in config.dataset_kwargs.keys():
@@ -137,7 +250,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if name not in _as_tuple(config.methods):
             raise ValueError(f"hparams names method {name!r}, which is not in methods {list(config.methods)}")
         methods.check_hparams(name, grid)
-    models.check_model(config.model)
+    for choice in model_choices(config):
+        check_model_choice(choice, f"config.models[{choice.label!r}]" if "models" in config else "config.model")
     _require_choice("optimizer", config.optimizer, OPTIMIZERS)
     for key in ("batch_size", "num_steps", "seeds"):
         if not isinstance(config[key], int) or config[key] < 1:

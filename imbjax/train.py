@@ -271,26 +271,28 @@ def run_program(program: Program, spec: ProgramSpec, data: DeviceData, key: Arra
     return program.evaluate(data, state, hparams)
 
 
-def _freeze(value):
-    """Lists (from configs) to tuples, so a spec stays hashable."""
-    return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
+def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequence[str],
+                 model=None) -> ProgramSpec:
+    """The static program for ``method_names`` and ``model`` on ``dataset`` under ``config``.
 
-
-def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequence[str]) -> ProgramSpec:
-    """The static program for ``method_names`` on ``dataset`` under ``config`` (see imbjax.config)."""
+    ``model`` is a group's :class:`imbjax.config.ModelChoice` (``group.model``); default: the
+    config's first architecture (``config.model``, or the first entry of ``config.models``).
+    """
     available = int(dataset.train_class_counts().min())
     n_max = config.n_max or available
     if n_max > available:
         raise ValueError(
             f"n_max={n_max} exceeds the smallest class of {dataset.name!r} ({available} examples); "
             f"choose n_max <= {available}, or 0 for automatic")
-    model_kwargs = config.model_kwargs.to_dict() if hasattr(config.model_kwargs, "to_dict") else dict(config.model_kwargs)
+    if model is None:
+        from imbjax.config import model_choices  # imbjax.config imports this module
+
+        model = model_choices(config)[0]
     return ProgramSpec(
         num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape),
-        methods=tuple(method_registry.get(name) for name in method_names), model=config.model,
-        model_kwargs=tuple(sorted((k, _freeze(v)) for k, v in model_kwargs.items())),
-        optimizer=config.optimizer, batch_size=config.batch_size, num_steps=config.num_steps,
-        profile=profile, minority=config.minority, n_max=n_max)
+        methods=tuple(method_registry.get(name) for name in method_names), model=model.name,
+        model_kwargs=model.kwargs, optimizer=config.optimizer, batch_size=config.batch_size,
+        num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max)
 
 
 def make_train(config, *, method: str | None = None, dataset: Dataset | None = None

@@ -1,7 +1,7 @@
 """Analysis of sweep results (``runs.csv``): summaries, rank statistics, figures and reports."""
 from imbjax.analysis.aggregate import (
     CONFIG_COLUMNS, aggregate, block_columns, classwise_table, higher_is_better, method_labels, per_class_columns,
-    read_runs, setting_columns, split_columns,
+    read_runs, setting_columns, split_columns, without_redundant,
 )
 from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
 from imbjax.analysis.report import add_report_arguments, report, run_report
@@ -16,5 +16,5 @@ __all__ = [
     "block_table", "classwise_table", "critical_difference", "friedman_test", "higher_is_better", "holm",
     "latex_table", "markdown_table", "method_labels", "nemenyi", "nemenyi_q", "per_class_columns",
     "plot_critical_difference", "plot_metric_vs", "rank_methods", "rank_table", "read_runs", "report", "run_report",
-    "setting_columns", "split_columns", "wilcoxon_vs_baseline",
+    "setting_columns", "split_columns", "wilcoxon_vs_baseline", "without_redundant",
 ]

@@ -1,13 +1,17 @@
 """Reading ``runs.csv`` files and summarising metrics over seeds.
 
 A ``runs.csv`` holds one row per run. Config columns come first: ``run_id``, ``group``,
-``dataset``, ``profile``, ``rho``, ``mu``, ``seed``, ``method`` and hyper-parameters prefixed
+``dataset``, ``profile``, ``rho``, ``mu``, ``seed``, ``method``, ``model`` (the architecture's
+label), ``model_spec`` (its model name and arguments as JSON) and hyper-parameters prefixed
 ``hp_`` (``hp_gamma``, ``hp_learning_rate``, ...). Every other numeric column is a metric
 (``accuracy``, ``macro_f1``, ``recall_per_class_3``, ...); a metric is NaN when it is undefined
 for that run.
 
 A *setting* is one combination of the config columns other than ``seed``, ``run_id`` and
-``group``: the runs of a setting differ only by seed, and metrics are averaged over them.
+``group``: the runs of a setting differ only by seed, and metrics are averaged over them. The
+model is part of the setting, so architectures are never pooled as if they were repeats (and
+``model_spec`` keeps apart two work directories that gave one label to different models). Tables
+of older ``runs.csv`` files without model columns read as before.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "method")
+CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "method", "model", "model_spec")
 HP_PREFIX = "hp_"
 REPLICATE_COLUMNS = ("seed", "run_id", "group")
 RUNS_FILE = "runs.csv"
@@ -51,6 +55,19 @@ def setting_columns(df: pd.DataFrame) -> list[str]:
 def varying_columns(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     """The columns among ``columns`` that take more than one value (NaN counts as a value)."""
     return [c for c in columns if df[c].nunique(dropna=False) > 1]
+
+
+def without_redundant(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """``columns`` less ``model_spec`` when every ``model`` label has a single spec in ``df``.
+
+    The label then says everything the spec says, so tables, legends and plot panels show the
+    label alone; grouping by both or by the label alone gives the same groups.
+    """
+    columns = list(columns)
+    if "model" not in df.columns or "model_spec" not in df.columns:
+        return columns
+    one_spec_per_label = (df.groupby("model", dropna=False)["model_spec"].nunique(dropna=False) <= 1).all()
+    return [c for c in columns if not (c == "model_spec" and one_spec_per_label)]
 
 
 def higher_is_better(metric: str) -> bool:

@@ -1,4 +1,4 @@
-"""Figures: a metric against rho / mu / a hyper-parameter, and critical-difference diagrams.
+"""Figures: a metric against rho / mu / a hyper-parameter / the model, and critical-difference diagrams.
 
 Figures are drawn on the Agg canvas through ``matplotlib.figure.Figure`` (pyplot's global state
 and interactive backends are never touched) and saved to PNG.
@@ -15,11 +15,12 @@ from matplotlib.figure import Figure
 
 from imbjax.analysis.aggregate import (
     aggregate, check_columns, check_metrics, format_value, label_runs, setting_columns, varying_columns,
+    without_redundant,
 )
 from imbjax.analysis.stats import NemenyiResult
 
 BAND_CHOICES = ("std", "ci")
-FACET_CANDIDATES = ("dataset", "profile", "mu", "rho")
+FACET_CANDIDATES = ("dataset", "profile", "model", "mu", "rho")
 _MAX_COLUMNS = 3
 _DPI = 120
 
@@ -71,10 +72,14 @@ def plot_metric_vs(
 ) -> Path:
     """Plot ``metric`` against config column ``x``: one line per ``hue`` value, mean over seeds.
 
+    A numeric ``x`` is an axis of values; a text ``x`` (``model``: architecture labels) is an
+    axis of categories in the order they first appear in ``df`` (for ``runs.csv``, the config's
+    order), e.g. a metric against plain / residual networks of growing depth.
+
     The shaded band is mean -/+ std (``band="std"``) or the Student-t interval
     (``band="ci"``) across seeds — the style of Buda et al. 2018, Fig. 3 (AUC vs rho) and
     Nemoto et al.'s focal-loss gamma sweep. Panels: one per combination of the ``facets``
-    columns (default: those of dataset/profile/mu/rho other than ``x`` that vary). Other varying
+    columns (default: those of dataset/profile/model/mu/rho other than ``x`` that vary). Other varying
     setting columns split lines further (``focal (gamma=2)``). A line with no ``x`` value (e.g.
     cross-entropy on a ``hp_gamma`` axis) is drawn as a dashed horizontal reference. ``logx``
     defaults to True for rho and for positive axes spanning a factor >= 10. Several metrics give
@@ -85,16 +90,18 @@ def plot_metric_vs(
     check_metrics(df, metrics)
     if band not in BAND_CHOICES:
         raise ValueError(f"unknown band={band!r}; choose one of {list(BAND_CHOICES)}")
-    if not pd.api.types.is_numeric_dtype(df[x]):
-        raise ValueError(f"x column {x!r} must be numeric, got dtype {df[x].dtype}")
+    categories = None if pd.api.types.is_numeric_dtype(df[x]) else list(dict.fromkeys(df[x].dropna()))
     if facets is None:
         facets = varying_columns(df, [c for c in FACET_CANDIDATES if c in df.columns and c not in (x, hue)])
     facets = check_columns(df, facets, "facet")
-    lines = label_runs(df, hue, [c for c in varying_columns(df, setting_columns(df)) if c not in (x, hue, *facets)])
+    splitting = without_redundant(df, varying_columns(df, setting_columns(df)))
+    lines = label_runs(df, hue, [c for c in splitting if c not in (x, hue, *facets)])
+    if categories is not None:
+        df = df.assign(**{x: df[x].map({c: float(i) for i, c in enumerate(categories)})})
     summary = aggregate(df.assign(_line=lines), metrics, by=[*facets, "_line", x], confidence=confidence)
     half_width = summary["std"] if band == "std" else summary["mean"] - summary["ci_low"]
     summary["band_low"], summary["band_high"] = summary["mean"] - half_width, summary["mean"] + half_width
-    log_x = _use_log_x(x, df[x].to_numpy(dtype=float)) if logx is None else logx
+    log_x = categories is None and (_use_log_x(x, df[x].to_numpy(dtype=float)) if logx is None else logx)
     panel_columns = [*facets, "metric"]
     panels = list(summary.groupby(panel_columns, dropna=False, sort=False))
     n_columns = len(metrics) if len(metrics) > 1 else min(len(panels), _MAX_COLUMNS)
@@ -111,6 +118,8 @@ def plot_metric_vs(
             ax.set_xscale("log")
             ax.set_xticks(ticks, [format_value(float(t)) for t in ticks])
             ax.minorticks_off()
+        if categories is not None:
+            ax.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
         *facet_key, panel_metric = key
         facet_values = [f"{c}={format_value(v)}" for c, v in zip(facets, facet_key) if not pd.isna(v)]
         ax.set_title(", ".join(facet_values) or (title or ""))

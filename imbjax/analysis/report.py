@@ -12,7 +12,8 @@ into ``out_dir``:
 * ``wilcoxon_<metric>.csv``: Wilcoxon signed-rank vs ``baseline`` with Holm's correction, over
   blocks (over seeds when there is a single setting);
 * ``classwise_<kind>.csv`` / ``.md``: per-class recall/F1/... means, when such columns exist;
-* ``<metric>_vs_rho.png``, ``<metric>_vs_mu.png`` when rho / mu vary;
+* ``<metric>_vs_rho.png``, ``<metric>_vs_mu.png`` when rho / mu vary, and
+  ``<metric>_vs_model.png`` (the metric per architecture, a line per method) when the model does;
 * ``report.md``: everything above in one page.
 """
 from __future__ import annotations
@@ -25,14 +26,14 @@ import pandas as pd
 
 from imbjax.analysis.aggregate import (
     aggregate, block_columns, check_metrics, classwise_table, format_value, higher_is_better, method_labels,
-    per_class_kinds, read_runs, setting_columns, split_columns, varying_columns,
+    per_class_kinds, read_runs, setting_columns, split_columns, varying_columns, without_redundant,
 )
 from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
 from imbjax.analysis.stats import block_table, friedman_test, nemenyi, rank_methods, wilcoxon_vs_baseline
 from imbjax.analysis.tables import latex_table, markdown_table, write_text
 
 DEFAULT_REPORT_DIR = "report"
-PLOT_AXES = ("rho", "mu")
+PLOT_AXES = ("rho", "mu", "model")
 
 
 def default_metrics(runs: pd.DataFrame) -> list[str]:
@@ -65,7 +66,7 @@ class _Writer:
 
 def _display_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Seed-means, rows = the block columns that vary, columns = methods."""
-    blocks = varying_columns(runs, block_columns(runs))
+    blocks = without_redundant(runs, varying_columns(runs, block_columns(runs)))
     table = block_table(runs, metric, blocks=blocks)
     return table if blocks else table.reset_index(drop=True)
 
@@ -163,8 +164,9 @@ def report(
     writer.out_dir.mkdir(parents=True, exist_ok=True)
 
     settings = setting_columns(runs)
-    shown = list(dict.fromkeys(["method", *varying_columns(runs, settings)]))
-    fixed = {c: runs[c].iloc[0] for c in settings if c not in shown}
+    varying = varying_columns(runs, settings)
+    shown = list(dict.fromkeys(["method", *without_redundant(runs, varying)]))
+    fixed = {c: runs[c].iloc[0] for c in settings if c not in varying and c != "method"}
     fixed_line = ", ".join(f"{c} = {format_value(v)}" for c, v in fixed.items()) or "none"
     summary = aggregate(runs, metrics, confidence=confidence)
     writer.csv("summary.csv", summary)

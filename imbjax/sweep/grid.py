@@ -1,9 +1,15 @@
 """Grid expansion: a config becomes groups of runs, one compiled program per group.
 
-The grid is datasets x profiles x rho x mu x seeds x methods x each method's hyper-parameter
-grid x learning rates (mu only varies for the step profile; other profiles record mu as NaN).
-Runs that share the static part (dataset, profile, method family, model, optimizer, steps,
-batch) form a group; within a group runs differ only in arrays (seed key and ``hparams``).
+The grid is datasets x profiles x models x rho x mu x seeds x methods x each method's
+hyper-parameter grid x learning rates (mu only varies for the step profile; other profiles
+record mu as NaN; models are ``config.models``, or the one ``config.model``). Runs that share
+the static part (dataset, profile, model, method family, optimizer, steps, batch) form a group;
+within a group runs differ only in arrays (seed key and ``hparams``).
+
+Every run records ``model`` (the architecture's label; the model name for a single-model config)
+and ``model_spec`` (``{"model": name, **model_kwargs}`` as compact JSON). A run id hashes the
+run's whole config; the label enters the hash only when ``config.models`` is set, so run and
+group ids of single-model configs are those of earlier versions.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from imbjax import methods as method_registry
+from imbjax.config import ModelChoice, model_choices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +45,7 @@ class Group:
     dataset: str
     dataset_kwargs: dict
     profile: str
+    model: ModelChoice
     family: str
     methods: tuple[str, ...]
     runs: tuple[Run, ...]
@@ -72,18 +80,21 @@ def _method_grid(config, name: str) -> Iterator[dict]:
 
 
 def expand(config: ml_collections.ConfigDict) -> list[Group]:
-    """All groups of the sweep, in a deterministic order."""
-    static = {
-        "model": config.model, "model_kwargs": _plain(config.model_kwargs),
-        "optimizer": config.optimizer, "batch_size": config.batch_size,
-        "num_steps": config.num_steps, "minority": config.minority, "n_max": config.n_max,
-    }
+    """All groups of the sweep, in a deterministic order (dataset, profile, model, family)."""
+    common = {"optimizer": config.optimizer, "batch_size": config.batch_size, "num_steps": config.num_steps,
+              "minority": config.minority, "n_max": config.n_max}
+    labelled = "models" in config
+    by_family: dict[str, list[str]] = {}
+    for name in _tuple(config.methods):
+        by_family.setdefault(method_registry.get(name).family, []).append(name)
     groups = []
-    for dataset, profile in itertools.product(_tuple(config.datasets), _tuple(config.profiles)):
+    for dataset, profile, model in itertools.product(
+            _tuple(config.datasets), _tuple(config.profiles), model_choices(config)):
         dataset_kwargs = _plain(config.dataset_kwargs.get(dataset, {})) if dataset in config.dataset_kwargs else {}
-        by_family: dict[str, list[str]] = {}
-        for name in _tuple(config.methods):
-            by_family.setdefault(method_registry.get(name).family, []).append(name)
+        static = {**common, "model": model.name, "model_kwargs": dict(model.kwargs),
+                  **({"model_label": model.label} if labelled else {})}
+        place = {"dataset": dataset, "profile": profile}
+        model_columns = {"model": model.label, "model_spec": model.spec_json}
         mus = _tuple(config.mus) if profile == "step" else (math.nan,)
         for family, names in by_family.items():
             runs = []
@@ -91,17 +102,19 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
                     _tuple(config.rhos), mus, range(config.seeds), enumerate(names),
                     _tuple(config.learning_rates)):
                 for method_hparams in _method_grid(config, name):
-                    columns = {"dataset": dataset, "profile": profile, "rho": float(rho), "mu": float(mu),
-                               "seed": seed, "method": name, "hp_learning_rate": float(lr),
-                               **{f"hp_{k}": v for k, v in method_hparams.items()}}
-                    identity = {**static, **columns, "dataset_kwargs": dataset_kwargs}
+                    setting = {"rho": float(rho), "mu": float(mu), "seed": seed, "method": name}
+                    method_columns = {"hp_learning_rate": float(lr),
+                                      **{f"hp_{k}": v for k, v in method_hparams.items()}}
+                    identity = {**static, **place, **setting, **method_columns, "dataset_kwargs": dataset_kwargs}
                     hparams = {"rho": float(rho), "mu": 0.5 if math.isnan(mu) else float(mu),
                                "learning_rate": float(lr), "method_index": index, **method_hparams}
+                    columns = {**place, **setting, **model_columns, **method_columns}
                     runs.append(Run(stable_id(identity), seed, columns, hparams))
-            group_id = stable_id({**static, "dataset": dataset, "dataset_kwargs": dataset_kwargs,
-                                  "profile": profile, "family": family, "methods": names}, 10)
-            groups.append(Group(f"{dataset}-{profile}-{family}-{group_id}", dataset, dataset_kwargs,
-                                profile, family, tuple(names), tuple(runs)))
+            group_id = stable_id({**static, **place, "dataset_kwargs": dataset_kwargs, "family": family,
+                                  "methods": names}, 10)
+            name_parts = [dataset, profile, *([model.label] if labelled else []), family, group_id]
+            groups.append(Group("-".join(name_parts), dataset, dataset_kwargs, profile, model, family,
+                                tuple(names), tuple(runs)))
     return groups
 
 

@@ -209,7 +209,7 @@ def memory_plan(config: ml_collections.ConfigDict, groups: list[grid.Group]) -> 
     for group in groups:
         dataset = _load_once(loaded, group)
         data = DeviceData.from_dataset(dataset)
-        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods)
+        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods, model=group.model)
         plan[group.group_id] = (sum(a.nbytes for a in data), state_bytes(spec, data))
     return plan
 
@@ -265,7 +265,7 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
             continue
         report("group_start", info)
         dataset = _load_once(loaded, group)
-        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods)
+        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods, model=group.model)
         device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
         columns, compile_seconds, run_seconds = train_group(
             spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel,
