@@ -72,15 +72,16 @@ def plot_metric_vs(
 ) -> Path:
     """Plot ``metric`` against config column ``x``: one line per ``hue`` value, mean over seeds.
 
-    A numeric ``x`` is an axis of values; a text ``x`` (``model``: architecture labels) is an
-    axis of categories in the order they first appear in ``df`` (for ``runs.csv``, the config's
-    order), e.g. a metric against plain / residual networks of growing depth.
+    A numeric ``x`` is an axis of values; a text ``x`` other than ``hue`` (``model``:
+    architecture labels) is an axis of categories in the order they first appear in ``df`` (for
+    ``runs.csv``, the config's order), e.g. a metric against plain / residual networks of growing
+    depth.
 
     The shaded band is mean -/+ std (``band="std"``) or the Student-t interval
     (``band="ci"``) across seeds — the style of Buda et al. 2018, Fig. 3 (AUC vs rho) and
     Nemoto et al.'s focal-loss gamma sweep. Panels: one per combination of the ``facets``
-    columns (default: those of dataset/profile/model/mu/rho other than ``x`` that vary). Other varying
-    setting columns split lines further (``focal (gamma=2)``). A line with no ``x`` value (e.g.
+    columns (default: those of dataset/profile/model/mu/rho other than ``x`` that vary). Other
+    varying setting columns split lines further (``focal (gamma=2)``). A line with no ``x`` value (e.g.
     cross-entropy on a ``hp_gamma`` axis) is drawn as a dashed horizontal reference. ``logx``
     defaults to True for rho and for positive axes spanning a factor >= 10. Several metrics give
     one column of panels each. Returns ``path``.
@@ -91,6 +92,9 @@ def plot_metric_vs(
     if band not in BAND_CHOICES:
         raise ValueError(f"unknown band={band!r}; choose one of {list(BAND_CHOICES)}")
     categories = None if pd.api.types.is_numeric_dtype(df[x]) else list(dict.fromkeys(df[x].dropna()))
+    if categories is not None and x == hue:
+        raise ValueError(f"x column {x!r} must be numeric, or text other than the hue column {hue!r} "
+                         f"(e.g. x='model'); got dtype {df[x].dtype}")
     if facets is None:
         facets = varying_columns(df, [c for c in FACET_CANDIDATES if c in df.columns and c not in (x, hue)])
     facets = check_columns(df, facets, "facet")
