@@ -1,0 +1,346 @@
+"""Regenerate every figure and table under results/ from the committed run tables, with no training.
+
+    python scripts/make_figures.py                      # rewrite the outputs in place, print each file
+    python scripts/make_figures.py --check              # regenerate into a temporary folder and compare
+    python scripts/make_figures.py --study quickstart   # only results/quickstart (repeatable)
+
+What is regenerated, with the code and arguments that made the committed files:
+
+* every *study*, i.e. a folder under results/ holding a ``runs.csv`` (a sweep workdir), found
+  automatically:
+
+  - ``figure.png`` as ``imbjax run`` draws it: ``imbjax.sweep.progress.write_figure(runs, workdir,
+    figure_metrics)``, the runs read back from ``runs.csv`` as the runner does and ``figure_metrics``
+    from the workdir's ``config.json``;
+  - the report of every ``imbjax report`` command in the docstring of ``experiments/<name>.py``
+    (``name`` from ``config.json``) whose first workdir is this study, run through
+    ``imbjax.analysis.report.report`` with that command's arguments. Commands run from the folder
+    above results/, so paths written into ``report.md`` read as in the committed one;
+* ``results/scaling/scaling.png`` from ``scaling.json`` by ``scripts/bench_scaling.py``'s ``plot``.
+
+Determinism: matplotlib's own default rcParams (``rcdefaults``: no matplotlibrc is read), the Agg
+canvas, DejaVu Sans (shipped with matplotlib), and PNGs saved without the ``Software`` text chunk
+(PNG has no timestamp), so two regenerations give identical bytes. Next to each ``<name>.png`` goes
+``<name>.plotdata.csv``: what the figure shows, read back from its artists after saving (per panel:
+title, axis labels, x scale, fixed tick labels, legend entries; every line's points; every band's
+lower and upper y per x; every text with its position).
+
+``--check`` regenerates into a temporary folder and compares with the committed files:
+
+* tables (CSV, Markdown, LaTeX: every non-PNG output) must be byte-identical;
+* figures are compared by their ``.plotdata.csv``: texts exactly, numbers to a relative tolerance of
+  1e-6 (``FIGURE_RTOL``). PNG bytes are not compared, because anti-aliasing, text layout and zlib
+  output move between matplotlib/freetype/Pillow versions while the data plotted does not; the
+  summary says how many PNGs are byte-identical anyway;
+* a regenerated file that is not committed, or a committed figure / report file that nothing
+  regenerates, is a mismatch.
+
+Each mismatch is printed with the file it concerns; the exit status is 1 when there is any.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import importlib.util
+import json
+import shlex
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator
+
+from imbjax.analysis.report import DEFAULT_REPORT_DIR, add_report_arguments, report
+from imbjax.sweep import progress, store
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+FIGURE_DATA_SUFFIX = ".plotdata.csv"
+FIGURE_RTOL = 1e-6
+FIGURE_ATOL = 1e-9
+SCALING_FILE = "scaling.json"
+FIXED_RC = {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "svg.hashsalt": "imbjax"}
+_NUMBER_COLUMNS = ("x", "y", "y2")
+
+
+@dataclass(frozen=True)
+class Study:
+    """A sweep workdir under results/: ``path`` relative to the folder above results/."""
+
+    path: Path
+    config: dict
+    reports: tuple[argparse.Namespace, ...]
+
+    def report_dir(self, command: argparse.Namespace) -> Path:
+        return command.out if command.out is not None else command.workdirs[0] / DEFAULT_REPORT_DIR
+
+
+def configure_matplotlib() -> None:
+    """matplotlib's built-in defaults (no matplotlibrc), the Agg backend and a fixed font."""
+    matplotlib.rcdefaults()
+    matplotlib.use("Agg")
+    matplotlib.rcParams.update(FIXED_RC)
+
+
+def _public(label: str) -> str:
+    """An artist's label, or "" for matplotlib's automatic ``_child<n>`` names."""
+    return "" if label.startswith("_") else label
+
+
+def _y_range_per_x(kind: str, series: int, label: str, vertices: np.ndarray, panel: int) -> list[dict]:
+    """A filled area as its lowest and highest y at each x (robust to how the polygon is traced)."""
+    vertices = vertices[np.all(np.isfinite(vertices), axis=1)]
+    return [{"panel": panel, "kind": kind, "series": series, "label": label, "x": x,
+             "y": vertices[vertices[:, 0] == x, 1].min(), "y2": vertices[vertices[:, 0] == x, 1].max()}
+            for x in np.unique(vertices[:, 0])]
+
+
+def figure_data(figure: Figure) -> pd.DataFrame:
+    """What ``figure`` shows, one row per text, point of a line, or x of a band (see module docstring).
+
+    Columns: panel (axes index; -1 for the figure), kind, series (artist index within its kind),
+    label (text), x, y, y2.
+    """
+    rows = []
+    if figure.get_suptitle():
+        rows.append({"panel": -1, "kind": "suptitle", "label": figure.get_suptitle()})
+    for panel, ax in enumerate(a for a in figure.axes if a.get_visible()):
+        texts = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                 "xscale": ax.get_xscale(), "yscale": ax.get_yscale()}
+        rows += [{"panel": panel, "kind": kind, "label": text} for kind, text in texts.items() if text]
+        if isinstance(ax.xaxis.get_major_locator(), FixedLocator):
+            rows += [{"panel": panel, "kind": "xtick", "series": i, "label": tick.get_text(), "x": x}
+                     for i, (x, tick) in enumerate(zip(ax.get_xticks(), ax.get_xticklabels()))]
+        for series, line in enumerate(ax.get_lines()):
+            xs, ys = (np.asarray(values, dtype=float) for values in line.get_data())
+            rows += [{"panel": panel, "kind": "line", "series": series, "label": _public(line.get_label()),
+                      "x": x, "y": y} for x, y in zip(xs, ys)]
+        for series, collection in enumerate(ax.collections):
+            vertices = np.concatenate([p.vertices for p in collection.get_paths()] or [np.empty((0, 2))])
+            rows += _y_range_per_x("band", series, _public(collection.get_label()), vertices, panel)
+        for series, patch in enumerate(ax.patches):
+            vertices = patch.get_patch_transform().transform(patch.get_path().vertices)
+            rows += _y_range_per_x("patch", series, _public(patch.get_label()), vertices, panel)
+        for series, text in enumerate(ax.texts):
+            x, y = text.get_position()
+            rows.append({"panel": panel, "kind": "text", "series": series, "label": text.get_text(), "x": x, "y": y})
+        legend = ax.get_legend()
+        if legend is not None:
+            rows += [{"panel": panel, "kind": "legend", "series": i, "label": t.get_text()}
+                     for i, t in enumerate(legend.get_texts())]
+    columns = ["panel", "kind", "series", "label", *_NUMBER_COLUMNS]
+    table = pd.DataFrame(rows, columns=columns)
+    table["series"] = table["series"].astype("Int64")
+    return table
+
+
+def figure_data_path(png: Path) -> Path:
+    return png.with_name(png.stem + FIGURE_DATA_SUFFIX)
+
+
+@contextlib.contextmanager
+def recording_figures(written: set[Path]) -> Iterator[None]:
+    """While open, every ``Figure.savefig`` drops PNG metadata and writes the figure's plotted data beside it."""
+    original = Figure.savefig
+
+    def savefig(figure, fname, *args, **kwargs):
+        kwargs.setdefault("metadata", {"Software": None})
+        result = original(figure, fname, *args, **kwargs)
+        path = Path(fname).resolve()
+        figure_data(figure).to_csv(figure_data_path(path), index=False, float_format="%.10g")
+        written.update({path, figure_data_path(path)})
+        return result
+
+    with mock.patch.object(Figure, "savefig", savefig):
+        yield
+
+
+def report_commands(experiment: Path) -> list[argparse.Namespace]:
+    """The ``imbjax report`` commands in ``experiment``'s docstring, parsed as the CLI parses them."""
+    if not experiment.is_file():
+        return []
+    docstring = ast.get_docstring(ast.parse(experiment.read_text())) or ""
+    parser = add_report_arguments(argparse.ArgumentParser(prog="imbjax report", exit_on_error=False))
+    commands = []
+    for line in docstring.replace("\\\n", " ").splitlines():
+        if line.strip().startswith("imbjax report "):
+            commands.append(parser.parse_args(shlex.split(line)[2:]))
+    return commands
+
+
+def find_studies(results: Path) -> list[Study]:
+    """Every folder under ``results`` with a ``runs.csv``, with its config and matching report commands."""
+    studies = []
+    for runs in sorted(results.rglob(store.RUNS_FILE)):
+        workdir = runs.parent
+        path = workdir.relative_to(results.parent)
+        config_file = workdir / store.CONFIG_FILE
+        config = (json.loads(config_file.read_text()) if config_file.is_file()
+                  else json.loads((workdir / store.META_FILE).read_text())["config"])
+        commands = report_commands(EXPERIMENTS / f"{config['name']}.py")
+        studies.append(Study(path, config, tuple(c for c in commands if c.workdirs[0] == path)))
+    return studies
+
+
+def _selected(path: Path, names: list[str] | None) -> bool:
+    """Whether ``path`` (``results/<name>``) is one of ``names`` or inside one; None selects all."""
+    name = Path(*path.parts[1:]).as_posix()
+    return names is None or any(name == n or name.startswith(n.rstrip("/") + "/") for n in names)
+
+
+def selected_studies(results: Path, names: list[str] | None) -> list[Study]:
+    return [study for study in find_studies(results) if _selected(study.path, names)]
+
+
+def scaling_dirs(results: Path, names: list[str] | None) -> list[Path]:
+    """Folders (relative to above ``results``) holding a ``scaling.json`` of ``scripts/bench_scaling.py``."""
+    folders = [source.parent.relative_to(results.parent) for source in sorted(results.rglob(SCALING_FILE))]
+    return [folder for folder in folders if _selected(folder, names)]
+
+
+def _bench_scaling_plot():
+    spec = importlib.util.spec_from_file_location("bench_scaling", ROOT / "scripts" / "bench_scaling.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.plot
+
+
+def regenerate(results: Path, out: Path, names: list[str] | None = None) -> list[Path]:
+    """Regenerate the outputs of the studies under ``results`` into ``out`` (may be ``results``).
+
+    ``names`` selects studies by their path under results/ (a prefix of it also selects); None is all.
+    Returns the written files, sorted.
+    """
+    results, out = results.resolve(), out.resolve()
+    configure_matplotlib()
+    written: set[Path] = set()
+    with contextlib.chdir(results.parent), recording_figures(written):
+        for study in selected_studies(results, names):
+            workdir_out = out / study.path.relative_to(results.name)
+            workdir_out.mkdir(parents=True, exist_ok=True)
+            runs = pd.read_csv(study.path / store.RUNS_FILE).copy()  # as store.write_runs returns it
+            progress.write_figure(runs, workdir_out, study.config.get("figure_metrics", ()))
+            for command in study.reports:
+                report_out = out / study.report_dir(command).relative_to(results.name)
+                written.update(report(command.workdirs, report_out, metrics=command.metrics,
+                                      baseline=command.baseline, latex=command.latex, alpha=command.alpha).values())
+        folders = scaling_dirs(results, names)
+        plot_scaling = _bench_scaling_plot() if folders else None
+        for folder in folders:
+            (out / folder.relative_to(results.name)).mkdir(parents=True, exist_ok=True)
+            plot_scaling(json.loads((folder / SCALING_FILE).read_text()), out / folder.relative_to(results.name) / "scaling.png")
+    return sorted(Path(p).resolve() for p in written)
+
+
+def owned_outputs(results: Path, names: list[str] | None) -> set[Path]:
+    """The committed files make_figures should regenerate: figures (and their plotted data) in the
+    selected studies and scaling folders, and every file in their report folders."""
+    figure_dirs = [*(s.path for s in selected_studies(results, names)), *scaling_dirs(results, names)]
+    report_dirs = [s.report_dir(c) for s in selected_studies(results, names) for c in s.reports]
+    owned = set()
+    for folder in figure_dirs:
+        for pattern in ("*.png", "*" + FIGURE_DATA_SUFFIX):
+            owned |= set((results.parent / folder).rglob(pattern))
+    for folder in report_dirs:
+        owned |= {p for p in (results.parent / folder).rglob("*") if p.is_file()}
+    return owned
+
+
+def _first_difference(committed: str, regenerated: str) -> str:
+    old, new = committed.splitlines(), regenerated.splitlines()
+    for number, (a, b) in enumerate(zip(old, new), start=1):
+        if a != b:
+            return f"line {number}: committed {a[:120]!r}, regenerated {b[:120]!r}"
+    return f"committed has {len(old)} lines, regenerated {len(new)}"
+
+
+def _read_figure_data(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in _NUMBER_COLUMNS:
+        table[column] = pd.to_numeric(table[column].replace("", "nan"))
+    return table
+
+
+def compare_figure_data(committed: Path, regenerated: Path) -> str | None:
+    """None when both sidecars show the same figure, else what differs first."""
+    old, new = _read_figure_data(committed), _read_figure_data(regenerated)
+    if old.shape != new.shape:
+        return f"{len(old)} plotted rows committed, {len(new)} regenerated"
+    texts = [c for c in old.columns if c not in _NUMBER_COLUMNS]
+    numbers = old[list(_NUMBER_COLUMNS)].to_numpy(), new[list(_NUMBER_COLUMNS)].to_numpy()
+    close = np.isclose(*numbers, rtol=FIGURE_RTOL, atol=FIGURE_ATOL, equal_nan=True).all(axis=1)
+    same = (old[texts] == new[texts]).all(axis=1).to_numpy() & close
+    if same.all():
+        return None
+    row = int(np.argmin(same))
+    describe = lambda t: ", ".join(f"{c}={t.iloc[row][c]}" for c in t.columns if t.iloc[row][c] != "")  # noqa: E731
+    return f"row {row + 2}: committed ({describe(old)}), regenerated ({describe(new)})"
+
+
+def check(results: Path, names: list[str] | None = None) -> list[str]:
+    """Regenerate into a temporary folder and compare with ``results``; returns the mismatches."""
+    results = results.resolve()
+    problems, identical_pngs = [], 0
+    with tempfile.TemporaryDirectory(prefix="make_figures_") as tmp:
+        out = Path(tmp) / results.name
+        generated = {p.relative_to(out) for p in regenerate(results, out, names)}
+        for relative in sorted(generated):
+            shown, committed, fresh = results.name / relative, results / relative, out / relative
+            if not committed.is_file():
+                problems.append(f"{shown}: regenerated but not committed (run scripts/make_figures.py)")
+            elif committed.suffix == ".png":
+                identical_pngs += committed.read_bytes() == fresh.read_bytes()
+            elif committed.name.endswith(FIGURE_DATA_SUFFIX):
+                difference = compare_figure_data(committed, fresh)
+                if difference:
+                    problems.append(f"{shown}: the figure's plotted data differ: {difference}")
+            elif committed.read_bytes() != fresh.read_bytes():
+                difference = _first_difference(committed.read_text(errors="replace"), fresh.read_text(errors="replace"))
+                problems.append(f"{shown}: differs from the regenerated file: {difference}")
+        owned = {p.relative_to(results) for p in owned_outputs(results, names)}
+        problems += [f"{results.name / r}: committed but not regenerated by make_figures (stale?)"
+                     for r in sorted(owned - generated)]
+    n_pngs = sum(p.suffix == ".png" for p in generated)
+    print(f"checked {len(generated)} files: {n_pngs} figures by plotted data ({identical_pngs} PNGs also "
+          f"byte-identical), {len(generated) - 2 * n_pngs} tables byte for byte; {len(problems)} mismatch(es)")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true",
+                        help="regenerate into a temporary folder and compare with the committed files")
+    parser.add_argument("--study", dest="studies", action="append", default=None, metavar="PATH",
+                        help="a study's path under results/ (e.g. buda2018_digits); repeatable; default all")
+    parser.add_argument("--results", type=Path, default=ROOT / "results", help="the results folder (default %(default)s)")
+    args = parser.parse_args(argv)
+    if args.studies is not None:
+        results = args.results.resolve()
+        known = [Path(*p.parts[1:]).as_posix()
+                 for p in [*(s.path for s in find_studies(results)), *scaling_dirs(results, None)]]
+        unknown = [s for s in args.studies if not any(k == s or k.startswith(s.rstrip("/") + "/") for k in known)]
+        if unknown:
+            raise ValueError(f"unknown study {unknown[0]!r}; choose from {known}")
+    if args.check:
+        problems = check(args.results, args.studies)
+        for problem in problems:
+            print(f"MISMATCH {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    written = regenerate(args.results, args.results, args.studies)
+    base = args.results.resolve().parent
+    for path in written:
+        print(f"wrote {path.relative_to(base)}")
+    print(f"{len(written)} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
