@@ -21,8 +21,11 @@ paired. An MLP 64-128-128-10, Adam (lr 1e-3, batch 64), 300 steps for every meth
 CSDBN-DE hold out 20% of each class for validation and train on the rest; CSDBN-DE trains a
 population of 4 cost matrices, so it does 4x the network updates of the others).
 
-Expected runtime on the project's 2-core CPU machine (shared with other jobs): about 10 minutes
-(measured in ``results/advanced_digits/meta.json`` and FINDINGS.md); the report about 1 minute.
+Expected runtime on the project's 2-core CPU machine: about 15 minutes (measured 14 min 18 s with
+other jobs running: 191 s compiling the 5 programs, 652 s training, see
+``results/advanced_digits/run/meta.json``). Most of it is the standard program: under ``vmap`` a
+group evaluates every method's loss for every run, so CRL's batch-wise hard mining is paid by all
+150 runs of it (453 s). The report takes about 25 s.
 ``results/advanced_digits/FINDINGS.md`` says where each method helps on this data.
 """
 from imbjax.config import base_config
