@@ -44,9 +44,12 @@ import ast
 import contextlib
 import importlib.util
 import json
+import runpy
 import shlex
+import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +70,7 @@ FIGURE_DATA_SUFFIX = ".plotdata.csv"
 FIGURE_RTOL = 1e-6
 FIGURE_ATOL = 1e-9
 SCALING_FILE = "scaling.json"
+ANALYSIS_SCRIPT = "analyse.py"
 FIXED_RC = {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "svg.hashsalt": "imbjax"}
 _NUMBER_COLUMNS = ("x", "y", "y2")
 
@@ -147,17 +151,18 @@ def figure_data_path(png: Path) -> Path:
 
 
 @contextlib.contextmanager
-def recording_figures(written: set[Path]) -> Iterator[None]:
-    """While open, every ``Figure.savefig`` drops PNG metadata and writes the figure's plotted data beside it."""
+def recording_figures(render: bool = True) -> Iterator[None]:
+    """While open, every ``Figure.savefig`` drops PNG metadata and writes the figure's plotted data
+    beside the image; with ``render=False`` the image is an empty file (nothing is rasterised)."""
     original = Figure.savefig
 
     def savefig(figure, fname, *args, **kwargs):
-        kwargs.setdefault("metadata", {"Software": None})
-        result = original(figure, fname, *args, **kwargs)
-        path = Path(fname).resolve()
-        figure_data(figure).to_csv(figure_data_path(path), index=False, float_format="%.10g")
-        written.update({path, figure_data_path(path)})
-        return result
+        if render:
+            kwargs["metadata"] = {**(kwargs.get("metadata") or {}), "Software": None}
+            original(figure, fname, *args, **kwargs)
+        else:
+            Path(fname).write_bytes(b"")
+        figure_data(figure).to_csv(figure_data_path(Path(fname)), index=False, float_format="%.10g")
 
     with mock.patch.object(Figure, "savefig", savefig):
         yield
@@ -206,45 +211,19 @@ def scaling_dirs(results: Path, names: list[str] | None) -> list[Path]:
     return [folder for folder in folders if _selected(folder, names)]
 
 
-def _bench_scaling_plot():
-    spec = importlib.util.spec_from_file_location("bench_scaling", ROOT / "scripts" / "bench_scaling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.plot
-
-
-def regenerate(results: Path, out: Path, names: list[str] | None = None) -> list[Path]:
-    """Regenerate the outputs of the studies under ``results`` into ``out`` (may be ``results``).
-
-    ``names`` selects studies by their path under results/ (a prefix of it also selects); None is all.
-    Returns the written files, sorted.
-    """
-    results, out = results.resolve(), out.resolve()
-    configure_matplotlib()
-    written: set[Path] = set()
-    with contextlib.chdir(results.parent), recording_figures(written):
-        for study in selected_studies(results, names):
-            workdir_out = out / study.path.relative_to(results.name)
-            workdir_out.mkdir(parents=True, exist_ok=True)
-            runs = pd.read_csv(study.path / store.RUNS_FILE).copy()  # as store.write_runs returns it
-            progress.write_figure(runs, workdir_out, study.config.get("figure_metrics", ()))
-            for command in study.reports:
-                report_out = out / study.report_dir(command).relative_to(results.name)
-                written.update(report(command.workdirs, report_out, metrics=command.metrics,
-                                      baseline=command.baseline, latex=command.latex, alpha=command.alpha).values())
-        folders = scaling_dirs(results, names)
-        plot_scaling = _bench_scaling_plot() if folders else None
-        for folder in folders:
-            (out / folder.relative_to(results.name)).mkdir(parents=True, exist_ok=True)
-            plot_scaling(json.loads((folder / SCALING_FILE).read_text()), out / folder.relative_to(results.name) / "scaling.png")
-    return sorted(Path(p).resolve() for p in written)
+def analysis_scripts(results: Path, names: list[str] | None) -> list[Path]:
+    """A study's own analysis scripts: every ``analyse.py`` under ``results`` (relative to above it)."""
+    scripts = [script.relative_to(results.parent) for script in sorted(results.rglob(ANALYSIS_SCRIPT))]
+    return [script for script in scripts if _selected(script.parent, names)]
 
 
 def owned_outputs(results: Path, names: list[str] | None) -> set[Path]:
-    """The committed files make_figures should regenerate: figures (and their plotted data) in the
-    selected studies and scaling folders, and every file in their report folders."""
-    figure_dirs = [*(s.path for s in selected_studies(results, names)), *scaling_dirs(results, names)]
-    report_dirs = [s.report_dir(c) for s in selected_studies(results, names) for c in s.reports]
+    """The files make_figures regenerates (absolute): figures and their plotted data in the selected
+    studies, scaling and analysis-script folders, and every file in the studies' report folders."""
+    studies = selected_studies(results, names)
+    figure_dirs = [*(s.path for s in studies), *scaling_dirs(results, names),
+                   *(script.parent for script in analysis_scripts(results, names))]
+    report_dirs = [s.report_dir(c) for s in studies for c in s.reports]
     owned = set()
     for folder in figure_dirs:
         for pattern in ("*.png", "*" + FIGURE_DATA_SUFFIX):
@@ -252,6 +231,61 @@ def owned_outputs(results: Path, names: list[str] | None) -> set[Path]:
     for folder in report_dirs:
         owned |= {p for p in (results.parent / folder).rglob("*") if p.is_file()}
     return owned
+
+
+def _bench_scaling_plot():
+    spec = importlib.util.spec_from_file_location("bench_scaling", ROOT / "scripts" / "bench_scaling.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.plot
+
+
+def _modification_times(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def copy_inputs(results: Path, out: Path) -> None:
+    """Copy every file of ``results`` that make_figures does not regenerate (run tables, configs,
+    FINDINGS.md, analysis scripts) to ``out``, so regeneration there sees the committed inputs."""
+    outputs = owned_outputs(results, None)
+    for path in sorted(results.rglob("*")):
+        if path.is_file() and path not in outputs:
+            target = out / path.relative_to(results)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def regenerate(results: Path, out: Path, names: list[str] | None = None, *, render: bool = True) -> list[Path]:
+    """Regenerate the outputs of the studies under ``results`` into ``out`` (may be ``results``).
+
+    ``out`` other than ``results`` first receives a copy of the inputs (``copy_inputs``); it must be
+    named as ``results`` so paths written into reports match. ``names`` selects studies by their path
+    under results/ (a prefix of it also selects); None is all. ``render=False`` leaves every PNG empty
+    (its plotted data are still written). Returns the files written, sorted.
+    """
+    results, out = results.resolve(), out.resolve()
+    if out.name != results.name:
+        raise ValueError(f"out folder {out} must be named {results.name!r} like the results folder")
+    if out != results:
+        copy_inputs(results, out)
+    before = _modification_times(out)
+    configure_matplotlib()
+    with contextlib.chdir(out.parent), recording_figures(render), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=pd.errors.PerformanceWarning)  # the analysis's wide frames
+        for study in selected_studies(out, names):
+            runs = pd.read_csv(study.path / store.RUNS_FILE).copy()  # as store.write_runs returns it
+            progress.write_figure(runs, study.path, study.config.get("figure_metrics", ()))
+            for command in study.reports:
+                report(command.workdirs, study.report_dir(command), metrics=command.metrics,
+                       baseline=command.baseline, latex=command.latex, alpha=command.alpha)
+        folders = scaling_dirs(out, names)
+        plot_scaling = _bench_scaling_plot() if folders else None
+        for folder in folders:
+            plot_scaling(json.loads((folder / SCALING_FILE).read_text()), folder / "scaling.png")
+        for script in analysis_scripts(out, names):
+            runpy.run_path(str(script), run_name="__main__")
+    after = _modification_times(out)
+    return sorted(p for p, mtime in after.items() if before.get(p) != mtime)
 
 
 def _first_difference(committed: str, regenerated: str) -> str:
@@ -265,7 +299,7 @@ def _first_difference(committed: str, regenerated: str) -> str:
 def _read_figure_data(path: Path) -> pd.DataFrame:
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     for column in _NUMBER_COLUMNS:
-        table[column] = pd.to_numeric(table[column].replace("", "nan"))
+        table[column] = table[column].replace("", np.nan).astype(float)
     return table
 
 
@@ -285,13 +319,15 @@ def compare_figure_data(committed: Path, regenerated: Path) -> str | None:
     return f"row {row + 2}: committed ({describe(old)}), regenerated ({describe(new)})"
 
 
-def check(results: Path, names: list[str] | None = None) -> list[str]:
-    """Regenerate into a temporary folder and compare with ``results``; returns the mismatches."""
+def check(results: Path, names: list[str] | None = None, *, render: bool = True) -> list[str]:
+    """Regenerate into a temporary folder and compare with ``results``; returns the mismatches.
+
+    ``render=False`` skips rasterising the figures (they are compared by plotted data either way)."""
     results = results.resolve()
     problems, identical_pngs = [], 0
     with tempfile.TemporaryDirectory(prefix="make_figures_") as tmp:
         out = Path(tmp) / results.name
-        generated = {p.relative_to(out) for p in regenerate(results, out, names)}
+        generated = {p.relative_to(out) for p in regenerate(results, out, names, render=render)}
         for relative in sorted(generated):
             shown, committed, fresh = results.name / relative, results / relative, out / relative
             if not committed.is_file():
@@ -309,8 +345,9 @@ def check(results: Path, names: list[str] | None = None) -> list[str]:
         problems += [f"{results.name / r}: committed but not regenerated by make_figures (stale?)"
                      for r in sorted(owned - generated)]
     n_pngs = sum(p.suffix == ".png" for p in generated)
-    print(f"checked {len(generated)} files: {n_pngs} figures by plotted data ({identical_pngs} PNGs also "
-          f"byte-identical), {len(generated) - 2 * n_pngs} tables byte for byte; {len(problems)} mismatch(es)")
+    rendered = f"{identical_pngs} PNGs also byte-identical" if render else "not rendered"
+    print(f"checked {len(generated)} files: {n_pngs} figures by plotted data ({rendered}), "
+          f"{len(generated) - 2 * n_pngs} tables byte for byte; {len(problems)} mismatch(es)")
     return problems
 
 
@@ -321,16 +358,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", dest="studies", action="append", default=None, metavar="PATH",
                         help="a study's path under results/ (e.g. buda2018_digits); repeatable; default all")
     parser.add_argument("--results", type=Path, default=ROOT / "results", help="the results folder (default %(default)s)")
+    parser.add_argument("--no-render", dest="render", action="store_false",
+                        help="with --check: compare without rasterising the figures (faster; PNGs are not compared anyway)")
     args = parser.parse_args(argv)
+    if not args.render and not args.check:
+        raise ValueError("--no-render only goes with --check (regenerated PNGs would be empty)")
     if args.studies is not None:
         results = args.results.resolve()
-        known = [Path(*p.parts[1:]).as_posix()
-                 for p in [*(s.path for s in find_studies(results)), *scaling_dirs(results, None)]]
+        folders = [*(s.path for s in find_studies(results)), *scaling_dirs(results, None),
+                   *(script.parent for script in analysis_scripts(results, None))]
+        known = sorted({Path(*folder.parts[1:]).as_posix() for folder in folders})
         unknown = [s for s in args.studies if not any(k == s or k.startswith(s.rstrip("/") + "/") for k in known)]
         if unknown:
             raise ValueError(f"unknown study {unknown[0]!r}; choose from {known}")
     if args.check:
-        problems = check(args.results, args.studies)
+        problems = check(args.results, args.studies, render=args.render)
         for problem in problems:
             print(f"MISMATCH {problem}", file=sys.stderr)
         return 1 if problems else 0
