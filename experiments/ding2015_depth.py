@@ -41,18 +41,31 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   plain and residual, and All-CNN-C, at rho in {1, 10, 100}, SGD (lr 0.1, momentum 0.9), batch
   128, 8,000 steps, 3 seeds: 234 runs in 13 programs, for an accelerator.
 
-Expected runtime of the small scale on the project's 2-core CPU machine (shared with other jobs),
-measured on a cut-down version (``--set seeds=1 --set 'rhos=(10.0,)' --set num_steps=30``:
-baseline and ROS at rho = 10, 2 runs per architecture, 14 in all, cold compilation cache):
-MEASURED_TINY. Earlier single-architecture measurements (same machine, load average 5-8): per
-architecture about 45 s to compile (41-58 s), and training 2 runs x 300 steps took 20 s for res20
-and 32 s for plain20; 2 runs x 30 steps took 2.6 s (res8), 6.2 s (res20) and 11.2 s (all_cnn,
-widths 96 and 192). The full small config trains 9x the 300-step figures (18 runs per
-architecture): about 2-6 minutes per architecture with its compile, about half an hour for the
-seven (not run in full here). One-seed 300-step results at rho = 10 (balanced accuracy /
-minority-class recall / final training loss): res20 baseline 0.886 / 0.635 / 0.007, ROS 0.914 /
-0.750 / 0.008; plain20 baseline 0.860 / 0.615 / 0.021, ROS 0.887 / 0.731 / 0.039 (an indication,
-not a result).
+Expected runtime of the small scale on the project's 2-core CPU machine (shared with other jobs,
+load average 7-9), measured on a cut-down version, baseline and ROS at rho = 10, one seed, 30
+steps, cold compilation cache (``--no-cache --set seeds=1 --set 'rhos=(10.0,)' --set
+num_steps=30``: 2 runs per architecture, 14 in all; 7 minutes in all, nearly all compiling):
+
+=========  =========  ===========================
+arch       compiling  training, 2 runs x 30 steps
+=========  =========  ===========================
+plain8     45 s       2.8 s
+res8       47 s       2.3 s
+plain14    52 s       3.7 s
+res14      58 s       4.1 s
+plain20    64 s       7.4 s
+res20      66 s       5.6 s
+all_cnn    36 s       12.1 s (widths 96 and 192)
+=========  =========  ===========================
+
+Compiling the seven programs takes about 6 minutes. Earlier single-architecture runs on the same
+machine trained 2 runs x 300 steps in 20 s (res20) and 32 s (plain20); the full small config
+trains 9x that per architecture (18 runs), so training is about 1-2 minutes for each depth-8
+network, 3-5 for each depth-20 one and 6-10 for All-CNN: about half an hour (25-35 min) for the
+whole config, an estimate (the full config was not run here). One-seed 300-step results at
+rho = 10 (balanced accuracy / minority-class recall / final training loss): res20 baseline
+0.886 / 0.635 / 0.007, ROS 0.914 / 0.750 / 0.008; plain20 baseline 0.860 / 0.615 / 0.021, ROS
+0.887 / 0.731 / 0.039 (an indication, not a result).
 """
 import os
 

@@ -88,6 +88,7 @@ class ModelChoice:
 
     @classmethod
     def of(cls, label: str, name: str, kwargs) -> "ModelChoice":
+        """From a mapping of keyword arguments (a dict or ``ConfigDict``)."""
         return cls(label, name, tuple(sorted((k, _freeze(v)) for k, v in _plain_dict(kwargs).items())))
 
     @property
@@ -142,7 +143,7 @@ def check_model_choice(choice: ModelChoice, where: str) -> None:
         raise ValueError(f"unknown model {choice.name!r}; choose one of {sorted(models.MODELS)} (in {where})")
     arguments = [f.name for f in dataclasses.fields(models.MODELS[choice.name])
                  if f.name not in ("num_classes", "parent", "name")]
-    for key, value in choice.kwargs:
+    for key, _ in choice.kwargs:
         if key not in arguments:
             raise ValueError(f"model {choice.name!r} has no argument {key!r} (in {where}); valid arguments are "
                              f"{arguments}")
