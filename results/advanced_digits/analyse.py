@@ -7,7 +7,8 @@
 library functions, the tests over seeds that FINDINGS.md quotes:
 
 * ``report/rho_<rho>/``: ``imbjax report`` of each rho alone, whose Wilcoxon-Holm tests against
-  the baseline pair the 10 seeds;
+  the baseline pair the 10 seeds (its ``report.md`` names the temporary folder the rho's runs were
+  copied to);
 * ``report/seed_blocks/``: Friedman and Nemenyi over the 30 (rho, seed) blocks
   (``friedman.csv``, ``ranks_<metric>.csv``, ``cd_<metric>.png``) and Wilcoxon-Holm tests of the
   advanced methods against ROS at each rho over seeds (``wilcoxon_vs_ros.csv``).
