@@ -3,6 +3,7 @@
     python scripts/make_figures.py                      # rewrite the outputs in place, print each file
     python scripts/make_figures.py --check              # regenerate into a temporary folder and compare
     python scripts/make_figures.py --study quickstart   # only results/quickstart (repeatable)
+    python scripts/make_figures.py --check --no-render  # compare without rasterising the figures
 
 What is regenerated, with the code and arguments that made the committed files:
 
@@ -16,6 +17,8 @@ What is regenerated, with the code and arguments that made the committed files:
     (``name`` from ``config.json``) whose first workdir is this study, run through
     ``imbjax.analysis.report.report`` with that command's arguments. Commands run from the folder
     above results/, so paths written into ``report.md`` read as in the committed one;
+  - a study's own analysis script: every ``analyse.py`` under results/ whose folder is selected
+    (e.g. ``results/advanced_digits/analyse.py``), run as ``__main__``;
 * ``results/scaling/scaling.png`` from ``scaling.json`` by ``scripts/bench_scaling.py``'s ``plot``.
 
 Determinism: matplotlib's own default rcParams (``rcdefaults``: no matplotlibrc is read), the Agg
@@ -34,6 +37,10 @@ lower and upper y per x; every text with its position).
   summary says how many PNGs are byte-identical anyway;
 * a regenerated file that is not committed, or a committed figure / report file that nothing
   regenerates, is a mismatch.
+
+It regenerates into a copy of the committed inputs (every file that is not an output), so the
+committed outputs cannot leak into the comparison. ``--no-render`` (with ``--check`` only) builds
+every figure but leaves its PNG empty: the same comparison in about half the time.
 
 Each mismatch is printed with the file it concerns; the exit status is 1 when there is any.
 """
@@ -269,8 +276,9 @@ def regenerate(results: Path, out: Path, names: list[str] | None = None, *, rend
     if out != results:
         copy_inputs(results, out)
     before = _modification_times(out)
-    configure_matplotlib()
-    with contextlib.chdir(out.parent), recording_figures(render), warnings.catch_warnings():
+    with (matplotlib.rc_context(), contextlib.chdir(out.parent), recording_figures(render),
+          warnings.catch_warnings()):
+        configure_matplotlib()
         warnings.filterwarnings("ignore", category=pd.errors.PerformanceWarning)  # the analysis's wide frames
         for study in selected_studies(out, names):
             runs = pd.read_csv(study.path / store.RUNS_FILE).copy()  # as store.write_runs returns it
@@ -357,9 +365,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="regenerate into a temporary folder and compare with the committed files")
     parser.add_argument("--study", dest="studies", action="append", default=None, metavar="PATH",
                         help="a study's path under results/ (e.g. buda2018_digits); repeatable; default all")
-    parser.add_argument("--results", type=Path, default=ROOT / "results", help="the results folder (default %(default)s)")
+    parser.add_argument("--results", type=Path, default=ROOT / "results",
+                        help="the results folder (default %(default)s)")
     parser.add_argument("--no-render", dest="render", action="store_false",
-                        help="with --check: compare without rasterising the figures (faster; PNGs are not compared anyway)")
+                        help="with --check: compare without rasterising the figures (faster; PNG bytes are "
+                             "not compared anyway)")
     args = parser.parse_args(argv)
     if not args.render and not args.check:
         raise ValueError("--no-render only goes with --check (regenerated PNGs would be empty)")
