@@ -1,7 +1,8 @@
 """Cao et al. (2019): LDAM loss with deferred re-weighting (LDAM-DRW) on long-tailed data.
 
     imbjax run experiments/cao2019_ldam.py --workdir runs/cao2019_ldam
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/cao2019_ldam.py --workdir runs/cao2019_ldam_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/cao2019_ldam.py \
+        --workdir runs/cao2019_ldam_paper
     imbjax report runs/cao2019_ldam --baseline baseline --metric accuracy --metric balanced_accuracy
 
 What it reproduces (Cao et al. 2019, Table 2, in direction): on exponentially imbalanced
@@ -18,11 +19,11 @@ at rho in {10, 100}, as in the paper. The test set is balanced, so accuracy is t
 Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCALE``, else
 ``"small"``):
 
-* ``small``: scikit-learn digits (n_max = 122; at rho = 100 the smallest class keeps one
-  example), an MLP 64-128-128-10, 300 Adam steps of batch 64, 10 seeds: 280 runs in 2 compiled
-  programs (one per profile; every method shares the standard training loop). Expected runtime
-  on the project's 2-core CPU machine: about 1 minute (estimate from the quickstart's 200 runs
-  in 43 s; not measured).
+* ``small``: scikit-learn digits (n_max = 122; at rho = 100 the smallest class keeps one example),
+  an MLP 64-128-128-10, 300 Adam steps of batch 64, 10 seeds: 280 runs in 2 compiled programs (one
+  per profile; every method shares the standard training loop). Expected runtime on the project's
+  2-core CPU machine: about 1.5 minutes (estimate from hensman2015_ros.py, measured: ~17 s per
+  compile and ~0.1 s per MLP run with other jobs running; not measured).
 * ``paper``: ``tfds:cifar10`` (n_max = 5,000: CIFAR-10-LT exactly at rho = 10, 100), a ResNet-32
   (GroupNorm in place of BatchNorm), SGD (lr 0.1, momentum 0.9) of batch 128 for 16,000 steps
   (~200 epochs of CIFAR-10-LT at rho = 100; their warm-up and step decay are not implemented),

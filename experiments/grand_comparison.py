@@ -1,7 +1,8 @@
 """Every registered method on every built-in data set, from mild imbalance to class rarity.
 
     imbjax run experiments/grand_comparison.py --workdir runs/grand_comparison
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/grand_comparison.py --workdir runs/grand_comparison_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/grand_comparison.py \
+        --workdir runs/grand_comparison_paper
     imbjax report runs/grand_comparison --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc \
         --metric macro_f1 --metric min_class_recall
 
@@ -30,13 +31,13 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 ``"small"``):
 
 * ``small``: digits, breast_cancer, wine and ten-class synthetic data, an MLP with hidden layers
-  128-128, 300 Adam steps of batch 64, 10 seeds: 120 runs per method and data set (3,720 runs
-  with the 31 committed methods when this was written), one compiled program per method family
-  and data set (5 families then, 20 compiles; the CoSen, DE, DOS and CRL methods being added
-  bring more). Expected runtime on the project's 2-core CPU machine: roughly 20-40 minutes
-  (estimate: ~15 s per compile, ~0.1 s per standard-family run as in Buda et al.'s digits sweep,
-  several times that for the resampling and dynamic-sampling families; not measured). Narrow it
-  with e.g. ``--set "datasets=('wine',)" --set seeds=3``.
+  128-128, 300 Adam steps of batch 64, 10 seeds: 120 runs per method and data set (3,720 runs with
+  the 31 committed methods when this was written), one compiled program per method family and data
+  set (5 families then, 20 compiles; the CoSen, DE, DOS and CRL methods being added bring more).
+  Expected runtime on the project's 2-core CPU machine: roughly 20-40 minutes (estimate: ~15 s per
+  compile, ~0.1 s per standard-family run as in Buda et al.'s digits sweep, several times that for
+  the resampling and dynamic-sampling families; not measured). Narrow it with e.g. ``--set
+  "datasets=('wine',)" --set seeds=3``.
 * ``paper``: ``tfds:mnist`` (n_max = 5,421) and ``tfds:cifar10`` (n_max = 5,000) at rho in
   {1, 100, 1000} (the minority classes keep 5 to 54 images at the two larger rho), a ResNet-20,
   8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for an accelerator.

@@ -1,7 +1,8 @@
 """Hensman & Masko (2015): slight class imbalance hurts a CNN, and ROS to balance restores it.
 
     imbjax run experiments/hensman2015_ros.py --workdir runs/hensman2015_ros
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/hensman2015_ros.py --workdir runs/hensman2015_ros_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/hensman2015_ros.py \
+        --workdir runs/hensman2015_ros_paper
     imbjax report runs/hensman2015_ros --baseline baseline --metric balanced_accuracy --metric accuracy
 
 What it reproduces (survey Tables 3 and 4, in direction): on CIFAR-10 distributions with
@@ -24,8 +25,8 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 
 * ``small``: scikit-learn digits (1,257 training images of 8x8, n_max = 122 per class), an MLP
   64-128-128-10, 300 Adam steps of batch 64. 300 runs in 3 compiled programs (one per profile).
-  Expected runtime on the project's 2-core CPU machine: about 1 minute (estimate from the
-  quickstart's 200 runs of the same program size in 43 s cold, not measured for this config).
+  Expected runtime on the project's 2-core CPU machine: measured 86 s with other jobs running (52 s
+  compiling the 3 programs, 29 s training, 2 CPU devices).
 * ``paper``: ``tfds:cifar10`` (5,000 training images per class; prepare it offline, see
   :mod:`imbjax.data.tfds_loader`), All-CNN-C (the AlexNet variant they used is not in
   :mod:`imbjax.models`), batch 128, 4,000 Adam steps (about 10 epochs of the balanced pool, as

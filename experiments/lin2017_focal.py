@@ -1,7 +1,8 @@
 """Lin et al. (2017) / Nemoto et al. (2018): the focal loss's gamma, swept against cross-entropy.
 
     imbjax run experiments/lin2017_focal.py --workdir runs/lin2017_focal
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/lin2017_focal.py --workdir runs/lin2017_focal_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/lin2017_focal.py \
+        --workdir runs/lin2017_focal_paper
     imbjax report runs/lin2017_focal --baseline baseline --metric balanced_accuracy --metric min_class_recall
 
 What it reproduces: focal loss FL = -alpha_t (1 - p_t)^gamma log p_t (survey Eq. 16) down-weights
@@ -20,11 +21,12 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 ``"small"``):
 
 * ``small``: three-class synthetic Gaussian clusters (Nemoto et al.'s three classes; n_max = 140)
-  with two minority classes (step, mu = 0.5 rounds to 2 of 3) and scikit-learn digits (n_max =
-  122, five minority classes), rho in {10, 100} (at rho = 100 a minority class keeps 1 example),
-  an MLP with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds: 440 runs in 2
-  compiled programs. Expected runtime on the project's 2-core CPU machine: about 1-2 minutes
-  (estimate from the quickstart, 200 runs in 43 s; not measured).
+  with two minority classes (step, mu = 0.5 rounds to 2 of 3) and scikit-learn digits (n_max = 122,
+  five minority classes), rho in {10, 100} (at rho = 100 a minority class keeps 1 example), an MLP
+  with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds: 440 runs in 2 compiled programs.
+  Expected runtime on the project's 2-core CPU machine: about 1.5 minutes (estimate from
+  hensman2015_ros.py, measured: ~17 s per compile and ~0.1 s per MLP run with other jobs running;
+  not measured).
 * ``paper``: ``tfds:cifar10`` as CIFAR-10-LT (exponential, rho in {10, 100}), a ResNet-32,
   16,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 66 runs. Cao et al. (2019,
   Table 2) report 29.62% top-1 error for the focal loss on CIFAR-10-LT at rho = 100 (CE 29.64%).

@@ -1,7 +1,8 @@
 """Menon et al. (2021): logit adjustment, as a loss and post hoc, against plain cross-entropy.
 
     imbjax run experiments/menon2021_logit_adjustment.py --workdir runs/menon2021_logit_adjustment
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/menon2021_logit_adjustment.py --workdir runs/menon2021_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/menon2021_logit_adjustment.py \
+        --workdir runs/menon2021_paper
     imbjax report runs/menon2021_logit_adjustment --baseline baseline --metric balanced_accuracy
 
 What it reproduces (Menon et al. 2021, Table 2, in direction): adding tau log(prior) to the
@@ -22,10 +23,11 @@ Imbalance: exponential (CIFAR-10-LT) at rho in {10, 100}, minority classes last.
 Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCALE``, else
 ``"small"``):
 
-* ``small``: scikit-learn digits (n_max = 122) and ten-class synthetic Gaussian clusters
-  (n_max = 140), an MLP with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds:
-  400 runs in 2 compiled programs. Expected runtime on the project's 2-core CPU machine: about
-  1 minute (estimate from the quickstart's 200 runs in 43 s; not measured).
+* ``small``: scikit-learn digits (n_max = 122) and ten-class synthetic Gaussian clusters (n_max =
+  140), an MLP with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds: 400 runs in 2
+  compiled programs. Expected runtime on the project's 2-core CPU machine: about 1.5 minutes
+  (estimate from hensman2015_ros.py, measured: ~17 s per compile and ~0.1 s per MLP run with other
+  jobs running; not measured).
 * ``paper``: ``tfds:cifar10`` (CIFAR-10-LT, n_max = 5,000), a ResNet-32, 16,000 SGD steps
   (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 60 runs, for an accelerator.
 """

@@ -1,7 +1,8 @@
 """Pouyanfar et al. (2018): dynamic sampling driven by last round's class-wise F1 (survey Eq. 11).
 
     imbjax run experiments/pouyanfar2018_dynamic.py --workdir runs/pouyanfar2018_dynamic
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/pouyanfar2018_dynamic.py --workdir runs/pouyanfar2018_dynamic_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/pouyanfar2018_dynamic.py \
+        --workdir runs/pouyanfar2018_dynamic_paper
     imbjax report runs/pouyanfar2018_dynamic --baseline baseline --metric macro_f1 --metric weighted_f1 --metric accuracy
 
 What it reproduces (survey Table 6, in direction): dynamic sampling (over-sample the classes with
@@ -21,12 +22,13 @@ classes last.
 Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCALE``, else
 ``"small"``):
 
-* ``small``: scikit-learn digits (n_max = 122), rho in {10, 50, 100} (the smallest class keeps
-  12, 2 and 1 examples; a class of one has no validation example and scores F1 = 0, so it is
-  sampled most), an MLP 64-128-128-10, 300 Adam steps of batch 64, 10 seeds: 150 runs in 2
-  compiled programs. Expected runtime on the project's 2-core CPU machine: about 1-2 minutes
-  (estimate: the dynamic-sampling program trains two networks and scores the pool once per
-  round; not measured).
+* ``small``: scikit-learn digits (n_max = 122), rho in {10, 50, 100} (the smallest class keeps 12, 2
+  and 1 examples; a class of one has no validation example and scores F1 = 0, so it is sampled
+  most), an MLP 64-128-128-10, 300 Adam steps of batch 64, 10 seeds: 150 runs in 2 compiled
+  programs. Expected runtime on the project's 2-core CPU machine: about 1-2 minutes (estimate from
+  hensman2015_ros.py, measured: ~17 s per compile and ~0.1 s per MLP run with other jobs running,
+  more per dynamic-sampling run, which trains two networks and scores the pool once per round; not
+  measured).
 * ``paper``: ``tfds:cifar10`` (n_max = 5,000) at rho in {10, 100, 500} (the smallest class keeps
   500, 50 and 10 images), a ResNet-32, 8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128,
   3 seeds: 45 runs, for an accelerator.

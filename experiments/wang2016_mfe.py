@@ -1,7 +1,8 @@
 """Wang et al. (2016): mean false error (MFE) and mean squared false error (MSFE) against MSE.
 
     imbjax run experiments/wang2016_mfe.py --workdir runs/wang2016_mfe
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/wang2016_mfe.py --workdir runs/wang2016_mfe_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/wang2016_mfe.py \
+        --workdir runs/wang2016_mfe_paper
     imbjax report runs/wang2016_mfe --baseline mse --metric f1_per_class_1 --metric ovr_roc_auc
 
 What it reproduces (survey Tables 7 and 8, in direction): on binary data whose minority (positive)
@@ -15,11 +16,12 @@ its AUC.
 Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCALE``, else
 ``"small"``):
 
-* ``small``: two binary data sets that ship here, Wisconsin breast cancer (n_max = 148; the
-  benign class, class 1, is made the minority) and two-class synthetic Gaussian clusters
-  (n_max = 140), an MLP with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds:
-  180 runs in 2 compiled programs. Expected runtime on the project's 2-core CPU machine: under a
-  minute (estimate from the quickstart's program size; not measured).
+* ``small``: two binary data sets that ship here, Wisconsin breast cancer (n_max = 148; the benign
+  class, class 1, is made the minority) and two-class synthetic Gaussian clusters (n_max = 140), an
+  MLP with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds: 180 runs in 2 compiled
+  programs. Expected runtime on the project's 2-core CPU machine: about 1 minute (estimate from
+  hensman2015_ros.py, measured: ~17 s per compile and ~0.1 s per MLP run with other jobs running;
+  not measured).
 * ``paper``: Wang et al. built binary sets from CIFAR-100 (e.g. "Household", "Tree") by picking
   classes, which the tfds loader cannot do; the paper scale therefore uses ``tfds:cifar100``
   with its 20 coarse labels (``label_key = "coarse_label"``: superclasses such as household

@@ -1,7 +1,8 @@
 """Wang et al. (2018), CSDNN: cross-entropy with a fixed misclassification cost, over cost ratios.
 
     imbjax run experiments/wang2018_costs.py --workdir runs/wang2018_costs
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/wang2018_costs.py --workdir runs/wang2018_costs_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/wang2018_costs.py \
+        --workdir runs/wang2018_costs_paper
     imbjax report runs/wang2018_costs --baseline baseline --metric ovr_roc_auc --metric min_class_recall
 
 What it reproduces: CSDNN weighs the cross-entropy of a false negative (a missed readmission) by a
@@ -22,9 +23,10 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 
 * ``small``: binary tabular data that ship here, of the size of theirs (2,565 and 700 records):
   Wisconsin breast cancer (569 records, n_max = 148; benign, class 1, made the minority) and
-  two-class synthetic Gaussian clusters (n_max = 140), an MLP 128-64, 300 Adam steps of batch 64,
-  10 seeds: 420 runs in 2 compiled programs. Expected runtime on the project's 2-core CPU
-  machine: about 1 minute (estimate from the quickstart's 200 runs in 43 s; not measured).
+  two-class synthetic Gaussian clusters (n_max = 140), an MLP 128-64, 300 Adam steps of batch 64, 10
+  seeds: 420 runs in 2 compiled programs. Expected runtime on the project's 2-core CPU machine:
+  about 1.5 minutes (estimate from hensman2015_ros.py, measured: ~17 s per compile and ~0.1 s per
+  MLP run with other jobs running; not measured).
 * ``paper``: no public readmission data; the same cost sweep on ``tfds:mnist`` with half the
   classes minority (n_max = 5,421, the smallest MNIST class), LeNet-5, 3,000 Adam steps of
   batch 128, 3 seeds: 63 runs, for an accelerator.

@@ -1,7 +1,8 @@
 """Zhang et al. (2018): category centres, nearest class centroid in deep-feature space.
 
     imbjax run experiments/zhang2018_centres.py --workdir runs/zhang2018_centres
-    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/zhang2018_centres.py --workdir runs/zhang2018_centres_paper
+    IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/zhang2018_centres.py \
+        --workdir runs/zhang2018_centres_paper
     imbjax report runs/zhang2018_centres --baseline baseline --metric macro_precision --metric ovr_average_precision
 
 What it reproduces (survey Table 11, in direction): classifying by the nearest class centre of
@@ -17,10 +18,10 @@ ImageNet-pretrained VGG-16; there is no pre-training here.
 Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCALE``, else
 ``"small"``):
 
-* ``small``: scikit-learn digits (n_max = 122), an MLP 64-128-128-10, 300 Adam steps of batch 64,
-  10 seeds: 160 runs in 4 compiled programs ({standard, category centres} x {step, linear}).
-  Expected runtime on the project's 2-core CPU machine: about 1-2 minutes (estimate: ~15 s per
-  compile on 2 cores, quickstart-sized training; not measured).
+* ``small``: scikit-learn digits (n_max = 122), an MLP 64-128-128-10, 300 Adam steps of batch 64, 10
+  seeds: 160 runs in 4 compiled programs ({standard, category centres} x {step, linear}). Expected
+  runtime on the project's 2-core CPU machine: about 1.5 minutes (estimate from hensman2015_ros.py,
+  measured: ~17 s per compile and ~0.1 s per MLP run with other jobs running; not measured).
 * ``paper``: ``tfds:cifar10`` (n_max = 5,000) and ``tfds:cifar100`` (n_max = 500; Dist. C there
   goes from 500 down to 25 images, as theirs), a ResNet-32, 8,000 SGD steps (lr 0.1, momentum
   0.9) of batch 128, 3 seeds: 96 runs, for an accelerator.

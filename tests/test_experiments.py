@@ -1,11 +1,19 @@
 """Every ``experiments/*.py`` config: loads, validates and expands at both scales, passes the CLI
 dry run, documents its command and runtime, and trains end to end in a tiny version.
 
-The tiny version keeps one data set, one profile, the largest rho (the hardest imbalance, class
-rarity in the grand comparison), the first mu and learning rate, one seed and 5 steps, but every
-method and hyper-parameter value of the config, so every program the config compiles is compiled
-and run here once.
+A config's tiny version keeps its first data set, profile and learning rate, mu = 0.5 (or its first
+mu), its largest rho (the hardest imbalance), one seed and 5 steps, but every method and hyper-parameter value (and only
+the first architecture of a ``models`` sweep). Compiling dominates the cost (~5-15 s per program on
+2 cores), so tiny versions that differ only in methods and swept values (same data, profile, model,
+batch, ...) train together as merged sweeps, one test per method family (one program, so xdist
+spreads the compiles): it holds the union of their methods of that family, rho, mu and
+hyper-parameter values, and each config's own runs are picked out of
+the merged table by run id (run ids do not depend on which other runs share a program). Every
+method therefore also runs at the largest rho of any config in its group (minority classes of one
+example on digits at rho = 100).
 """
+import copy
+import json
 import re
 from pathlib import Path
 
@@ -20,8 +28,8 @@ from imbjax.sweep import grid, runner
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 CONFIGS = sorted(path for path in EXPERIMENTS.glob("*.py") if not path.name.startswith("_"))
 BUILTIN = ("digits", "breast_cancer", "wine", "synthetic")
-# The data set of a config's tiny run where its first one is not the interesting case.
-TINY_DATASET = {"grand_comparison": "wine"}  # wine at rho = 30: minority classes of one example
+# Keys whose values tiny versions of different configs may merge (unions of values).
+MERGED_KEYS = ("methods", "rhos", "mus", "learning_rates", "figure_metrics")
 
 
 def scale_aware(path: Path) -> bool:
@@ -35,16 +43,74 @@ def module_docstring(path: Path) -> str:
 
 
 def tiny_version(path: Path):
-    """The config of ``path`` cut to one data set, profile, rho, mu, learning rate and seed, 5 steps."""
+    """The config of ``path`` cut to one data set, profile, rho, mu, learning rate and seed, 5 steps
+    (see the module docstring)."""
     config = config_lib.load_config(path)
-    dataset = TINY_DATASET.get(path.stem, config.datasets[0])
+    dataset = config.datasets[0]
+    mu = 0.5 if 0.5 in config.mus else config.mus[0]  # one mu for most configs, so merged grids stay small
     config_lib.apply_overrides(config, [
-        "num_steps=5", "seeds=1", f"rhos=({max(config.rhos)},)", f"mus=({config.mus[0]},)",
+        "num_steps=5", "seeds=1", f"rhos=({max(config.rhos)},)", f"mus=({mu},)",
         f"learning_rates=({config.learning_rates[0]},)", f"profiles=({config.profiles[0]!r},)",
         f"datasets=({dataset!r},)"])
     config.dataset_kwargs = {name: kwargs for name, kwargs in config.dataset_kwargs.items() if name == dataset}
+    if "models" in config:  # an architecture sweep: its first architecture
+        config.models = tuple(config.models)[:1]
     config_lib.validate(config)
     return config
+
+
+def static_part(config) -> str:
+    """Everything of a config but the values :func:`merge` takes unions of."""
+    payload = runner.config_payload(config)
+    return json.dumps({k: v for k, v in payload.items() if k not in (*MERGED_KEYS, "hparams", "name")},
+                      sort_keys=True)
+
+
+def _unique(values) -> tuple:
+    return tuple(dict.fromkeys(values))
+
+
+def merge(configs):
+    """One config whose grid holds every run of ``configs`` (which share :func:`static_part`)."""
+    merged = copy.deepcopy(configs[0])
+    merged.name = "tiny_merged"
+    for key in MERGED_KEYS:
+        merged[key] = _unique(value for config in configs for value in config[key])
+    values: dict[str, dict[str, list]] = {}
+    for config in configs:
+        for name in config.methods:
+            swept = config.hparams[name].to_dict() if name in config.hparams else {}
+            for hparam, default in methods.get(name).hparams.items():
+                value = swept.get(hparam, default)
+                values.setdefault(name, {}).setdefault(hparam, []).extend(
+                    value if isinstance(value, (tuple, list)) else (value,))
+    merged.hparams = {name: {h: _unique(map(float, v)) for h, v in grid_.items()}
+                      for name, grid_ in values.items() if grid_}
+    config_lib.validate(merged)
+    return merged
+
+
+def family_of(method: str) -> str:
+    return methods.get(method).family
+
+
+def tiny_groups() -> list[tuple[tuple[Path, ...], str]]:
+    """``(configs, family)``: the configs whose tiny versions share :func:`static_part` and have
+    methods of ``family`` (one program per test, so that xdist can spread the compiles). A config
+    that fails to load stands alone, so that its own test reports the error."""
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for path in CONFIGS:
+        try:
+            config = tiny_version(path)
+            key, families = static_part(config), _unique(family_of(name) for name in config.methods)
+        except Exception:  # noqa: BLE001 (reported by test_tiny_end_to_end)
+            key, families = path.stem, ("standard",)
+        for family in families:
+            groups.setdefault((key, family), []).append(path)
+    return [(tuple(paths), family) for (_, family), paths in groups.items()]
+
+
+TINY_GROUPS = tiny_groups()
 
 
 def check_menon2021(table):
@@ -134,15 +200,29 @@ def test_dry_run(experiment, tmp_path, capsys):
     assert not workdir.exists(), "a dry run must not claim the work directory"
 
 
+def tiny_id(group) -> str:
+    paths, family = group
+    return f"{family}:" + "+".join(path.stem for path in paths)
+
+
 @pytest.mark.slow
-def test_tiny_end_to_end(experiment, tmp_path):
-    config = tiny_version(experiment)
-    expected = [run for group in check_expands(config) for run in group.runs]
-    table = runner.run_sweep(config, tmp_path / "work")
-    assert sorted(table["run_id"]) == sorted(run.run_id for run in expected)
-    assert set(table["method"]) == set(config.methods)
-    missing = [metric for metric in config.figure_metrics if metric not in table]
-    assert not missing, f"figure metrics {missing} are not result columns"
-    assert np.all(np.isfinite(table["train_loss"])), table.loc[~np.isfinite(table["train_loss"]), "method"].tolist()
-    assert table["balanced_accuracy"].between(0.0, 1.0).all()
-    TINY_CHECKS.get(experiment.stem, lambda table: None)(table)
+@pytest.mark.parametrize("group", TINY_GROUPS, ids=[tiny_id(group) for group in TINY_GROUPS])
+def test_tiny_end_to_end(group, tmp_path):
+    paths, family = group
+    tiny = {path.stem: tiny_version(path) for path in paths}
+    for config in tiny.values():
+        config.methods = tuple(name for name in config.methods if family_of(name) == family)
+    for config in tiny.values():
+        config.hparams = {name: grid_ for name, grid_ in config.hparams.items() if name in config.methods}
+    table = runner.run_sweep(merge(list(tiny.values())), tmp_path / "work").set_index("run_id")
+    for name, config in tiny.items():
+        expected = [run.run_id for group in check_expands(config) for run in group.runs]
+        missing = sorted(set(expected) - set(table.index))
+        assert not missing, f"{name}: {len(missing)} of its tiny runs are not in the results"
+        runs = table.loc[expected].reset_index()
+        absent = [metric for metric in config.figure_metrics if metric not in runs]
+        assert not absent, f"{name}: figure metrics {absent} are not result columns"
+        diverged = runs.loc[~np.isfinite(runs["train_loss"]), "method"].tolist()
+        assert not diverged, f"{name}: non-finite training loss for {diverged}"
+        assert runs["balanced_accuracy"].between(0.0, 1.0).all(), name
+        TINY_CHECKS.get(name, lambda runs: None)(runs)
