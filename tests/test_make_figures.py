@@ -75,6 +75,35 @@ def test_changed_run_table_fails_naming_the_file(tmp_path, capsys):
     assert "label=ros" in errors
 
 
+def test_report_tables_regenerate_and_a_changed_number_fails_naming_the_table(tmp_path, monkeypatch, capsys):
+    """A tiny study whose experiment docstring holds its ``imbjax report`` command: make_figures writes
+    the report, --check passes, and a changed metric value fails on the report's tables."""
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "tiny.py").write_text('"""Tiny.\n\n    imbjax report results/tiny --out results/tiny/report \\\n'
+                                         '        --metric balanced_accuracy --baseline baseline\n"""\n')
+    monkeypatch.setattr(make_figures, "EXPERIMENTS", experiments)
+    quickstart = pd.read_csv(ROOT / "results" / "quickstart" / "runs.csv", dtype=str, keep_default_na=False)
+    tiny = quickstart[quickstart["method"].isin(["baseline", "ros"]) & quickstart["seed"].isin(["0", "1"])
+                      & quickstart["rho"].isin(["1.0", "50.0"])]
+    study = tmp_path / "results" / "tiny"
+    study.mkdir(parents=True)
+    tiny.to_csv(study / "runs.csv", index=False)
+    (study / "config.json").write_text('{"name": "tiny", "figure_metrics": ["balanced_accuracy"]}')
+    written = make_figures.regenerate(study.parent, study.parent)
+    names = {p.relative_to(study).as_posix() for p in written}
+    assert {"figure.png", "report/report.md", "report/summary.csv", "report/means_balanced_accuracy.md",
+            "report/wilcoxon_balanced_accuracy.csv", "report/balanced_accuracy_vs_rho.plotdata.csv"} <= names
+    assert make_figures.main(["--check", "--results", str(study.parent)]) == 0, capsys.readouterr().err
+    tiny.assign(balanced_accuracy=tiny["balanced_accuracy"].where(tiny["method"] != "ros", "0.5")).to_csv(
+        study / "runs.csv", index=False)
+    assert make_figures.main(["--check", "--no-render", "--results", str(study.parent)]) == 1
+    errors = capsys.readouterr().err
+    assert "MISMATCH results/tiny/report/summary.csv: differs from the regenerated file: line " in errors
+    assert "MISMATCH results/tiny/report/means_balanced_accuracy.md" in errors
+    assert "MISMATCH results/tiny/figure.plotdata.csv: the figure's plotted data differ" in errors
+
+
 def test_missing_committed_figure_data_fails_naming_the_file(tmp_path, capsys):
     results = copy_committed_results(tmp_path, ["scaling"])
     (results / "scaling" / "scaling.plotdata.csv").unlink()
