@@ -1,16 +1,16 @@
 """Every ``experiments/*.py`` config: loads, validates and expands at both scales, passes the CLI
 dry run, documents its command and runtime, and trains end to end in a tiny version.
 
-A config's tiny version keeps its first data set, profile and learning rate, mu = 0.5 (or its first
-mu), its largest rho (the hardest imbalance), one seed and 5 steps, but every method and hyper-parameter value (and only
-the first architecture of a ``models`` sweep). Compiling dominates the cost (~5-15 s per program on
-2 cores), so tiny versions that differ only in methods and swept values (same data, profile, model,
-batch, ...) train together as merged sweeps, one test per method family (one program, so xdist
-spreads the compiles): it holds the union of their methods of that family, rho, mu and
-hyper-parameter values, and each config's own runs are picked out of
-the merged table by run id (run ids do not depend on which other runs share a program). Every
-method therefore also runs at the largest rho of any config in its group (minority classes of one
-example on digits at rho = 100).
+A config's tiny version keeps its first data set, profile and learning rate, mu = 0.5 (or its
+first mu), its largest rho (the hardest imbalance), one seed and 5 steps, but every method and
+hyper-parameter value (and only the first architecture of a ``models`` sweep). Compiling
+dominates the cost (~5-15 s per program on 2 cores), so tiny versions that differ only in methods
+and swept values (same data, profile, model, batch, ...) train together as merged sweeps, one test
+per method family (one program each, so xdist spreads the compiles): a test's sweep holds the
+union of its configs' methods of that family, rho, mu and hyper-parameter values, and each
+config's own runs are picked out of the merged table by run id (run ids do not depend on which
+other runs share a program). A method therefore also runs at the largest rho of any config in its
+test (on digits at rho = 100, minority classes of one example, for the standard family).
 """
 import copy
 import json
