@@ -1,4 +1,5 @@
-"""SMOTE at MNIST scale (issue 5): a 60,000 x 784 pool, 10 classes, 5 minority classes of 600.
+"""SMOTE at MNIST scale (issue 5): a 60,000 x 784 pool of 10 classes of 6,000, and a training
+subset (mask) that keeps 600 examples of each of the 5 minority classes (step imbalance, rho 10).
 
 Every class is over-sampled to the majority size (6,000): 27,000 synthetic points, one exact
 k-NN query (k = 5) per point in ``[chunk_size, M]`` distance blocks, so memory stays bounded.
@@ -28,19 +29,19 @@ from imbjax.sampling.smote import smote
 
 
 def make_pool(pool: int, features: int, minority_size: int, seed: int = 0):
-    """``(x float32[pool, features], labels int32[pool], targets int32[10])``: classes 0-4 fill the
-    pool evenly, classes 5-9 have ``minority_size`` examples; targets balance every class."""
+    """``(x float32[pool, features], labels int32[pool], mask bool[pool], targets int32[10])``:
+    ten equal classes; the mask keeps every example of classes 0-4 and the first
+    ``minority_size`` of classes 5-9; targets balance every class at the class size."""
     rng = np.random.default_rng(seed)
-    majority_size = (pool - 5 * minority_size) // 5
-    sizes = np.array([majority_size] * 5 + [minority_size] * 5)
-    labels = np.repeat(np.arange(10), sizes).astype(np.int32)
+    class_size = pool // 10
+    labels = np.repeat(np.arange(10), class_size).astype(np.int32)
+    mask = (labels < 5) | (np.arange(len(labels)) % class_size < minority_size)
     x = rng.random((len(labels), features), dtype=np.float32)
-    return x, labels, np.full(10, majority_size, np.int32)
+    return x, labels, mask, np.full(10, class_size, np.int32)
 
 
-def timed_smote(x, labels, targets, max_new: int, max_candidates: int | None):
+def timed_smote(x, labels, mask, targets, max_new: int, max_candidates: int | None):
     """``(compile seconds, run seconds, SyntheticSamples)``."""
-    mask = jnp.ones(labels.shape, bool)
     function = jax.jit(lambda key, x, labels, mask, targets: smote(
         key, x, labels, mask, targets, max_new=max_new, k_neighbors=5, max_candidates=max_candidates))
     args = (jax.random.key(0), x, labels, mask, targets)
@@ -59,14 +60,14 @@ def main() -> None:
     parser.add_argument("--minority-size", type=int, default=600)
     args = parser.parse_args()
 
-    x, labels, targets = make_pool(args.pool, args.features, args.minority_size)
-    counts = np.bincount(labels, minlength=10)
+    x, labels, mask, targets = make_pool(args.pool, args.features, args.minority_size)
+    counts = np.bincount(labels[mask], minlength=10)
     max_new = int(np.sum(targets - counts))
     candidates = int(5 * args.minority_size)
-    x, labels, targets = jax.device_put((x, labels, targets))
+    x, labels, mask, targets = jax.device_put((x, labels, mask, targets))
     results = {}
     for name, bound in (("scan_pool", None), ("gathered_candidates", candidates)):
-        compile_seconds, run_seconds, samples = timed_smote(x, labels, targets, max_new, bound)
+        compile_seconds, run_seconds, samples = timed_smote(x, labels, mask, targets, max_new, bound)
         results[name] = (compile_seconds, run_seconds, samples)
         print(f"{name:20s} (M = {bound or args.pool}): compile {compile_seconds:.1f} s, run {run_seconds:.1f} s, "
               f"{int(samples.valid.sum())} points")
