@@ -184,7 +184,10 @@ def report_commands(experiment: Path) -> list[argparse.Namespace]:
     commands = []
     for line in docstring.replace("\\\n", " ").splitlines():
         if line.strip().startswith("imbjax report "):
-            commands.append(parser.parse_args(shlex.split(line)[2:]))
+            try:
+                commands.append(parser.parse_args(shlex.split(line)[2:]))
+            except (argparse.ArgumentError, SystemExit) as error:
+                raise ValueError(f"{experiment}: cannot parse the command {line.strip()!r}") from error
     return commands
 
 
