@@ -1,4 +1,4 @@
-"""The advanced methods (learned costs, deep over-sampling, LMLE, CRL) against baseline, ROS and focal on digits.
+"""Advanced methods (learned costs, DOS, LMLE, CRL) against baseline, ROS and focal on digits.
 
     imbjax run experiments/advanced_digits.py --workdir results/advanced_digits/run
     imbjax report results/advanced_digits/run --out results/advanced_digits/report --baseline baseline \

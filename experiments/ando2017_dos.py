@@ -23,9 +23,8 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 * ``small``: scikit-learn digits (n_max = 122) at rho in {10, 50}: minority classes of 12 and 2
   examples (their rho = 100 would leave one, with no neighbour for DOS or SMOTE), an MLP
   64-128-128-10, 300 Adam steps of batch 64, 10 seeds: 80 runs in 3 compiled programs (standard,
-  resampling, DOS). Expected runtime on the project's 2-core CPU machine: about 2 minutes
-  (estimate from the measured ``advanced_digits`` sweep, which trains the standard and DOS
-  programs; not measured for this config).
+  resampling, DOS). Expected runtime on the project's 2-core CPU machine: about 2-3 minutes
+  (measured 149 s with other jobs running: 85 s compiling, 45 s training, most of it DOS).
 * ``paper``: ``tfds:mnist`` (n_max = 5,421: minority classes of 54) and ``tfds:svhn_cropped``
   (n_max = the smallest SVHN class) at rho = 100 as theirs, LeNet-5 (our choice; the survey does
   not give their networks), 5,000 Adam steps of batch 128, 3 seeds: 24 runs, for an accelerator.
