@@ -7,12 +7,13 @@
 library functions, the tests over seeds that FINDINGS.md quotes:
 
 * ``report/rho_<rho>/``: ``imbjax report`` of each rho alone, whose Wilcoxon-Holm tests against
-  the baseline pair the 10 seeds (its ``report.md`` names the temporary folder the rho's runs were
-  copied to);
+  the baseline pair the 10 seeds (its ``report.md`` names the rho's runs
+  ``advanced_digits_rho_<rho>``, a temporary copy);
 * ``report/seed_blocks/``: Friedman and Nemenyi over the 30 (rho, seed) blocks
   (``friedman.csv``, ``ranks_<metric>.csv``, ``cd_<metric>.png``) and Wilcoxon-Holm tests of the
   advanced methods against ROS at each rho over seeds (``wilcoxon_vs_ros.csv``).
 """
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -28,8 +29,11 @@ ADVANCED = ("cosen", "cosen_hinge", "de_costs", "dos", "lmle", "crl", "crl_insta
 
 
 def per_rho_reports(runs: pd.DataFrame) -> None:
+    """One report per rho; the subset's workdir is named by a relative path so report.md is reproducible."""
     for rho, subset in runs.groupby("rho"):
-        with tempfile.TemporaryDirectory() as workdir:
+        workdir = f"advanced_digits_rho_{rho:g}"
+        with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+            Path(workdir).mkdir()
             subset.to_csv(Path(workdir) / "runs.csv", index=False)
             report([workdir], HERE / "report" / f"rho_{rho:g}", metrics=METRICS, baseline="baseline")
 
