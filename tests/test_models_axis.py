@@ -186,3 +186,13 @@ def test_model_spec_is_shown_only_when_a_label_has_several_specs():
     assert without_redundant(runs, ["model", "model_spec"]) == ["model", "model_spec"]
     one_spec = runs.assign(model=["res20", "res20", "res32", "res32"])
     assert without_redundant(one_spec, ["model", "model_spec", "rho"]) == ["model", "rho"]
+
+
+@pytest.mark.slow
+def test_cli_summary_has_a_table_per_model(two_model_sweep, capsys):
+    from imbjax.sweep.progress import print_summary
+    _, _, table = two_model_sweep
+    print_summary(table, ["train_loss"])
+    out = " ".join(capsys.readouterr().out.split())  # titles may wrap
+    assert out.count("train_loss on digits") == 2
+    assert out.index("narrow") < out.index("train_loss on digits", out.index("train_loss on digits") + 1) < out.index("wide")

@@ -66,16 +66,16 @@ def print_plan(config, groups: list[Group], memory: dict[str, tuple[int, int]]) 
     console = Console()
     table = Table(title=f"{config.name}: {sum(len(g.runs) for g in groups)} runs in {len(groups)} groups "
                         f"({len(groups)} compiles)")
-    for column in ("group", "dataset", "profile", "methods", "runs", "memory estimate"):
+    for column in ("group", "dataset", "profile", "model", "methods", "runs", "memory estimate"):
         table.add_column(column)
     for group in groups:
         data_bytes, run_bytes = memory[group.group_id]
         width = min(len(group.runs), config.max_parallel or len(group.runs))
         estimate = (data_bytes + 3 * width * run_bytes) / 2**20
-        table.add_row(group.group_id, group.dataset, group.profile, ", ".join(group.methods), str(len(group.runs)),
-                      f"{estimate:,.0f} MiB")
+        table.add_row(group.group_id, group.dataset, group.profile, group.model.label, ", ".join(group.methods),
+                      str(len(group.runs)), f"{estimate:,.0f} MiB")
     console.print(table)
-    console.print(f"steps per run {config.num_steps}, batch {config.batch_size}, model {config.model}, "
+    console.print(f"steps per run {config.num_steps}, batch {config.batch_size}, "
                   f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}")
 
 
@@ -89,14 +89,19 @@ def _mean_std(values: pd.Series) -> str:
 
 
 def print_summary(table: pd.DataFrame, metrics) -> None:
-    """Mean ± std over seeds of each metric, methods as rows and rho as columns."""
+    """Mean ± std over seeds of each metric, methods as rows and rho as columns; a table per
+    dataset, profile and model (architecture)."""
     console = Console()
+    settings = [c for c in ("dataset", "profile", "model") if c in table]
     for metric in metrics:
         if metric not in table:
             continue
-        for (dataset, profile), part in table.groupby(["dataset", "profile"], sort=False):
+        for values, part in table.groupby(settings, sort=False):
+            setting = dict(zip(settings, values))
             rhos = sorted(part["rho"].unique())
-            summary = Table(title=f"{metric} on {dataset} ({profile} imbalance), mean ± std over seeds")
+            model = f", {setting['model']}" if "model" in setting else ""
+            summary = Table(title=f"{metric} on {setting['dataset']} ({setting['profile']} imbalance{model}), "
+                                  f"mean ± std over seeds")
             summary.add_column("method")
             for rho in rhos:
                 summary.add_column(f"rho={rho:g}", justify="right")
