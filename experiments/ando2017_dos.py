@@ -29,15 +29,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   (n_max = the smallest SVHN class) at rho = 100 as theirs, LeNet-5 (our choice; the survey does
   not give their networks), 5,000 Adam steps of batch 128, 3 seeds: 24 runs, for an accelerator.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"ando2017_dos_{scale}"
     config.profiles = ("step",)

@@ -29,15 +29,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   (~200 epochs of CIFAR-10-LT at rho = 100; their warm-up and step decay are not implemented),
   3 seeds: 84 runs, for an accelerator.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"cao2019_ldam_{scale}"
     config.profiles = ("exp", "step")

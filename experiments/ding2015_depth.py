@@ -67,9 +67,7 @@ rho = 10 (balanced accuracy / minority-class recall / final training loss): res2
 0.886 / 0.635 / 0.007, ROS 0.914 / 0.750 / 0.008; plain20 baseline 0.860 / 0.615 / 0.021, ROS
 0.887 / 0.731 / 0.039 (an indication, not a result).
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 from imbjax.models import RESNET_DEPTHS
 
 SMALL_DEPTHS = (8, 14, 20)
@@ -83,9 +81,7 @@ def architectures(depths) -> tuple:
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"ding2015_depth_{scale}"
     config.profiles = ("step",)

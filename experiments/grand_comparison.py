@@ -42,16 +42,12 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   {1, 100, 1000} (the minority classes keep 5 to 54 images at the two larger rho), a ResNet-20,
   8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for an accelerator.
 """
-import os
-
 from imbjax import methods
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"grand_comparison_{scale}"
     config.methods = methods.available()

@@ -32,15 +32,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   :mod:`imbjax.models`), batch 128, 4,000 Adam steps (about 10 epochs of the balanced pool, as
   they trained), 3 seeds: 90 runs of a CIFAR CNN, for an accelerator (days on 2 CPU cores).
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"hensman2015_ros_{scale}"
     config.profiles = ("step", "linear", "exp")

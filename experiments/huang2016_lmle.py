@@ -28,15 +28,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   runs on ``tfds:cifar10`` (n_max = 5,000: minority classes of 500 and 100) instead, a ResNet-32,
   8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 18 runs, for an accelerator.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"huang2016_lmle_{scale}"
     config.profiles = ("step",)

@@ -31,15 +31,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   from scratch (Khan et al. fine-tuned a pre-trained CNN), 8,000 SGD steps (lr 0.1, momentum
   0.9) of batch 128, 3 seeds: 60 runs, for an accelerator.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"khan2018_cosen_{scale}"
     config.profiles = ("step",)

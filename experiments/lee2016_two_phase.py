@@ -36,15 +36,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   the closest tfds stand-in for 103 plankton classes), N = 100, a ResNet-32, 8,000 SGD steps
   (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 81 runs, for an accelerator.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"lee2016_two_phase_{scale}"
     config.profiles = ("exp",)

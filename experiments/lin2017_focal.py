@@ -31,15 +31,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   16,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 66 runs. Cao et al. (2019,
   Table 2) report 29.62% top-1 error for the focal loss on CIFAR-10-LT at rho = 100 (CE 29.64%).
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"lin2017_focal_{scale}"
     config.rhos = (10.0, 100.0)

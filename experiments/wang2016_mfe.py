@@ -30,15 +30,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   The MSE/MFE/MSFE losses are the per-class forms, which equal the binary ones for two classes.
   An MLP 3072-512-512-20, 3,000 Adam steps of batch 128, 5 seeds: 45 runs.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"wang2016_mfe_{scale}"
     config.profiles = ("step",)

@@ -31,15 +31,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   classes minority (n_max = 5,421, the smallest MNIST class), LeNet-5, 3,000 Adam steps of
   batch 128, 3 seeds: 63 runs, for an accelerator.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"wang2018_costs_{scale}"
     config.profiles = ("step",)

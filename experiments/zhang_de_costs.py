@@ -29,15 +29,11 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   (n_max = 5,421) at rho in {10, 100}, an MLP with two hidden layers of 500 (the size of a small
   DBN), 3,000 Adam steps of batch 128, 3 seeds: 18 runs, for an accelerator.
 """
-import os
-
-from imbjax.config import base_config
+from imbjax.config import base_config, experiment_scale
 
 
 def get_config(scale: str | None = None):
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in ("small", "paper"):
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of ['paper', 'small']")
+    scale = experiment_scale(scale)
     config = base_config()
     config.name = f"zhang_de_costs_{scale}"
     config.profiles = ("step",)

@@ -22,6 +22,7 @@ import ast
 import dataclasses
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 from typing import Iterable
@@ -30,6 +31,21 @@ import ml_collections
 
 from imbjax import data, imbalance, methods, models
 from imbjax.train import OPTIMIZERS
+
+
+
+#: Scales of an experiment config (``experiments/*.py``): ``small`` runs on data that ships with
+#: the dependencies, ``paper`` on the tfds data sets of the study.
+SCALES = ("small", "paper")
+
+
+def experiment_scale(scale: str | None = None) -> str:
+    """The scale an experiment config builds: ``scale`` if given, else the environment variable
+    ``IMBJAX_SCALE``, else ``"small"``; anything else is refused before any work starts."""
+    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of {sorted(SCALES)}")
+    return scale
 
 
 def base_config() -> ml_collections.ConfigDict:
