@@ -28,7 +28,7 @@ group evaluates every method's loss for every run, so CRL's batch-wise hard mini
 150 runs of it (453 s). The report takes about 25 s.
 ``results/advanced_digits/FINDINGS.md`` says where each method helps on this data.
 """
-from imbjax.config import base_config
+from imbjax.config import base_config, small_scale
 
 ADVANCED_METHODS = ("cosen", "cosen_hinge", "de_costs", "dos", "lmle", "crl", "crl_instance")
 REFERENCE_METHODS = ("baseline", "ros", "focal")
@@ -37,18 +37,11 @@ REFERENCE_METHODS = ("baseline", "ros", "focal")
 def get_config():
     config = base_config()
     config.name = "advanced_digits"
-    config.datasets = ("digits",)
+    small_scale(config)
     config.profiles = ("step",)
     config.rhos = (10.0, 20.0, 50.0)
     config.mus = (0.5,)
     config.minority = "last"
-    config.seeds = 10
     config.methods = REFERENCE_METHODS + ADVANCED_METHODS
-    config.model = "mlp"
-    config.model_kwargs.hidden = (128, 128)
-    config.optimizer = "adam"
-    config.learning_rates = (1e-3,)
-    config.batch_size = 64
-    config.num_steps = 300
     config.figure_metrics = ("balanced_accuracy", "min_class_recall", "ovr_roc_auc")
     return config

@@ -29,7 +29,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   (n_max = the smallest SVHN class) at rho = 100 as theirs, LeNet-5 (our choice; the survey does
   not give their networks), 5,000 Adam steps of batch 128, 3 seeds: 24 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -42,19 +42,10 @@ def get_config(scale: str | None = None):
     config.methods = ("baseline", "ros", "smote", "dos")
     config.figure_metrics = ("balanced_accuracy", "macro_f1", "min_class_recall")
     if scale == "small":
-        config.datasets = ("digits",)
+        small_scale(config)
         config.rhos = (10.0, 50.0)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
     else:
-        config.datasets = ("tfds:mnist", "tfds:svhn_cropped")
+        paper_scale(config, datasets=("tfds:mnist", "tfds:svhn_cropped"), model="lenet5", model_kwargs={},
+                    optimizer="adam", learning_rate=1e-3, num_steps=5000)
         config.rhos = (100.0,)
-        config.seeds = 3
-        config.model = "lenet5"
-        config.model_kwargs = {}
-        config.batch_size = 128
-        config.num_steps = 5000
     return config

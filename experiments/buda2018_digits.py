@@ -29,7 +29,7 @@ training; see ``meta.json``); the report about 40 s. Expected result (Buda et al
 and mu grow; ROS is never below the baseline; RUS is below ROS except with most classes minority;
 thresholding raises accuracy. ``results/buda2018_digits/FINDINGS.md`` says which hold here.
 """
-from imbjax.config import base_config
+from imbjax.config import base_config, small_scale
 
 BUDA_METHODS = ("baseline", "ros", "rus", "two_phase_ros", "two_phase_rus", "threshold", "ros_threshold",
                 "rus_threshold")
@@ -38,18 +38,11 @@ BUDA_METHODS = ("baseline", "ros", "rus", "two_phase_ros", "two_phase_rus", "thr
 def get_config():
     config = base_config()
     config.name = "buda2018_digits"
-    config.datasets = ("digits",)
+    small_scale(config)
     config.profiles = ("step", "linear")
     config.rhos = (10.0, 25.0, 50.0, 100.0)
     config.mus = (0.2, 0.5, 0.8)
     config.minority = "last"
-    config.seeds = 10
     config.methods = BUDA_METHODS
-    config.model = "mlp"
-    config.model_kwargs.hidden = (128, 128)
-    config.optimizer = "adam"
-    config.learning_rates = (1e-3,)
-    config.batch_size = 64
-    config.num_steps = 300
     config.figure_metrics = ("ovr_roc_auc", "accuracy", "balanced_accuracy")
     return config

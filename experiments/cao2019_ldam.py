@@ -29,7 +29,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   (~200 epochs of CIFAR-10-LT at rho = 100; their warm-up and step decay are not implemented),
   3 seeds: 84 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -44,19 +44,7 @@ def get_config(scale: str | None = None):
     config.hparams = {"focal": {"gamma": (1.0,), "alpha": (0.5,)}}
     config.figure_metrics = ("accuracy", "balanced_accuracy", "min_class_recall")
     if scale == "small":
-        config.datasets = ("digits",)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
+        small_scale(config)
     else:
-        config.datasets = ("tfds:cifar10",)
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 32}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 16000
+        paper_scale(config, datasets=("tfds:cifar10",), num_steps=16000)
     return config

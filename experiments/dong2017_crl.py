@@ -30,7 +30,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   a ResNet-32, 8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 30 runs, for an
   accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -42,22 +42,10 @@ def get_config(scale: str | None = None):
     config.methods = ("baseline", "ros", "focal", "crl", "crl_instance")
     config.figure_metrics = ("balanced_accuracy", "min_class_recall", "ovr_roc_auc")
     if scale == "small":
-        config.datasets = ("digits",)
+        small_scale(config)
         config.profiles = ("step",)
         config.mus = (0.5,)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
     else:
-        config.datasets = ("tfds:cifar100",)
+        paper_scale(config, datasets=("tfds:cifar100",))
         config.profiles = ("exp",)
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 32}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 8000
     return config

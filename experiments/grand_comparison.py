@@ -43,7 +43,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for an accelerator.
 """
 from imbjax import methods
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -56,21 +56,9 @@ def get_config(scale: str | None = None):
     config.minority = "last"
     config.figure_metrics = ("balanced_accuracy", "ovr_roc_auc", "macro_f1", "min_class_recall")
     if scale == "small":
-        config.datasets = ("digits", "breast_cancer", "wine", "synthetic")
+        small_scale(config, datasets=("digits", "breast_cancer", "wine", "synthetic"))
         config.rhos = (1.0, 10.0, 30.0)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
     else:
-        config.datasets = ("tfds:mnist", "tfds:cifar10")
+        paper_scale(config, datasets=("tfds:mnist", "tfds:cifar10"), model_kwargs={"depth": 20})
         config.rhos = (1.0, 100.0, 1000.0)
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 20}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 8000
     return config

@@ -32,7 +32,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   :mod:`imbjax.models`), batch 128, 4,000 Adam steps (about 10 epochs of the balanced pool, as
   they trained), 3 seeds: 90 runs of a CIFAR CNN, for an accelerator (days on 2 CPU cores).
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -46,17 +46,8 @@ def get_config(scale: str | None = None):
     config.methods = ("baseline", "ros")
     config.figure_metrics = ("balanced_accuracy", "accuracy", "min_class_recall")
     if scale == "small":
-        config.datasets = ("digits",)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
+        small_scale(config)
     else:
-        config.datasets = ("tfds:cifar10",)
-        config.seeds = 3
-        config.model = "all_cnn"
-        config.model_kwargs = {}
-        config.batch_size = 128
-        config.num_steps = 4000
+        paper_scale(config, datasets=("tfds:cifar10",), model="all_cnn", model_kwargs={}, optimizer="adam",
+                    learning_rate=1e-3, num_steps=4000)
     return config

@@ -28,7 +28,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   runs on ``tfds:cifar10`` (n_max = 5,000: minority classes of 500 and 100) instead, a ResNet-32,
   8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 18 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -42,19 +42,7 @@ def get_config(scale: str | None = None):
     config.methods = ("baseline", "ros", "lmle")
     config.figure_metrics = ("balanced_accuracy", "min_class_recall", "ovr_roc_auc")
     if scale == "small":
-        config.datasets = ("digits",)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
+        small_scale(config)
     else:
-        config.datasets = ("tfds:cifar10",)
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 32}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 8000
+        paper_scale(config, datasets=("tfds:cifar10",))
     return config

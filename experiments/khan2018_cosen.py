@@ -31,7 +31,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   from scratch (Khan et al. fine-tuned a pre-trained CNN), 8,000 SGD steps (lr 0.1, momentum
   0.9) of batch 128, 3 seeds: 60 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -45,19 +45,7 @@ def get_config(scale: str | None = None):
     config.methods = ("baseline", "cs_ce", "ros", "cosen", "cosen_hinge")
     config.figure_metrics = ("balanced_accuracy", "min_class_recall", "ovr_roc_auc")
     if scale == "small":
-        config.datasets = ("digits",)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
+        small_scale(config)
     else:
-        config.datasets = ("tfds:mnist", "tfds:cifar100")
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 32}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 8000
+        paper_scale(config, datasets=("tfds:mnist", "tfds:cifar100"))
     return config

@@ -31,7 +31,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   16,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 66 runs. Cao et al. (2019,
   Table 2) report 29.62% top-1 error for the focal loss on CIFAR-10-LT at rho = 100 (CE 29.64%).
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -44,23 +44,11 @@ def get_config(scale: str | None = None):
     config.hparams = {"focal": {"gamma": (0.0, 0.5, 1.0, 2.0, 5.0), "alpha": (0.25, 0.5)}}
     config.figure_metrics = ("balanced_accuracy", "min_class_recall", "accuracy")
     if scale == "small":
-        config.datasets = ("synthetic", "digits")
+        small_scale(config, datasets=("synthetic", "digits"))
         config.dataset_kwargs = {"synthetic": {"num_classes": 3}}
         config.profiles = ("step",)
         config.mus = (0.5,)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
     else:
-        config.datasets = ("tfds:cifar10",)
+        paper_scale(config, datasets=("tfds:cifar10",), num_steps=16000)
         config.profiles = ("exp",)
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 32}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 16000
     return config

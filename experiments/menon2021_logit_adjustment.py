@@ -31,7 +31,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 * ``paper``: ``tfds:cifar10`` (CIFAR-10-LT, n_max = 5,000), a ResNet-32, 16,000 SGD steps
   (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 60 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -46,19 +46,7 @@ def get_config(scale: str | None = None):
     config.hparams = {"logit_adjusted": {"tau": taus}, "logit_adjust_posthoc": {"tau": taus}}
     config.figure_metrics = ("balanced_accuracy", "accuracy", "min_class_recall")
     if scale == "small":
-        config.datasets = ("digits", "synthetic")
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
+        small_scale(config, datasets=("digits", "synthetic"))
     else:
-        config.datasets = ("tfds:cifar10",)
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 32}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 16000
+        paper_scale(config, datasets=("tfds:cifar10",), num_steps=16000)
     return config

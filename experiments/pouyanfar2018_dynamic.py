@@ -33,7 +33,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   500, 50 and 10 images), a ResNet-32, 8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128,
   3 seeds: 45 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -46,21 +46,9 @@ def get_config(scale: str | None = None):
     config.hparams = {"dynamic_sampling": {"ensemble_weight": (0.5, 1.0), "validation_fraction": (0.2,)}}
     config.figure_metrics = ("macro_f1", "weighted_f1", "accuracy")
     if scale == "small":
-        config.datasets = ("digits",)
+        small_scale(config)
         config.rhos = (10.0, 50.0, 100.0)
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
     else:
-        config.datasets = ("tfds:cifar10",)
+        paper_scale(config, datasets=("tfds:cifar10",))
         config.rhos = (10.0, 100.0, 500.0)
-        config.seeds = 3
-        config.model = "resnet"
-        config.model_kwargs = {"depth": 32}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.num_steps = 8000
     return config

@@ -10,21 +10,15 @@ compiled program (all five methods share a training program), sharded over the C
 Expected: well under 2 minutes on a 2-core laptop CPU, compilation included. Writes runs.csv,
 meta.json and figure.png (balanced accuracy and one-vs-rest ROC AUC against rho).
 """
-from imbjax.config import base_config
+from imbjax.config import base_config, small_scale
 
 
 def get_config():
     config = base_config()
     config.name = "quickstart"
-    config.datasets = ("digits",)
+    small_scale(config)
     config.profiles = ("step",)
     config.rhos = (1.0, 10.0, 20.0, 50.0)
     config.mus = (0.5,)
-    config.seeds = 10
     config.methods = ("baseline", "ros", "rus", "cs_ce", "threshold")
-    config.model = "mlp"
-    config.model_kwargs.hidden = (128, 128)
-    config.learning_rates = (1e-3,)
-    config.batch_size = 64
-    config.num_steps = 300
     return config

@@ -30,7 +30,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   The MSE/MFE/MSFE losses are the per-class forms, which equal the binary ones for two classes.
   An MLP 3072-512-512-20, 3,000 Adam steps of batch 128, 5 seeds: 45 runs.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -40,25 +40,17 @@ def get_config(scale: str | None = None):
     config.profiles = ("step",)
     config.rhos = (5.0, 10.0, 20.0)
     config.methods = ("mse", "mfe", "msfe")
-    config.model = "mlp"
     if scale == "small":
-        config.datasets = ("breast_cancer", "synthetic")
+        small_scale(config, datasets=("breast_cancer", "synthetic"))
         config.dataset_kwargs = {"synthetic": {"num_classes": 2}}
         config.mus = (0.5,)
         config.minority = "last"
-        config.seeds = 10
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
         config.figure_metrics = ("f1_per_class_1", "ovr_roc_auc", "balanced_accuracy")
     else:
-        config.datasets = ("tfds:cifar100",)
+        paper_scale(config, datasets=("tfds:cifar100",), model="mlp", model_kwargs={"hidden": (512, 512)}, seeds=5,
+                    optimizer="adam", learning_rate=1e-3, num_steps=3000)
         config.dataset_kwargs = {"tfds:cifar100": {"label_key": "coarse_label"}}
         config.mus = (0.05,)
         config.minority = "random"
-        config.seeds = 5
-        config.model_kwargs.hidden = (512, 512)
-        config.batch_size = 128
-        config.num_steps = 3000
         config.figure_metrics = ("min_class_recall", "macro_f1", "ovr_roc_auc")
     return config

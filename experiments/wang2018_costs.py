@@ -31,7 +31,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   classes minority (n_max = 5,421, the smallest MNIST class), LeNet-5, 3,000 Adam steps of
   batch 128, 3 seeds: 63 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -46,18 +46,9 @@ def get_config(scale: str | None = None):
     config.hparams = {"cs_ce": {"cost_ratio": (1.0, 1.5, 2.0, 3.0, 5.0, 10.0)}}
     config.figure_metrics = ("min_class_recall", "ovr_roc_auc", "balanced_accuracy")
     if scale == "small":
-        config.datasets = ("breast_cancer", "synthetic")
+        small_scale(config, datasets=("breast_cancer", "synthetic"), hidden=(128, 64))
         config.dataset_kwargs = {"synthetic": {"num_classes": 2}}
-        config.seeds = 10
-        config.model = "mlp"
-        config.model_kwargs.hidden = (128, 64)
-        config.batch_size = 64
-        config.num_steps = 300
     else:
-        config.datasets = ("tfds:mnist",)
-        config.seeds = 3
-        config.model = "lenet5"
-        config.model_kwargs = {}
-        config.batch_size = 128
-        config.num_steps = 3000
+        paper_scale(config, datasets=("tfds:mnist",), model="lenet5", model_kwargs={}, optimizer="adam",
+                    learning_rate=1e-3, num_steps=3000)
     return config

@@ -29,7 +29,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   (n_max = 5,421) at rho in {10, 100}, an MLP with two hidden layers of 500 (the size of a small
   DBN), 3,000 Adam steps of batch 128, 3 seeds: 18 runs, for an accelerator.
 """
-from imbjax.config import base_config, experiment_scale
+from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -41,19 +41,11 @@ def get_config(scale: str | None = None):
     config.minority = "last"
     config.methods = ("baseline", "cs_ce", "de_costs")
     config.figure_metrics = ("balanced_accuracy", "g_mean", "min_class_recall")
-    config.model = "mlp"
     if scale == "small":
-        config.datasets = ("digits",)
+        small_scale(config)
         config.rhos = (10.0, 50.0)
-        config.seeds = 10
-        config.model_kwargs.hidden = (128, 128)
-        config.batch_size = 64
-        config.num_steps = 300
     else:
-        config.datasets = ("tfds:mnist",)
+        paper_scale(config, datasets=("tfds:mnist",), model="mlp", model_kwargs={"hidden": (500, 500)},
+                    optimizer="adam", learning_rate=1e-3, num_steps=3000)
         config.rhos = (10.0, 100.0)
-        config.seeds = 3
-        config.model_kwargs.hidden = (500, 500)
-        config.batch_size = 128
-        config.num_steps = 3000
     return config

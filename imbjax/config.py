@@ -24,7 +24,9 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Iterable
 
 import ml_collections
@@ -46,6 +48,40 @@ def experiment_scale(scale: str | None = None) -> str:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of {sorted(SCALES)}")
     return scale
+
+
+def small_scale(config: ml_collections.ConfigDict, *, datasets: tuple[str, ...] = ("digits",), seeds: int = 10,
+                hidden: tuple[int, ...] = (128, 128), batch_size: int = 64, num_steps: int = 300) -> None:
+    """Set ``config``, in place, to the ``small`` scale of an experiment config: ``datasets`` (data that
+    ship with the dependencies), seeds 0 .. ``seeds``-1, an MLP with ``hidden`` layers trained by Adam
+    (lr 1e-3) for ``num_steps`` steps of batch ``batch_size``. The defaults are the CPU budget most
+    configs share: digits, 10 seeds, an MLP with hidden layers 128-128, 300 steps of batch 64."""
+    config.datasets = datasets
+    config.seeds = seeds
+    config.model = "mlp"
+    config.model_kwargs = {"hidden": hidden}
+    config.optimizer = "adam"
+    config.learning_rates = (1e-3,)
+    config.batch_size = batch_size
+    config.num_steps = num_steps
+
+
+def paper_scale(config: ml_collections.ConfigDict, *, datasets: tuple[str, ...], model: str = "resnet",
+                model_kwargs: Mapping = MappingProxyType({"depth": 32}), seeds: int = 3, optimizer: str = "sgd",
+                learning_rate: float = 0.1, batch_size: int = 128, num_steps: int = 8000) -> None:
+    """Set ``config``, in place, to the ``paper`` scale of an experiment config: the study's
+    ``datasets`` (tfds), seeds 0 .. ``seeds``-1, ``model`` with ``model_kwargs`` trained by ``optimizer``
+    (a key of :data:`imbjax.train.OPTIMIZERS`) at one ``learning_rate`` for ``num_steps`` steps of batch
+    ``batch_size``. The defaults are the accelerator budget most configs share: 3 seeds of a
+    ResNet-32, SGD (lr 0.1, momentum 0.9), 8,000 steps of batch 128."""
+    config.datasets = datasets
+    config.seeds = seeds
+    config.model = model
+    config.model_kwargs = dict(model_kwargs)
+    config.optimizer = optimizer
+    config.learning_rates = (learning_rate,)
+    config.batch_size = batch_size
+    config.num_steps = num_steps
 
 
 def base_config() -> ml_collections.ConfigDict:
