@@ -37,11 +37,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,7 +52,7 @@ TORCH_BENCH = Path("/work/shared/bench")
 #: XLA:CPU flags used unless --xla-flags says otherwise: the legacy (non-"fusion emitter")
 #: loop emitters compile these programs markedly faster at the same speed (docs/performance.md).
 DEFAULT_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
-LAYOUTS = ("vmap", "map", "loop")
+LAYOUTS = ("shard", "vmap", "map", "loop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +143,8 @@ def training_flops(spec, num_runs: int, test_size: int) -> float:
 
 
 def sweep_function(layout: str, program, spec, mesh, map_batch: int = 1):
-    """A jitted ``f(data, keys, hparams) -> metrics`` over a stacked run axis, in ``layout``."""
+    """A jitted ``f(data, keys, hparams) -> metrics`` for one call of ``layout``: ``loop`` takes
+    one run's (unstacked) inputs; the others take a stacked run axis sharded over ``mesh``."""
     import jax
     from jax.sharding import NamedSharding, PartitionSpec
 
@@ -150,15 +153,33 @@ def sweep_function(layout: str, program, spec, mesh, map_batch: int = 1):
 
     run = functools.partial(run_program, program, spec)
     runs = PartitionSpec(RUN_AXIS)
+    if layout == "loop":
+        return jax.jit(run)
     if layout == "vmap":
         return jax.jit(jax.vmap(run, in_axes=(None, 0, 0)), out_shardings=NamedSharding(mesh, runs))
-    if layout == "map":
+    if layout == "shard":
+        def per_device(data, keys, hparams):  # exactly one run per device: the unbatched program
+            return jax.tree.map(lambda a: a[None], run(data, keys[0], jax.tree.map(lambda a: a[0], hparams)))
+    elif layout == "map":
         def per_device(data, keys, hparams):
             return jax.lax.map(lambda args: run(data, *args), (keys, hparams), batch_size=map_batch)
+    else:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+    return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(PartitionSpec(), runs, runs), out_specs=runs,
+                                 check_vma=False))
 
-        return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(PartitionSpec(), runs, runs),
-                                     out_specs=runs, check_vma=False))
-    raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+
+def call_width(layout: str, num_runs: int, devices: int, width: int = 0) -> int:
+    """Runs per call: 1 (``loop``), one per device (``shard``), else ``width`` (0: all), a
+    multiple of the device count."""
+    if layout == "loop":
+        return 1
+    if layout == "shard":
+        return devices
+    width = width or num_runs
+    if width % devices or num_runs % width:
+        raise ValueError(f"width {width} must be a multiple of the {devices} devices and divide {num_runs} runs")
+    return width
 
 
 def stacked_inputs(num_runs: int, rhos: tuple[float, ...] = (1.0,)):
@@ -172,43 +193,41 @@ def stacked_inputs(num_runs: int, rhos: tuple[float, ...] = (1.0,)):
     return keys, hparams
 
 
-def timed_sweep(layout: str, program, spec, dataset, num_runs: int, map_batch: int = 1,
+def timed_sweep(layout: str, program, spec, dataset, num_runs: int, *, width: int = 0, map_batch: int = 1,
                 rhos: tuple[float, ...] = (1.0,)) -> dict:
-    """Run ``num_runs`` runs of ``program`` in ``layout``; wall seconds end to end, compile
-    (lowering + XLA) seconds, and the runs' metrics on the host."""
+    """Run ``num_runs`` runs of ``program`` in ``layout``, ``call_width`` runs per call of one
+    compiled program; wall seconds end to end, compile (lowering + XLA) seconds, and the runs'
+    metrics on the host ``{name: [runs, ...]}``."""
     import jax
+    import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
 
     from imbjax.sweep.runner import RUN_AXIS, run_mesh
-    from imbjax.train import DeviceData, run_program
+    from imbjax.train import DeviceData
 
     start = time.perf_counter()
+    mesh = run_mesh()
     keys, hparams = stacked_inputs(num_runs, rhos)
+    step = call_width(layout, num_runs, mesh.size, width)
     if layout == "loop":
-        data = jax.device_put(DeviceData.from_dataset(dataset))
-        compile_start = time.perf_counter()
-        run = jax.jit(functools.partial(run_program, program, spec)).lower(
-            data, keys[0], {k: v[0] for k, v in hparams.items()}).compile()
-        compile_seconds = time.perf_counter() - compile_start
-        outputs = [jax.device_get(run(data, keys[i], {k: v[i] for k, v in hparams.items()}))
-                   for i in range(num_runs)]
-        metrics = {name: [o[name] for o in outputs] for name in outputs[0]}
+        data = jax.device_put(DeviceData.from_dataset(dataset), jax.devices()[0])
+        parts = [(keys[i], {k: v[i] for k, v in hparams.items()}) for i in range(num_runs)]
     else:
-        mesh = run_mesh()
-        if num_runs % mesh.size:
-            raise ValueError(f"{num_runs} runs do not divide over {mesh.size} devices")
         data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
-        keys, hparams = jax.device_put((keys, hparams), NamedSharding(mesh, PartitionSpec(RUN_AXIS)))
-        compile_start = time.perf_counter()
-        sweep = sweep_function(layout, program, spec, mesh, map_batch).lower(data, keys, hparams).compile()
-        compile_seconds = time.perf_counter() - compile_start
-        metrics = jax.device_get(sweep(data, keys, hparams))
+        parts = [jax.device_put((keys[i:i + step], {k: v[i:i + step] for k, v in hparams.items()}),
+                                NamedSharding(mesh, PartitionSpec(RUN_AXIS))) for i in range(0, num_runs, step)]
+    compile_start = time.perf_counter()
+    sweep = sweep_function(layout, program, spec, mesh, map_batch).lower(data, *parts[0]).compile()
+    compile_seconds = time.perf_counter() - compile_start
+    outputs = jax.device_get([sweep(data, *part) for part in parts])
+    stack = np.stack if layout == "loop" else np.concatenate
+    metrics = {name: stack([o[name] for o in outputs]) for name in outputs[0]}
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "compile_seconds": compile_seconds, "run_seconds": seconds - compile_seconds,
             "metrics": metrics}
 
 
-def measure(name: str, layout: str, map_batch: int, conv_impl: str) -> dict:
+def measure(name: str, layout: str, width: int, map_batch: int, conv_impl: str) -> dict:
     """One cold measurement of workload ``name`` (call in a fresh process)."""
     import jax
 
@@ -223,11 +242,11 @@ def measure(name: str, layout: str, map_batch: int, conv_impl: str) -> dict:
                        model_kwargs=tuple(sorted(model_kwargs.items())), batch_size=workload.batch_size,
                        num_steps=workload.steps, profile="step",
                        n_max=int(dataset.train_class_counts().min()))
-    timing = timed_sweep(layout, make_program(spec), spec, dataset, workload.runs, map_batch)
+    timing = timed_sweep(layout, make_program(spec), spec, dataset, workload.runs, width=width, map_batch=map_batch)
     flops = training_flops(spec, workload.runs, len(dataset.y_test))
     accuracy = [round(float(a), 3) for a in timing["metrics"]["accuracy"]]
     return {"workload": name, "model": workload.model, "runs": workload.runs, "steps": workload.steps,
-            "layout": layout, "map_batch": map_batch, "conv_impl": conv_impl, "devices": jax.device_count(),
+            "layout": layout, "width": width, "map_batch": map_batch, "conv_impl": conv_impl, "devices": jax.device_count(),
             "seconds": timing["seconds"], "compile_seconds": timing["compile_seconds"],
             "run_seconds": timing["run_seconds"], "gflop": flops / 1e9,
             "gflops": flops / 1e9 / timing["run_seconds"], "peak_gflops": matmul_peak_gflops(),
@@ -243,27 +262,31 @@ def run_child(args: list[str], env: dict | None = None) -> dict:
 
 
 def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("torch") is not None
 
 
-def median_of(rows: list[dict]) -> dict:
-    """The first row with every timing replaced by its median over ``rows``."""
+TIMINGS = ("seconds", "compile_seconds", "run_seconds", "gflops", "peak_gflops")
+
+
+def median_of(rows: list[dict], keys=TIMINGS) -> dict:
+    """The first row with each of ``keys`` replaced by its median over ``rows``."""
     merged = dict(rows[0])
-    for key in ("seconds", "compile_seconds", "run_seconds", "gflops", "peak_gflops", "torch_seconds"):
-        if key in merged:
-            merged[key] = statistics.median(r[key] for r in rows)
-    merged["repeats"] = len(rows)
+    for key in keys:
+        merged[key] = statistics.median(r[key] for r in rows)
     return merged
+
+
+def describe(name: str, row: dict) -> str:
+    return (f"{row['seconds']:.2f} s end to end (compile {row['compile_seconds']:.2f} s, run {row['run_seconds']:.2f} s), "
+            f"{row['runs'] / row['seconds']:.2f} runs/s, {row['gflops']:.1f} GFLOP/s "
+            f"= {100 * row['gflops'] / row['peak_gflops']:.0f}% of matmul peak {row['peak_gflops']:.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
-    parser.add_argument("--layout", default="map", choices=LAYOUTS)
+    parser.add_argument("--layout", default="shard", choices=LAYOUTS)
+    parser.add_argument("--width", type=int, default=0, help="runs per call for vmap/map (0: all)")
     parser.add_argument("--map-batch", type=int, default=1, help="runs vmapped at a time per device (--layout map)")
     parser.add_argument("--conv-impl", default="auto", choices=["auto", "patches", "xla"])
     parser.add_argument("--devices", type=int, default=None, help="CPU devices (default: one per core)")
@@ -277,39 +300,40 @@ def main() -> None:
         os.environ["XLA_FLAGS"] = args.xla_flags
         from imbjax import runtime
 
-        runtime.configure(cpu_devices=args.devices, cache=False)
-        print(json.dumps(measure(args.child, args.layout, args.map_batch, args.conv_impl)))
+        runtime.configure(cpu_devices=args.devices)
+        print(json.dumps(measure(args.child, args.layout, args.width, args.map_batch, args.conv_impl)))
         return
 
     with_torch = not args.no_torch and torch_available()
     results = {}
     for name in args.workloads:
         workload = WORKLOADS[name]
-        rows = []
+        cold, warm, torch_seconds = [], [], []
+        command = [sys.executable, __file__, "--child", name, "--layout", args.layout, "--width", str(args.width),
+                   "--map-batch", str(args.map_batch), "--conv-impl", args.conv_impl, f"--xla-flags={args.xla_flags}"]
+        if args.devices:
+            command += ["--devices", str(args.devices)]
         for _ in range(args.repeat):
-            command = [sys.executable, __file__, "--child", name, "--layout", args.layout,
-                       "--map-batch", str(args.map_batch), "--conv-impl", args.conv_impl, f"--xla-flags={args.xla_flags}"]
-            if args.devices:
-                command += ["--devices", str(args.devices)]
-            row = run_child(command)
+            with tempfile.TemporaryDirectory(prefix="imbjax-bench-cache-") as cache:
+                env = {**os.environ, "IMBJAX_CACHE_DIR": cache}
+                cold.append(run_child(command, env))
+                warm.append(run_child(command, env))
             if with_torch and workload.torch_script:
-                torch = run_child([sys.executable, str(TORCH_BENCH / workload.torch_script),
-                                   str(workload.runs), str(workload.steps)])
-                row["torch_seconds"] = torch["seconds"]
-            rows.append(row)
-        result = median_of(rows)
-        if "torch_seconds" in result:
-            result["speedup_vs_torch"] = result["torch_seconds"] / result["seconds"]
-        result["runs_per_s"] = result["runs"] / result["seconds"]
+                torch_seconds.append(run_child([sys.executable, str(TORCH_BENCH / workload.torch_script),
+                                                str(workload.runs), str(workload.steps)])["seconds"])
+        result = median_of(cold)
+        result.update({f"warm_{key}": value for key, value in median_of(warm).items() if key in TIMINGS})
+        result.update(repeats=args.repeat, runs_per_s=result["runs"] / result["seconds"])
+        head = f"{name:10s} {result['runs']} runs x {result['steps']} steps, {result['layout']} on {result['devices']} device(s)"
+        print(f"{head}\n  cold cache: {describe(name, result)}\n  warm cache: {describe(name, median_of(warm))}")
+        if torch_seconds:
+            result.update(torch_seconds=statistics.median(torch_seconds))
+            result.update(speedup_vs_torch=result["torch_seconds"] / result["seconds"],
+                          warm_speedup_vs_torch=result["torch_seconds"] / result["warm_seconds"])
+            print(f"  torch loop: {result['torch_seconds']:.2f} s -> imbjax {result['speedup_vs_torch']:.2f}x "
+                  f"(cold), {result['warm_speedup_vs_torch']:.2f}x (warm)")
+        print(f"  [medians of {args.repeat}]", flush=True)
         results[name] = result
-        line = (f"{name:10s} {result['runs']} runs x {result['steps']} steps, {result['layout']} on "
-                f"{result['devices']} device(s): {result['seconds']:.2f} s end to end "
-                f"(compile {result['compile_seconds']:.2f} s, run {result['run_seconds']:.2f} s), "
-                f"{result['runs_per_s']:.2f} runs/s, {result['gflops']:.1f} GFLOP/s "
-                f"= {100 * result['gflops'] / result['peak_gflops']:.0f}% of matmul peak {result['peak_gflops']:.0f}")
-        if "torch_seconds" in result:
-            line += f"; torch loop {result['torch_seconds']:.2f} s -> {result['speedup_vs_torch']:.2f}x"
-        print(line + f"  [median of {result['repeats']}]", flush=True)
     print(json.dumps({"xla_flags": args.xla_flags, "workloads": results}))
 
 
