@@ -295,12 +295,45 @@ def test_wilcoxon_vs_baseline_equals_scipy_over_blocks_and_over_seeds():
     by_seed = wilcoxon_vs_baseline(one, "accuracy", "ce", over="seeds").set_index("method")
     runs = one.pivot(index="seed", columns="method", values="accuracy")
     assert by_seed.loc["focal", "p_value"] == pytest.approx(stats.wilcoxon(runs["focal"], runs["ce"]).pvalue)
-    with pytest.raises(ValueError, match="single setting, got 18 settings"):
-        wilcoxon_vs_baseline(df, "accuracy", "ce", over="seeds")
     with pytest.raises(ValueError, match=r"unknown baseline 'erm'.*'ce'"):
         wilcoxon_vs_baseline(df, "accuracy", "erm")
     with pytest.raises(ValueError, match="unknown over='runs'"):
         wilcoxon_vs_baseline(df, "accuracy", "ce", over="runs")
+
+
+def test_wilcoxon_over_seeds_tests_each_setting_against_scipy_with_holm_within_the_setting():
+    """Fixed data: 2 settings (rho) x 3 methods x 7 seeds; each setting's tests pair its runs by seed."""
+    rng = np.random.default_rng(11)
+    df = synthetic_runs(rng, rhos=(10.0, 100.0), mus=(0.5,), seeds=tuple(range(7)))
+    df.loc[(df.method == "focal") & (df.rho == 100.0), "accuracy"] += 0.04  # focal ~ ce at rho 100
+    df.loc[(df.method == "focal") & (df.rho == 100.0) & (df.seed == 3), "accuracy"] = np.nan  # 6 pairs there
+    out = wilcoxon_vs_baseline(df, "accuracy", "ce", over="seeds", alpha=0.05)
+    assert list(out.columns[:2]) == ["rho", "method"] and len(out) == 4
+    for rho, part in df.groupby("rho"):
+        runs = part.pivot(index="seed", columns="method", values="accuracy")
+        tests = out[out.rho == rho].set_index("method")
+        p_values = {}
+        for method in ("focal", "ros"):
+            pair = runs[[method, "ce"]].dropna()
+            reference = stats.wilcoxon(pair[method], pair["ce"])
+            p_values[method] = reference.pvalue
+            assert tests.loc[method, "statistic"] == pytest.approx(reference.statistic)
+            assert tests.loc[method, "p_value"] == pytest.approx(reference.pvalue)
+            assert tests.loc[method, "n"] == len(pair)
+            assert tests.loc[method, "mean_difference"] == pytest.approx((pair[method] - pair["ce"]).mean())
+            assert tests.loc[method, "wins"] == (pair[method] > pair["ce"]).sum()
+        low, high = sorted(p_values.values())  # Holm over the 2 methods of this setting only
+        expected = {m: min(1.0, 2 * low) if p == low else max(min(1.0, 2 * low), high) for m, p in p_values.items()}
+        for method, p_holm in expected.items():
+            assert tests.loc[method, "p_holm"] == pytest.approx(p_holm)
+            assert tests.loc[method, "significant"] == (p_holm <= 0.05)
+    assert out.set_index(["rho", "method"]).loc[(100.0, "focal"), "n"] == 6
+    assert out.set_index(["rho", "method"]).loc[(10.0, "ros"), "wins"] == 7
+
+    one = df[df.rho == 10.0]  # a single setting: no setting column, the same tests
+    single = wilcoxon_vs_baseline(one, "accuracy", "ce", over="seeds")
+    assert single.columns[0] == "method"
+    assert single["p_value"].to_numpy() == pytest.approx(out[out.rho == 10.0]["p_value"].to_numpy())
 
 
 # --- tables and plots ------------------------------------------------------------------------
@@ -417,3 +450,38 @@ def test_report_cli_on_a_single_setting_tests_over_seeds_and_explains_skips(tmp_
         report([workdir], tmp_path / "out", baseline="erm")
     with pytest.raises(ValueError, match="unknown metric 'auc'"):
         report([workdir], tmp_path / "out", metrics=["auc"])
+
+
+def test_report_with_seed_blocks_tests_per_setting_over_seeds(tmp_path):
+    runs = synthetic_runs(np.random.default_rng(12), rhos=(10.0, 100.0), mus=(0.5,), seeds=range(6))
+    workdir = tmp_path / "wd"
+    workdir.mkdir()
+    runs.to_csv(workdir / "runs.csv", index=False)
+    parser = add_report_arguments(argparse.ArgumentParser(prog="imbjax report"))
+    args = parser.parse_args([str(workdir), "--metric", "accuracy", "--baseline", "ce", "--latex", "--blocks", "seeds"])
+    assert run_report(args) == 0
+    out = workdir / "report"
+
+    by_block = runs.pivot(index=["rho", "seed"], columns="method", values="accuracy")
+    friedman = pd.read_csv(out / "friedman.csv").set_index("metric").loc["accuracy"]
+    assert friedman["n_blocks"] == 12
+    assert friedman["statistic"] == pytest.approx(stats.friedmanchisquare(*by_block.to_numpy().T).statistic)
+    ranks = pd.read_csv(out / "ranks_accuracy.csv", index_col="method")
+    assert ranks["n_blocks"].eq(12).all()
+
+    wilcoxon = pd.read_csv(out / "wilcoxon_accuracy.csv")
+    assert list(wilcoxon.columns[:2]) == ["rho", "method"] and len(wilcoxon) == 4
+    for (rho, method), row in wilcoxon.set_index(["rho", "method"]).iterrows():
+        seeds = by_block.loc[rho]
+        assert row["p_value"] == pytest.approx(stats.wilcoxon(seeds[method], seeds["ce"]).pvalue)
+    assert (out / "wilcoxon_accuracy.md").read_text().splitlines()[0].startswith("| rho | method | baseline |")
+    assert r"\caption{accuracy: Wilcoxon" in (out / "wilcoxon_accuracy.tex").read_text()
+    text = (out / "report.md").read_text()
+    assert "N = 12 (setting, seed) blocks" in text and "in each of 2 setting(s) over its seeds" in text
+    assert "| method | settings | better | worse | not_significant |" in text
+    significant = wilcoxon[wilcoxon.significant]
+    ros_better = int((significant.method == "ros").sum())
+    assert f"| ros | 2 | {ros_better} | 0 | {2 - ros_better} |" in text
+
+    with pytest.raises(ValueError, match=r"unknown blocks='runs'; choose one of \['settings', 'seeds'\]"):
+        report([workdir], tmp_path / "bad", blocks="runs")

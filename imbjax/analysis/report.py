@@ -15,6 +15,18 @@ into ``out_dir``:
 * ``<metric>_vs_rho.png``, ``<metric>_vs_mu.png`` when rho / mu vary, and
   ``<metric>_vs_model.png`` (the metric per architecture, a line per method) when the model does;
 * ``report.md``: everything above in one page.
+
+What a block is, ``blocks``:
+
+* ``"settings"`` (default): one block per setting less the method (dataset x profile x rho x mu x
+  model ...), scored by its seed-mean. With few settings the tests have little power: 3 blocks
+  cannot give a Wilcoxon p below 0.25.
+* ``"seeds"``: Friedman, Nemenyi and the ranks use one block per (setting, seed), since the runs
+  of one seed share subset and initialisation; the Wilcoxon-Holm tests against ``baseline`` are
+  done per setting over its seeds, Holm over the methods within each setting, and written as one
+  table with the setting's varying columns first: ``wilcoxon_<metric>.csv`` / ``.md`` (and
+  ``.tex`` with ``latex=True``); ``report.md`` counts per method the settings where it is
+  significantly better, worse, or not different.
 """
 from __future__ import annotations
 
@@ -29,10 +41,13 @@ from imbjax.analysis.aggregate import (
     per_class_kinds, read_runs, setting_columns, split_columns, varying_columns, without_redundant,
 )
 from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
-from imbjax.analysis.stats import block_table, friedman_test, nemenyi, rank_methods, wilcoxon_vs_baseline
+from imbjax.analysis.stats import (
+    WILCOXON_COLUMNS, block_table, friedman_test, nemenyi, rank_methods, wilcoxon_vs_baseline,
+)
 from imbjax.analysis.tables import latex_table, markdown_table, write_text
 
 DEFAULT_REPORT_DIR = "report"
+BLOCKS_CHOICES = ("settings", "seeds")
 PLOT_AXES = ("rho", "mu", "model")
 
 
@@ -71,8 +86,48 @@ def _display_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table if blocks else table.reset_index(drop=True)
 
 
+def _wilcoxon_counts(tests: pd.DataFrame, higher_is_better: bool) -> pd.DataFrame:
+    """Per method: settings tested, and those where it is significantly better / worse than the
+    baseline (direction from the sign of the mean difference) or not significantly different."""
+    tested = tests[tests["p_value"].notna()]
+    better = tested["mean_difference"] * (1.0 if higher_is_better else -1.0) > 0
+    counts = pd.DataFrame({
+        "settings": tested.groupby("method", sort=False).size(),
+        "better": (tested["significant"] & better).groupby(tested["method"], sort=False).sum(),
+        "worse": (tested["significant"] & ~better).groupby(tested["method"], sort=False).sum(),
+        "not_significant": (~tested["significant"]).groupby(tested["method"], sort=False).sum(),
+    })
+    return counts.reindex(tests["method"].unique(), fill_value=0).rename_axis("method")
+
+
+def _wilcoxon_lines(runs: pd.DataFrame, metric: str, writer: _Writer, *, baseline: str, alpha: float,
+                    blocks: str, latex: bool) -> list[str]:
+    """Markdown lines of the Wilcoxon-Holm tests against ``baseline`` (writing their files)."""
+    best_high = higher_is_better(metric)
+    if blocks == "settings":
+        over = "blocks" if len(block_table(runs, metric)) >= 2 else "seeds"
+        tests = wilcoxon_vs_baseline(runs, metric, baseline, over=over, higher_is_better=best_high, alpha=alpha)
+        return [f"Wilcoxon signed-rank vs `{baseline}` over {over}, Holm-corrected at alpha = {alpha:g}:", "",
+                markdown_table(tests), f"(`{writer.csv(f'wilcoxon_{metric}.csv', tests)}`)", ""]
+    tests = wilcoxon_vs_baseline(runs, metric, baseline, over="seeds", higher_is_better=best_high, alpha=alpha)
+    setting = [c for c in tests.columns if c not in WILCOXON_COLUMNS]
+    shown = tests.set_index([*setting, "method"])
+    files = [writer.csv(f"wilcoxon_{metric}.csv", tests), writer.text(f"wilcoxon_{metric}.md", markdown_table(shown))]
+    if latex:
+        caption = f"{metric}: Wilcoxon signed-rank vs {baseline} per setting over seeds, Holm at alpha = {alpha:g}"
+        files.append(writer.text(f"wilcoxon_{metric}.tex", latex_table(shown, bold=None, caption=caption)))
+    n_settings = len(tests[setting].drop_duplicates()) if setting else 1
+    return [
+        f"Wilcoxon signed-rank vs `{baseline}` in each of {n_settings} setting(s) over its seeds, Holm-corrected "
+        f"over the methods of the setting at alpha = {alpha:g}; settings where each method is significantly better, "
+        f"worse, or not significantly different:", "",
+        markdown_table(_wilcoxon_counts(tests, best_high)),
+        f"Per setting: {' / '.join(f'`{name}`' for name in files)}.", "",
+    ]
+
+
 def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: float,
-                    baseline: str | None, latex: bool) -> tuple[list[str], dict | None]:
+                    baseline: str | None, latex: bool, blocks: str) -> tuple[list[str], dict | None]:
     """Markdown lines for one metric (writing its files) and its Friedman row, if tested."""
     best_high = higher_is_better(metric)
     lines = [f"## {metric} ({'higher' if best_high else 'lower'} is better)", ""]
@@ -83,10 +138,12 @@ def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: 
         tex = latex_table(means, bold="max" if best_high else "min", caption=f"{metric}, mean over seeds")
         lines.append(f"LaTeX table: `{writer.text(f'means_{metric}.tex', tex)}`\n")
 
-    table = block_table(runs, metric)
+    test_blocks = block_columns(runs) + (["seed"] if blocks == "seeds" else [])
+    kind = "(setting, seed) blocks" if blocks == "seeds" else "blocks"
+    table = block_table(runs, metric, blocks=test_blocks)
     n_methods, n_complete = table.shape[1], len(table.dropna())
-    ranks = rank_methods(runs, metric, higher_is_better=best_high)
-    lines += [f"Average ranks over {n_complete} complete blocks ({len(table) - n_complete} incomplete dropped):", ""]
+    ranks = rank_methods(runs, metric, higher_is_better=best_high, blocks=test_blocks)
+    lines += [f"Average ranks over {n_complete} complete {kind} ({len(table) - n_complete} incomplete dropped):", ""]
     lines += [markdown_table(ranks), f"(`{writer.csv(f'ranks_{metric}.csv', ranks, index=True)}`)", ""]
 
     friedman_row = None
@@ -99,7 +156,7 @@ def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: 
         lines += [
             f"Friedman chi2 = {friedman.statistic:.4f}, p = {friedman.p_value:.4g}; Iman-Davenport F = "
             f"{friedman.iman_davenport:.4f}, p = {friedman.iman_davenport_p_value:.4g} "
-            f"(k = {friedman.n_methods} methods, N = {friedman.n_blocks} blocks).",
+            f"(k = {friedman.n_methods} methods, N = {friedman.n_blocks} {kind}).",
             f"Nemenyi at alpha = {alpha:g}: q = {post_hoc.q_alpha:.3f}, CD = {post_hoc.cd:.4f}; "
             f"groups not significantly different: {groups}.", "",
             f"![critical difference diagram]({writer.figure(figure.name, figure)})", "",
@@ -113,14 +170,11 @@ def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: 
     else:
         lines += [
             f"Friedman/Nemenyi skipped: they need >= 2 methods and >= 2 complete blocks, found {n_methods} "
-            f"method(s) and {n_complete} complete block(s).", "",
+            f"method(s) and {n_complete} complete {kind[:-1]}(s).", "",
         ]
 
     if baseline is not None and n_methods >= 2:
-        over = "blocks" if len(table) >= 2 else "seeds"
-        tests = wilcoxon_vs_baseline(runs, metric, baseline, over=over, higher_is_better=best_high, alpha=alpha)
-        lines += [f"Wilcoxon signed-rank vs `{baseline}` over {over}, Holm-corrected at alpha = {alpha:g}:", ""]
-        lines += [markdown_table(tests), f"(`{writer.csv(f'wilcoxon_{metric}.csv', tests)}`)", ""]
+        lines += _wilcoxon_lines(runs, metric, writer, baseline=baseline, alpha=alpha, blocks=blocks, latex=latex)
     elif baseline is not None:
         lines += [f"Wilcoxon vs `{baseline}` skipped: only one method.", ""]
 
@@ -142,6 +196,7 @@ def report(
     latex: bool = False,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    blocks: str = "settings",
 ) -> dict[str, Path]:
     """Write the analysis of the runs of ``workdirs`` into ``out_dir``; returns ``{file name: path}``.
 
@@ -152,7 +207,10 @@ def report(
       baseline: method label to test every other method against (Wilcoxon-Holm); None skips it.
       latex: also write ``means_<metric>.tex`` tables with the best value per row in bold.
       alpha: significance level of Nemenyi and Holm; confidence: CI coverage of ``summary``.
+      blocks: ``"settings"`` or ``"seeds"``, the blocks of the tests (module docstring).
     """
+    if blocks not in BLOCKS_CHOICES:
+        raise ValueError(f"unknown blocks={blocks!r}; choose one of {list(BLOCKS_CHOICES)}")
     runs = read_runs(workdirs)
     metrics = default_metrics(runs) if metrics is None else check_metrics(runs, metrics)
     if not metrics:
@@ -187,7 +245,8 @@ def report(
     ]
     friedman_rows = []
     for metric in metrics:
-        section, friedman_row = _metric_section(runs, metric, writer, alpha=alpha, baseline=baseline, latex=latex)
+        section, friedman_row = _metric_section(runs, metric, writer, alpha=alpha, baseline=baseline, latex=latex,
+                                                blocks=blocks)
         lines += section
         friedman_rows += [friedman_row] if friedman_row else []
     if friedman_rows:
@@ -212,6 +271,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="method to test every other method against (Wilcoxon signed-rank, Holm)")
     parser.add_argument("--latex", action="store_true", help="also write LaTeX tables (best per row in bold)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--blocks", choices=BLOCKS_CHOICES, default="settings",
+                        help="blocks of the tests: 'settings' (seed-means per setting, the default) or 'seeds' "
+                             "(Friedman/Nemenyi over (setting, seed) blocks, Wilcoxon-Holm per setting over seeds)")
     return parser
 
 
@@ -219,7 +281,7 @@ def run_report(args: argparse.Namespace) -> int:
     """Run ``report`` from parsed ``add_report_arguments`` arguments; prints the written paths."""
     out_dir = args.out if args.out is not None else args.workdirs[0] / DEFAULT_REPORT_DIR
     written = report(args.workdirs, out_dir, metrics=args.metrics, baseline=args.baseline,
-                     latex=args.latex, alpha=args.alpha)
+                     latex=args.latex, alpha=args.alpha, blocks=args.blocks)
     print(f"wrote {len(written)} files to {out_dir}")
     for path in written.values():
         print(f"  {path}")

@@ -8,15 +8,21 @@ seeds. Only complete blocks (every method scored) enter the tests.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from imbjax.analysis.aggregate import block_columns, check_columns, check_metrics, method_labels
+from imbjax.analysis.aggregate import (
+    block_columns, check_columns, check_metrics, method_labels, varying_columns, without_redundant,
+)
 
 OVER_CHOICES = ("blocks", "seeds")
+WILCOXON_COLUMNS = (
+    "method", "baseline", "n", "mean_difference", "wins", "losses", "statistic", "p_value", "p_holm", "significant",
+)
 
 
 def block_table(
@@ -191,42 +197,8 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def wilcoxon_vs_baseline(
-    df: pd.DataFrame,
-    metric: str,
-    baseline: str,
-    *,
-    over: str = "blocks",
-    higher_is_better: bool = True,
-    alpha: float = 0.05,
-    method: str = "method",
-    blocks: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Wilcoxon signed-rank test of every method against ``baseline``, Holm-corrected.
-
-    ``over="blocks"`` pairs the seed-means of each block (Demšar 2006, Sec. 3.1.3);
-    ``over="seeds"`` pairs runs by seed and needs ``df`` to hold a single setting. Each pair
-    uses the blocks (or seeds) where both are defined; ``scipy.stats.wilcoxon`` with its
-    defaults gives the statistic and two-sided p-value, and a method identical to the baseline
-    everywhere gets p = 1. Returns one row per method: ``method, baseline, n, mean_difference``
-    (method - baseline), ``wins, losses`` (by ``higher_is_better``), ``statistic, p_value,
-    p_holm, significant`` (p_holm <= alpha).
-    """
-    _check_alpha(alpha)
-    if over not in OVER_CHOICES:
-        raise ValueError(f"unknown over={over!r}; choose one of {list(OVER_CHOICES)}")
-    if over == "blocks":
-        table = block_table(df, metric, blocks=blocks, method=method)
-    else:
-        settings = block_table(df, metric, blocks=blocks, method=method)
-        if len(settings) != 1:
-            raise ValueError(
-                f"over='seeds' needs runs from a single setting, got {len(settings)} settings; "
-                "filter the runs to one setting or use over='blocks'"
-            )
-        table = block_table(df, metric, blocks=["seed"], method=method)
-    if baseline not in table.columns:
-        raise ValueError(f"unknown baseline {baseline!r}; choose from {list(table.columns)}")
+def _wilcoxon_holm(table: pd.DataFrame, baseline: str, *, higher_is_better: bool, alpha: float) -> pd.DataFrame:
+    """Wilcoxon-Holm of every column of ``table`` (pairs x methods) against ``baseline``'s column."""
     rows = []
     for name in (c for c in table.columns if c != baseline):
         pair = table[[name, baseline]].dropna()
@@ -245,9 +217,54 @@ def wilcoxon_vs_baseline(
             "wins": int(np.sum(sign * difference > 0)), "losses": int(np.sum(sign * difference < 0)),
             "statistic": statistic, "p_value": p_value,
         })
-    out = pd.DataFrame(
-        rows, columns=["method", "baseline", "n", "mean_difference", "wins", "losses", "statistic", "p_value"]
-    )
+    out = pd.DataFrame(rows, columns=list(WILCOXON_COLUMNS[:-2]))
     out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
     out["significant"] = out["p_holm"] <= alpha
     return out
+
+
+def wilcoxon_vs_baseline(
+    df: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    *,
+    over: str = "blocks",
+    higher_is_better: bool = True,
+    alpha: float = 0.05,
+    method: str = "method",
+    blocks: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Wilcoxon signed-rank test of every method against ``baseline``, Holm-corrected.
+
+    ``over="blocks"`` pairs the seed-means of each block (Demšar 2006, Sec. 3.1.3): one test per
+    method, Holm over the methods. ``over="seeds"`` tests each setting (block) on its own, pairing
+    its runs by seed (runs of one seed share subset and initialisation), Holm over the methods
+    within each setting. Each pair uses the blocks (or seeds) where both are defined;
+    ``scipy.stats.wilcoxon`` with its defaults gives the statistic and two-sided p-value, and a
+    method identical to the baseline everywhere gets p = 1. Returns one row per method (per
+    setting with ``over="seeds"``, led by the block columns that vary in ``df``: none for a single
+    setting): ``method, baseline, n, mean_difference`` (method - baseline), ``wins, losses`` (by
+    ``higher_is_better``), ``statistic, p_value, p_holm, significant`` (p_holm <= alpha).
+    """
+    _check_alpha(alpha)
+    if over not in OVER_CHOICES:
+        raise ValueError(f"unknown over={over!r}; choose one of {list(OVER_CHOICES)}")
+    blocks = block_columns(df, method) if blocks is None else check_columns(df, blocks, "block")
+    if over == "blocks":
+        table = block_table(df, metric, blocks=blocks, method=method)
+    else:
+        table = block_table(df, metric, blocks=[*blocks, *check_columns(df, ["seed"], "seed")], method=method)
+    if baseline not in table.columns:
+        raise ValueError(f"unknown baseline {baseline!r}; choose from {list(table.columns)}")
+    test = functools.partial(_wilcoxon_holm, baseline=baseline, higher_is_better=higher_is_better, alpha=alpha)
+    if over == "blocks":
+        return test(table)
+    setting = without_redundant(df, varying_columns(df, blocks))
+    if not setting:
+        return test(table)
+    parts = [
+        test(part).assign(**dict(zip(setting, key if isinstance(key, tuple) else (key,))))
+        for key, part in table.groupby(level=setting, dropna=False, sort=True)
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    return out[[*setting, *(c for c in out.columns if c not in setting)]]
