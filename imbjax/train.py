@@ -25,6 +25,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import optax
+from jax.custom_batching import custom_vmap
 
 from imbjax import data as datasets
 from imbjax import imbalance, metrics, models
@@ -202,6 +203,40 @@ def test_metrics(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: 
         train_rho=imbalance.imbalance_ratio(state.class_counts),
     )
     return results
+
+
+def round_update(update: Callable) -> Callable:
+    """``cond(pred, carry, inputs)``: ``update(carry, inputs)`` where ``pred`` holds, else ``carry``.
+
+    The same as ``lax.cond(pred, update, lambda c, i: c, carry, inputs)``, except under ``vmap``:
+    there the update runs (vmapped) only when *some* run's ``pred`` holds, and each run keeps its
+    own carry where its ``pred`` does not, instead of ``lax.cond``'s ``select`` that evaluates the
+    update at every call (a pass over the pool at every step, for an update that evaluates the
+    network). Used by the families whose method state is refreshed every few steps (dynamic
+    sampling, CoSen, DE costs, DOS, LMLE). ``update`` must read traced values only through its
+    arguments.
+    """
+    @custom_vmap
+    def cond(pred, carry, inputs):
+        return jax.lax.cond(pred, update, lambda c, _: c, carry, inputs)
+
+    @cond.def_vmap
+    def batched(axis_size, in_batched, pred, carry, inputs):
+        pred_batched, carry_batched, inputs_batched = in_batched
+        pred = pred if pred_batched else jnp.broadcast_to(pred, (axis_size,))
+        carry = jax.tree.map(lambda leaf, b: leaf if b else jnp.broadcast_to(leaf, (axis_size, *leaf.shape)),
+                             carry, carry_batched)
+        in_axes = (0, jax.tree.map(lambda b: 0 if b else None, inputs_batched))
+
+        def run(carry, inputs):
+            new = jax.vmap(update, in_axes=in_axes)(carry, inputs)
+            return jax.tree.map(lambda n, c: jnp.where(pred.reshape((-1,) + (1,) * (n.ndim - 1)), n, c), new, carry)
+
+        out = jax.lax.cond(jnp.any(pred), run, lambda c, _: c, carry, inputs)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return cond
+
 
 
 # --- Families: one program builder per training loop ------------------------------------------

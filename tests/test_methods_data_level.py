@@ -22,7 +22,7 @@ from imbjax.method_library import centres, dynamic, resampling, two_phase
 from imbjax.method_library.data_level import output_layer_mask
 from imbjax.sampling import class_size_weights, draw_batch
 from imbjax.sweep import runner
-from imbjax.train import DeviceData, make_program, program_spec
+from imbjax.train import DeviceData, make_program, program_spec, round_update
 
 DATA_LEVEL_FAMILIES = {two_phase.FAMILY, dynamic.FAMILY, centres.FAMILY, resampling.FAMILY}
 
@@ -126,7 +126,7 @@ def test_round_update_under_vmap_equals_lax_cond():
     def update(carry, inputs):
         return carry * inputs["scale"] + jnp.sum(inputs["table"])
 
-    batched = dynamic.round_update(update)
+    batched = round_update(update)
     preds, carries = jnp.array([True, False, True]), jnp.arange(3.0)
     inputs = {"scale": jnp.array([2.0, 3.0, 4.0]), "table": jnp.ones(5)}
     reference = jax.vmap(lambda p, c, s: jax.lax.cond(p, update, lambda c_, _: c_, c, {"scale": s, "table": inputs["table"]}))

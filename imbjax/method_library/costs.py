@@ -91,12 +91,11 @@ from evosax.algorithms import DifferentialEvolution
 from imbjax import losses, models
 from imbjax.imbalance import masked_class_counts, subset_mask
 from imbjax.method_library.data_level import method_loss, method_probabilities
-from imbjax.method_library.dynamic import round_update
 from imbjax.methods import Method, register
 from imbjax.sampling import draw_batch, ros_weights, uniform_weights
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, draw_training_batch, gradient_step, initial_state,
-    optimizer_for, register_family, standard_program, test_metrics,
+    optimizer_for, register_family, round_update, standard_program, test_metrics,
 )
 
 Array = jax.Array

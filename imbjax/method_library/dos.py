@@ -33,7 +33,7 @@ Refresh: the embeddings of the whole pool are recomputed and the in-class neighb
 run's ``lax.scan`` (``refresh_steps = 0``, the default, is one epoch of the training subset,
 ``ceil(n / batch_size)`` steps; Ando & Huang alternate one training epoch and one target update).
 Under ``vmap`` the refresh runs only at steps where some run refreshes
-(:func:`imbjax.method_library.dynamic.round_update`). Batches are drawn uniformly from the training
+(:func:`imbjax.train.round_update`). Batches are drawn uniformly from the training
 subset (the over-sampling is in feature space), with the same key stream as the baseline, so runs
 with one seed see the same batches. Prediction is the network's softmax.
 
@@ -50,12 +50,11 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import losses, models
-from imbjax.method_library.dynamic import round_update
 from imbjax.methods import Method, register, uniform_sampler
 from imbjax.sampling import draw_batch, knn
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, choose, context, gradient_step, initial_state,
-    register_family, standard_program,
+    register_family, round_update, standard_program,
 )
 
 Array = jax.Array

@@ -33,7 +33,7 @@ Rounds, validation, second model (all inside the run's one ``lax.scan``):
 
 The F1 evaluation passes the whole pool through the network, which would cost a pool pass at
 *every* step once ``lax.cond`` is vmapped over runs (its batched predicate turns it into a
-``select``). :func:`round_update` therefore batches its condition itself: the vmapped update runs
+``select``). :func:`imbjax.train.round_update` therefore batches its condition itself: the vmapped update runs
 only at steps where at least one run ends a round (one all-reduce of a boolean per step when the run
 axis is sharded).
 
@@ -44,11 +44,10 @@ in [0, 1]. A program given values outside (``make_train`` does not check bounds)
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.custom_batching import custom_vmap
 
 from imbjax import models
 from imbjax.imbalance import masked_class_counts, subset_mask
@@ -57,7 +56,7 @@ from imbjax.methods import Method, register
 from imbjax.sampling import class_size_weights, dynamic_sample_sizes
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, gradient_step, initial_state, optimizer_for,
-    register_family, test_metrics,
+    register_family, round_update, test_metrics,
 )
 
 Array = jax.Array
@@ -96,36 +95,6 @@ def validation_split(key: Array, labels: Array, mask: Array, num_classes: int, f
     counts = masked_class_counts(labels, mask, num_classes)
     wanted = jnp.floor(jnp.clip(fraction, 0.0, 1.0) * counts + 1e-4).astype(jnp.int32)
     return subset_mask(key, labels, jnp.minimum(wanted, jnp.maximum(counts - 1, 0)), pool=mask)
-
-
-def round_update(update: Callable) -> Callable:
-    """``cond(pred, carry, inputs)``: ``update(carry, inputs)`` where ``pred`` holds, else ``carry``.
-
-    The same as ``lax.cond(pred, update, lambda c, i: c, carry, inputs)``, except under ``vmap``:
-    there the update runs (vmapped) only when *some* run's ``pred`` holds, and each run keeps its
-    own carry where its ``pred`` does not, instead of ``lax.cond``'s ``select`` that evaluates the
-    update at every call. ``update`` must read traced values only through its arguments.
-    """
-    @custom_vmap
-    def cond(pred, carry, inputs):
-        return jax.lax.cond(pred, update, lambda c, _: c, carry, inputs)
-
-    @cond.def_vmap
-    def batched(axis_size, in_batched, pred, carry, inputs):
-        pred_batched, carry_batched, inputs_batched = in_batched
-        pred = pred if pred_batched else jnp.broadcast_to(pred, (axis_size,))
-        carry = jax.tree.map(lambda leaf, b: leaf if b else jnp.broadcast_to(leaf, (axis_size, *leaf.shape)),
-                             carry, carry_batched)
-        in_axes = (0, jax.tree.map(lambda b: 0 if b else None, inputs_batched))
-
-        def run(carry, inputs):
-            new = jax.vmap(update, in_axes=in_axes)(carry, inputs)
-            return jax.tree.map(lambda n, c: jnp.where(pred.reshape((-1,) + (1,) * (n.ndim - 1)), n, c), new, carry)
-
-        out = jax.lax.cond(jnp.any(pred), run, lambda c, _: c, carry, inputs)
-        return out, jax.tree.map(lambda _: True, out)
-
-    return cond
 
 
 # --- The training program -------------------------------------------------------------------

@@ -69,12 +69,11 @@ import jax.numpy as jnp
 
 from imbjax import models
 from imbjax.method_library.dos import refresh_interval
-from imbjax.method_library.dynamic import round_update
 from imbjax.methods import Method, register, ros_sampler
 from imbjax.sampling import class_kmeans, draw_batch
 from imbjax.train import (
     FAMILIES, Program, ProgramSpec, apply_in_batches, branches, choose, context, gradient_step, initial_state,
-    register_family, test_metrics,
+    register_family, round_update, test_metrics,
 )
 
 Array = jax.Array
