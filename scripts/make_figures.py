@@ -288,7 +288,8 @@ def regenerate(results: Path, out: Path, names: list[str] | None = None, *, rend
             progress.write_figure(runs, study.path, study.config.get("figure_metrics", ()))
             for command in study.reports:
                 report(command.workdirs, study.report_dir(command), metrics=command.metrics,
-                       baseline=command.baseline, latex=command.latex, alpha=command.alpha)
+                       baseline=command.baseline, latex=command.latex, alpha=command.alpha,
+                       blocks=command.blocks)
         folders = scaling_dirs(out, names)
         plot_scaling = _bench_scaling_plot() if folders else None
         for folder in folders:
