@@ -4,6 +4,7 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/cao2019_ldam.py \
         --workdir runs/cao2019_ldam_paper
     imbjax report results/cao2019_ldam/run --out results/cao2019_ldam/report --baseline baseline --metric accuracy --metric balanced_accuracy
+    imbjax report results/cao2019_ldam/run --out results/cao2019_ldam/report/seeds --baseline baseline --metric accuracy --metric balanced_accuracy --blocks seeds
 
 What it reproduces (Cao et al. 2019, Table 2, in direction): on exponentially imbalanced
 (long-tailed) data with a balanced test set, top-1 accuracy ranks cross-entropy ~ focal <

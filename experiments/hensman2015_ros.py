@@ -4,6 +4,7 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/hensman2015_ros.py \
         --workdir runs/hensman2015_ros_paper
     imbjax report results/hensman2015_ros/run --out results/hensman2015_ros/report --baseline baseline --metric balanced_accuracy --metric accuracy
+    imbjax report results/hensman2015_ros/run --out results/hensman2015_ros/report/seeds --baseline baseline --metric balanced_accuracy --metric accuracy --blocks seeds
 
 What it reproduces (survey Tables 3 and 4, in direction): on CIFAR-10 distributions with
 rho <= 2.3 a CNN trained on the imbalanced data loses per-class accuracy (badly on some

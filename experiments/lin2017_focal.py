@@ -4,6 +4,7 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/lin2017_focal.py \
         --workdir runs/lin2017_focal_paper
     imbjax report results/lin2017_focal/run --out results/lin2017_focal/report --baseline baseline --metric balanced_accuracy --metric min_class_recall
+    imbjax report results/lin2017_focal/run --out results/lin2017_focal/report/seeds --baseline baseline --metric balanced_accuracy --metric min_class_recall --blocks seeds
 
 What it reproduces: focal loss FL = -alpha_t (1 - p_t)^gamma log p_t (survey Eq. 16) down-weights
 easy examples as gamma grows. Nemoto et al. swept gamma in [0, 5] on three building-change

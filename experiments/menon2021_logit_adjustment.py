@@ -4,6 +4,7 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/menon2021_logit_adjustment.py \
         --workdir runs/menon2021_paper
     imbjax report results/menon2021_logit_adjustment/run --out results/menon2021_logit_adjustment/report --baseline baseline --metric balanced_accuracy
+    imbjax report results/menon2021_logit_adjustment/run --out results/menon2021_logit_adjustment/report/seeds --baseline baseline --metric balanced_accuracy --blocks seeds
 
 What it reproduces (Menon et al. 2021, Table 2, in direction): adding tau log(prior) to the
 logits, either inside the softmax cross-entropy during training (the logit-adjusted loss) or

@@ -4,6 +4,7 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/wang2016_mfe.py \
         --workdir runs/wang2016_mfe_paper
     imbjax report results/wang2016_mfe/run --out results/wang2016_mfe/report --baseline mse --metric f1_per_class_1 --metric ovr_roc_auc
+    imbjax report results/wang2016_mfe/run --out results/wang2016_mfe/report/seeds --baseline mse --metric f1_per_class_1 --metric ovr_roc_auc --blocks seeds
 
 What it reproduces (survey Tables 7 and 8, in direction): on binary data whose minority (positive)
 class is 20%, 10% and 5% of the majority (rho = 5, 10, 20), a deep MLP trained with MFE
