@@ -69,6 +69,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator
 
 from imbjax.analysis.report import DEFAULT_REPORT_DIR, add_report_arguments, report
+from imbjax.config import SCALES
 from imbjax.sweep import progress, store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,6 +176,15 @@ def recording_figures(render: bool = True) -> Iterator[None]:
         yield
 
 
+def experiment_file(config_name: str) -> Path:
+    """``experiments/<name>.py`` of a config named ``<name>`` or ``<name>_<scale>`` (the experiment
+    configs name themselves after their scale, :data:`imbjax.config.SCALES`)."""
+    for scale in SCALES:
+        if config_name.endswith(f"_{scale}") and (EXPERIMENTS / f"{config_name[:-len(scale) - 1]}.py").is_file():
+            return EXPERIMENTS / f"{config_name[:-len(scale) - 1]}.py"
+    return EXPERIMENTS / f"{config_name}.py"
+
+
 def report_commands(experiment: Path) -> list[argparse.Namespace]:
     """The ``imbjax report`` commands in ``experiment``'s docstring, parsed as the CLI parses them."""
     if not experiment.is_file():
@@ -200,7 +210,7 @@ def find_studies(results: Path) -> list[Study]:
         config_file = workdir / store.CONFIG_FILE
         config = (json.loads(config_file.read_text()) if config_file.is_file()
                   else json.loads((workdir / store.META_FILE).read_text())["config"])
-        commands = report_commands(EXPERIMENTS / f"{config['name']}.py")
+        commands = report_commands(experiment_file(config["name"]))
         studies.append(Study(path, config, tuple(c for c in commands if c.workdirs[0] == path)))
     return studies
 
