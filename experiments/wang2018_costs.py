@@ -3,7 +3,8 @@
     imbjax run experiments/wang2018_costs.py --workdir runs/wang2018_costs
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/wang2018_costs.py \
         --workdir runs/wang2018_costs_paper
-    imbjax report runs/wang2018_costs --baseline baseline --metric ovr_roc_auc --metric min_class_recall
+    imbjax report results/wang2018_costs/run --out results/wang2018_costs/report --baseline baseline --metric ovr_roc_auc --metric min_class_recall
+    imbjax report results/wang2018_costs/run --out results/wang2018_costs/report/seeds --baseline baseline --metric ovr_roc_auc --metric min_class_recall --blocks seeds
 
 What it reproduces: CSDNN weighs the cross-entropy of a false negative (a missed readmission) by a
 fixed cost, 2x the false-positive cost on their general-ward data (rho = 5.3) and 1.5x on their
