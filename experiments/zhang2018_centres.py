@@ -3,7 +3,8 @@
     imbjax run experiments/zhang2018_centres.py --workdir runs/zhang2018_centres
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/zhang2018_centres.py \
         --workdir runs/zhang2018_centres_paper
-    imbjax report runs/zhang2018_centres --baseline baseline --metric macro_precision --metric ovr_average_precision
+    imbjax report results/zhang2018_centres/run --out results/zhang2018_centres/report --baseline baseline --metric macro_precision --metric ovr_average_precision
+    imbjax report results/zhang2018_centres/run --out results/zhang2018_centres/report/seeds --baseline baseline --metric macro_precision --metric ovr_average_precision --blocks seeds
 
 What it reproduces (survey Table 11, in direction): classifying by the nearest class centre of
 the trained network's penultimate features (CC) scores a higher mean precision than the
