@@ -3,7 +3,8 @@
     imbjax run experiments/pouyanfar2018_dynamic.py --workdir runs/pouyanfar2018_dynamic
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/pouyanfar2018_dynamic.py \
         --workdir runs/pouyanfar2018_dynamic_paper
-    imbjax report runs/pouyanfar2018_dynamic --baseline baseline --metric macro_f1 --metric weighted_f1 --metric accuracy
+    imbjax report results/pouyanfar2018_dynamic/run --out results/pouyanfar2018_dynamic/report --baseline baseline --metric macro_f1 --metric weighted_f1 --metric accuracy
+    imbjax report results/pouyanfar2018_dynamic/run --out results/pouyanfar2018_dynamic/report/seeds --baseline baseline --metric macro_f1 --metric weighted_f1 --metric accuracy --blocks seeds
 
 What it reproduces (survey Table 6, in direction): dynamic sampling (over-sample the classes with
 low validation F1, under-sample the learnt ones, and average with a second model trained without
