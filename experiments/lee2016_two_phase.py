@@ -3,7 +3,8 @@
     imbjax run experiments/lee2016_two_phase.py --workdir runs/lee2016_two_phase
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/lee2016_two_phase.py \
         --workdir runs/lee2016_two_phase_paper
-    imbjax report runs/lee2016_two_phase --baseline baseline --metric macro_f1 --metric ovr_roc_auc
+    imbjax report results/lee2016_two_phase/run --out results/lee2016_two_phase/report --baseline baseline --metric macro_f1 --metric ovr_roc_auc
+    imbjax report results/lee2016_two_phase/run --out results/lee2016_two_phase/report/seeds --baseline baseline --metric macro_f1 --metric ovr_roc_auc --blocks seeds
 
 What it reproduces (survey Table 5, in direction): pre-training on *thresholded* data (every class
 with more than N examples randomly under-sampled to N) and then fine-tuning the whole network on
