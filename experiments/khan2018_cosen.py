@@ -2,7 +2,8 @@
 
     imbjax run experiments/khan2018_cosen.py --workdir runs/khan2018_cosen
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/khan2018_cosen.py --workdir runs/khan2018_cosen_paper
-    imbjax report runs/khan2018_cosen --baseline baseline --metric balanced_accuracy --metric min_class_recall
+    imbjax report results/khan2018_cosen/run --out results/khan2018_cosen/report --baseline baseline --metric balanced_accuracy --metric min_class_recall
+    imbjax report results/khan2018_cosen/run --out results/khan2018_cosen/report/seeds --baseline baseline --metric balanced_accuracy --metric min_class_recall --blocks seeds
 
 What it reproduces (in direction): Khan, Hayat, Bennamoun, Sohel & Togneri (IEEE TNNLS 2018)
 train a CNN with a cost matrix applied to its outputs and update the costs, by alternating
