@@ -3,8 +3,8 @@
     imbjax run experiments/grand_comparison.py --workdir runs/grand_comparison
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/grand_comparison.py \
         --workdir runs/grand_comparison_paper
-    imbjax report runs/grand_comparison --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc \
-        --metric macro_f1 --metric min_class_recall
+    imbjax report results/grand_comparison/run --out results/grand_comparison/report --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc --metric macro_f1 --metric min_class_recall
+    imbjax report results/grand_comparison/run --out results/grand_comparison/report/seeds --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc --metric macro_f1 --metric min_class_recall --blocks seeds
 
 What it is for: the survey's call for future work (Johnson & Khoshgoftaar 2019, Conclusion):
 the methods compared on the same data sets and imbalance levels, with several complementary
