@@ -33,11 +33,10 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 * ``small``: digits, breast_cancer, wine and ten-class synthetic data, an MLP with hidden layers
   128-128, 300 Adam steps of batch 64, 10 seeds: 120 runs per method and data set (4,560 runs with
   the 38 methods registered on 2 December 2026), one compiled program per method family and data set
-  (9 families then, 36 compiles). Expected runtime on the project's 2-core CPU machine: roughly
-  30-60 minutes (estimate, not measured: ~17-30 s per compile and ~0.1 s per standard-family MLP run
-  as measured for hensman2015_ros.py and the tiny runs of tests/test_experiments.py with other jobs
-  running, several times that per run for the resampling, CoSen, DE, DOS, LMLE and dynamic-sampling
-  families). Narrow it with e.g. ``--set "datasets=('wine',)" --set seeds=3``.
+  (10 families then, 40 compiles). Measured on the project's 2-core CPU machine (2 CPU devices, no
+  other job running; ``results/grand_comparison/run/meta.json``): 617 s inside ``imbjax run``, of
+  which 239 s compiling the 40 programs and 371 s training (about 10 minutes). Narrow it with e.g.
+  ``--set "datasets=('wine',)" --set seeds=3``.
 * ``paper``: ``tfds:mnist`` (n_max = 5,421) and ``tfds:cifar10`` (n_max = 5,000) at rho in
   {1, 100, 1000} (the minority classes keep 5 to 54 images at the two larger rho), a ResNet-20,
   8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for an accelerator.
