@@ -239,6 +239,17 @@ def round_update(update: Callable) -> Callable:
 
 
 
+def refresh_interval(requested, num_examples: Array, batch_size: int) -> Array:
+    """``round(requested)`` steps, or one epoch ``ceil(num_examples / batch_size)`` when that is 0; ``int32``.
+
+    The interval of a family's periodic update (a dynamic-sampling round, a CoSen cost update, a
+    DOS or LMLE refresh), with :func:`round_update` as the conditional update itself."""
+    requested = jnp.maximum(jnp.round(requested), 0).astype(jnp.int32)
+    epoch = jnp.maximum(-(-jnp.asarray(num_examples, jnp.int32) // batch_size), 1)
+    return jnp.where(requested > 0, requested, epoch)
+
+
+
 # --- Families: one program builder per training loop ------------------------------------------
 
 FAMILIES: dict[str, Callable[[ProgramSpec], Program]] = {}

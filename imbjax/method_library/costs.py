@@ -95,7 +95,7 @@ from imbjax.methods import Method, register
 from imbjax.sampling import draw_batch, ros_weights, uniform_weights
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, draw_training_batch, gradient_step, initial_state,
-    optimizer_for, register_family, round_update, standard_program, test_metrics,
+    optimizer_for, refresh_interval, register_family, round_update, standard_program, test_metrics,
 )
 
 Array = jax.Array
@@ -297,13 +297,11 @@ def cosen_program(spec: ProgramSpec) -> Program:
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
         train_mask, validation, counts = split_training_part(spec, data, key, mask, hparams["validation_fraction"])
-        epoch = -(-jnp.sum(counts) // spec.batch_size)
-        requested = jnp.maximum(jnp.round(hparams["cost_update_steps"]), 0).astype(jnp.int32)
+        update_steps = refresh_interval(hparams["cost_update_steps"], jnp.sum(counts), spec.batch_size)
         ones = jnp.ones((spec.num_classes, spec.num_classes), jnp.float32)
         return state._replace(
             class_counts=counts, weights=uniform_weights(data.y_train, train_mask),
-            extra=CoSenState(train_mask, validation, jnp.where(requested > 0, requested, jnp.maximum(epoch, 1)),
-                             ones, ones))
+            extra=CoSenState(train_mask, validation, update_steps, ones, ones))
 
     def update_costs(carry, inputs):
         """``carry = (costs, target)``; the network is fixed (its parameters are an input)."""

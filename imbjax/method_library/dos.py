@@ -54,7 +54,7 @@ from imbjax.methods import Method, register, uniform_sampler
 from imbjax.sampling import draw_batch, knn
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, choose, context, gradient_step, initial_state,
-    register_family, round_update, standard_program,
+    refresh_interval, register_family, round_update, standard_program,
 )
 
 Array = jax.Array
@@ -153,13 +153,6 @@ def head_logits(params, features: Array) -> Array:
     ``features: [..., D]``: ``[..., C]``."""
     head = params["params"][models.HEAD]
     return jnp.matmul(features, head["kernel"], precision=jax.lax.Precision.HIGHEST) + head["bias"]
-
-
-def refresh_interval(requested, num_examples: Array, batch_size: int) -> Array:
-    """``round(requested)`` steps, or one epoch ``ceil(num_examples / batch_size)`` when that is 0; ``int32``."""
-    requested = jnp.maximum(jnp.round(requested), 0).astype(jnp.int32)
-    epoch = jnp.maximum(-(-jnp.asarray(num_examples, jnp.int32) // batch_size), 1)
-    return jnp.where(requested > 0, requested, epoch)
 
 
 # --- The training program ------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from imbjax.methods import Method, register
 from imbjax.sampling import class_size_weights, dynamic_sample_sizes
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, gradient_step, initial_state, optimizer_for,
-    register_family, round_update, test_metrics,
+    refresh_interval, register_family, round_update, test_metrics,
 )
 
 Array = jax.Array
@@ -136,9 +136,7 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
                                       spec.num_classes, hparams["validation_fraction"])
         train_mask = mask & ~validation
         counts = masked_class_counts(data.y_train, train_mask, spec.num_classes)
-        epoch = -(-jnp.sum(counts) // spec.batch_size)
-        requested = jnp.maximum(jnp.round(hparams["round_steps"]), 0).astype(jnp.int32)
-        round_steps = jnp.where(requested > 0, requested, jnp.maximum(epoch, 1))
+        round_steps = refresh_interval(hparams["round_steps"], jnp.sum(counts), spec.batch_size)
         f1 = jnp.zeros(spec.num_classes, jnp.float32)
         sizes = eq11_sizes(f1, counts)
         params = {SAMPLED: state.params, PLAIN: state.params}

@@ -68,12 +68,11 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import models
-from imbjax.method_library.dos import refresh_interval
 from imbjax.methods import Method, register, ros_sampler
 from imbjax.sampling import class_kmeans, draw_batch
 from imbjax.train import (
     FAMILIES, Program, ProgramSpec, apply_in_batches, branches, choose, context, gradient_step, initial_state,
-    register_family, round_update, test_metrics,
+    refresh_interval, register_family, round_update, test_metrics,
 )
 
 Array = jax.Array
