@@ -16,7 +16,7 @@ from scipy import stats
 from imbjax.analysis import (
     add_report_arguments, aggregate, block_columns, block_table, classwise_table, critical_difference, friedman_test,
     holm, latex_table, markdown_table, method_labels, nemenyi, nemenyi_q, plot_critical_difference, plot_metric_vs,
-    rank_methods, read_runs, report, run_report, split_columns, wilcoxon_vs_baseline,
+    rank_methods, read_runs, report, run_report, smallest_holm_p, split_columns, wilcoxon_vs_baseline,
 )
 
 # Demšar (2006), Table 6: AUC of four C4.5 variants on 14 UCI data sets.
@@ -276,6 +276,26 @@ def test_holm_properties(p_values):
     assert adjusted.min() == pytest.approx(min(1.0, len(p) * p.min()))
 
 
+@pytest.mark.parametrize("n_pairs", [1, 3, 6, 10, 25])
+@pytest.mark.parametrize("n_comparisons", [1, 2, 37])
+def test_smallest_holm_p_is_what_one_sided_differences_give(n_pairs, n_comparisons):
+    """Every difference of one sign is the Wilcoxon test's most extreme outcome; ``holm`` of
+    ``n_comparisons`` such tests gives the floor, and no other outcome goes below it."""
+    extreme = stats.wilcoxon(np.arange(1.0, n_pairs + 1.0)).pvalue
+    floor = smallest_holm_p(n_pairs, n_comparisons)
+    assert floor == pytest.approx(holm([extreme] * n_comparisons).min())
+    rng = np.random.default_rng(n_pairs)
+    others = [stats.wilcoxon(rng.normal(0.5, 1.0, n_pairs)).pvalue for _ in range(50)]
+    assert min(others) * n_comparisons >= floor - 1e-12 or floor == 1.0
+    if n_pairs == 10 and n_comparisons == 37:
+        assert floor == pytest.approx(37 * 2 / 2**10)  # the grand comparison's floor: 0.072
+
+
+def test_smallest_holm_p_rejects_empty_tests():
+    with pytest.raises(ValueError, match="n_pairs and n_comparisons must be >= 1, got 0 and 3"):
+        smallest_holm_p(0, 3)
+
+
 def test_wilcoxon_vs_baseline_equals_scipy_over_blocks_and_over_seeds():
     rng = np.random.default_rng(3)
     df = synthetic_runs(rng, rhos=(2.0, 10.0, 50.0), mus=(0.2, 0.5, 0.8), seeds=(0, 1), datasets=("a", "b"))
@@ -417,6 +437,7 @@ def test_report_end_to_end_merges_workdirs(tmp_path):
     text = (out / "report.md").read_text()
     assert f"{len(runs)} runs from 2 workdir(s)" in text and f"({len(duplicate)} duplicate run_id rows dropped)" in text
     assert "![critical difference diagram](cd_accuracy.png)" in text and "Class-wise recall" in text
+    assert "with 4 pairs the smallest two-sided Wilcoxon p is 0.125" in text  # 4 blocks, Holm over 2: 0.25
 
 
 def test_report_cli_on_a_single_setting_tests_over_seeds_and_explains_skips(tmp_path, capsys):
@@ -435,6 +456,7 @@ def test_report_cli_on_a_single_setting_tests_over_seeds_and_explains_skips(tmp_
     by_seed = runs.pivot(index="seed", columns="method", values="accuracy")
     wilcoxon = pd.read_csv(out / "wilcoxon_accuracy.csv")
     assert wilcoxon["p_value"].item() == pytest.approx(stats.wilcoxon(by_seed["ros"], by_seed["ce"]).pvalue)
+    assert "No test here can be significant" not in text  # 6 pairs, 1 test: p can reach 2 / 2**6 < 0.05
 
     single = tmp_path / "single"
     single.mkdir()
@@ -482,6 +504,10 @@ def test_report_with_seed_blocks_tests_per_setting_over_seeds(tmp_path):
     significant = wilcoxon[wilcoxon.significant]
     ros_better = int((significant.method == "ros").sum())
     assert f"| ros | 2 | {ros_better} | 0 | {2 - ros_better} |" in text
+    # 6 seeds: the smallest Wilcoxon p is 2 / 2**6 = 0.03125, Holm over 2 methods doubles it
+    assert ("**No test here can be significant:** with 6 pairs the smallest two-sided Wilcoxon p is 0.0312, "
+            "and Holm over 2 methods makes the smallest attainable p_holm 0.0625 > alpha = 0.05") in text
+    assert wilcoxon["p_holm"].min() >= 0.0625
 
     with pytest.raises(ValueError, match=r"unknown blocks='runs'; choose one of \['settings', 'seeds'\]"):
         report([workdir], tmp_path / "bad", blocks="runs")

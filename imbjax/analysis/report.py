@@ -42,7 +42,7 @@ from imbjax.analysis.aggregate import (
 )
 from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
 from imbjax.analysis.stats import (
-    WILCOXON_COLUMNS, block_table, friedman_test, nemenyi, rank_methods, wilcoxon_vs_baseline,
+    WILCOXON_COLUMNS, block_table, friedman_test, nemenyi, rank_methods, smallest_holm_p, wilcoxon_vs_baseline,
 )
 from imbjax.analysis.tables import latex_table, markdown_table, write_text
 
@@ -100,6 +100,22 @@ def _wilcoxon_counts(tests: pd.DataFrame, higher_is_better: bool) -> pd.DataFram
     return counts.reindex(tests["method"].unique(), fill_value=0).rename_axis("method")
 
 
+def _power_note(tests: pd.DataFrame, setting: Sequence[str], alpha: float) -> list[str]:
+    """A warning line when no test in ``tests`` can reach ``alpha``: with the most pairs any test has and
+    the most methods Holm corrects over together, the smallest attainable ``p_holm`` exceeds ``alpha``."""
+    if tests.empty or tests["n"].max() < 1:
+        return []
+    n_pairs = int(tests["n"].max())
+    n_comparisons = int(tests.groupby(list(setting)).size().max()) if setting else len(tests)
+    floor = smallest_holm_p(n_pairs, n_comparisons)
+    if floor <= alpha:
+        return []
+    return [f"**No test here can be significant:** with {n_pairs} pairs the smallest two-sided Wilcoxon p is "
+            f"{floor / n_comparisons:.3g}, and Holm over {n_comparisons} methods makes the smallest attainable "
+            f"p_holm {floor:.3g} > alpha = {alpha:g}. More seeds (pairs) or fewer methods are needed; "
+            f"the wins / losses columns still show the direction.", ""]
+
+
 def _wilcoxon_lines(runs: pd.DataFrame, metric: str, writer: _Writer, *, baseline: str, alpha: float,
                     blocks: str, latex: bool) -> list[str]:
     """Markdown lines of the Wilcoxon-Holm tests against ``baseline`` (writing their files)."""
@@ -108,7 +124,8 @@ def _wilcoxon_lines(runs: pd.DataFrame, metric: str, writer: _Writer, *, baselin
         over = "blocks" if len(block_table(runs, metric)) >= 2 else "seeds"
         tests = wilcoxon_vs_baseline(runs, metric, baseline, over=over, higher_is_better=best_high, alpha=alpha)
         return [f"Wilcoxon signed-rank vs `{baseline}` over {over}, Holm-corrected at alpha = {alpha:g}:", "",
-                markdown_table(tests), f"(`{writer.csv(f'wilcoxon_{metric}.csv', tests)}`)", ""]
+                markdown_table(tests), f"(`{writer.csv(f'wilcoxon_{metric}.csv', tests)}`)", "",
+                *_power_note(tests, [], alpha)]
     tests = wilcoxon_vs_baseline(runs, metric, baseline, over="seeds", higher_is_better=best_high, alpha=alpha)
     setting = [c for c in tests.columns if c not in WILCOXON_COLUMNS]
     shown = tests.set_index([*setting, "method"])
@@ -123,6 +140,7 @@ def _wilcoxon_lines(runs: pd.DataFrame, metric: str, writer: _Writer, *, baselin
         f"worse, or not significantly different:", "",
         markdown_table(_wilcoxon_counts(tests, best_high)),
         f"Per setting: {' / '.join(f'`{name}`' for name in files)}.", "",
+        *_power_note(tests, setting, alpha),
     ]
 
 

@@ -197,6 +197,21 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
+def smallest_holm_p(n_pairs: int, n_comparisons: int) -> float:
+    """The smallest Holm-adjusted p-value any of ``n_comparisons`` Wilcoxon signed-rank tests over
+    ``n_pairs`` pairs can reach.
+
+    The two-sided p-value of ``scipy.stats.wilcoxon`` is smallest when every difference has one sign
+    (``2 / 2**n`` exactly for small ``n``); Holm multiplies the smallest p by the number of tests.
+    When this exceeds alpha, no test can be significant however large the effects: more seeds
+    (pairs) or fewer comparisons are needed.
+    """
+    if n_pairs < 1 or n_comparisons < 1:
+        raise ValueError(f"n_pairs and n_comparisons must be >= 1, got {n_pairs} and {n_comparisons}")
+    one_sided_everywhere = stats.wilcoxon(np.arange(1.0, n_pairs + 1.0)).pvalue
+    return float(min(1.0, n_comparisons * one_sided_everywhere))
+
+
 def _wilcoxon_holm(table: pd.DataFrame, baseline: str, *, higher_is_better: bool, alpha: float) -> pd.DataFrame:
     """Wilcoxon-Holm of every column of ``table`` (pairs x methods) against ``baseline``'s column."""
     rows = []
