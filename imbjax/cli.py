@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cpu-devices", type=int, default=None,
                      help="CPU devices to shard over (default: one per core, at most 8)")
     run.add_argument("--no-cache", action="store_true", help="disable the persistent compilation cache")
+    run.add_argument("--layout", default="auto", choices=["auto", "vmap", "map"],
+                     help="how a device trains its runs: vmap (batched), map (one at a time), auto (default: "
+                          "map for convolutional models on CPU, else vmap); results do not depend on it")
     run.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                      help="multi-host run: the coordinator address (with --num-processes, --process-id)")
     run.add_argument("--num-processes", type=int, default=1)
@@ -92,7 +95,7 @@ def _run(args) -> int:
         print(f"imbjax: {args.workdir} holds another config; writing to {workdir}")
     start = time.perf_counter()
     with progress.SweepProgress() as display:
-        table = runner.run_sweep(config, workdir, report=display.report)
+        table = runner.run_sweep(config, workdir, report=display.report, layout=args.layout)
     if not runtime.is_writer():
         return 0
     progress.print_summary(table, config.figure_metrics)

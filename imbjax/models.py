@@ -183,6 +183,8 @@ def option_a_shortcut(x, width: int, stride: int, channel_axis: int):
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": MLP, "small_cnn": SmallCNN, "lenet5": LeNet5, "all_cnn": AllCNN, "resnet": ResNet,
 }
+#: Models built on convolutions (vmapping them over runs gives grouped convolutions).
+CONVOLUTIONAL_MODELS = frozenset(MODELS) - {"mlp"}
 
 
 def check_model(name: str) -> None:

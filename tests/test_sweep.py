@@ -15,6 +15,7 @@ import pytest
 from imbjax import config as config_lib
 from imbjax.sweep import grid, runner, store
 from imbjax.train import make_train
+from tests.conftest import make_tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,8 +65,8 @@ SHARDED_SCRIPT = textwrap.dedent("""
     import jax
     from imbjax import config as config_lib
     from imbjax.sweep import runner
-    config = config_lib.load_config(sys.argv[1], sys.argv[3:])
-    table = runner.run_sweep(config, sys.argv[2])
+    config = config_lib.load_config(sys.argv[1])
+    table = runner.run_sweep(config, sys.argv[2], layout=sys.argv[3])
     print(json.dumps({"devices": jax.device_count()}))
 """)
 
@@ -89,18 +90,22 @@ def _tiny_config_file(tmp_path):
 
 @pytest.mark.slow
 def test_sharded_over_two_and_four_devices_equals_one_device(tmp_path):
+    """Both layouts: vmapped runs, and each device's runs one at a time (``lax.map`` in ``shard_map``)."""
     config_path = _tiny_config_file(tmp_path)
     tables = {}
-    for devices in (1, 2, 4):
+    for devices, layout in ((1, "vmap"), (2, "vmap"), (4, "vmap"), (2, "map")):
         env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices)}
-        out = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, str(config_path), str(tmp_path / f"d{devices}")],
+        workdir = tmp_path / f"d{devices}-{layout}"
+        out = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, str(config_path), str(workdir), layout],
                              env=env, capture_output=True, text=True, check=True)
         assert json.loads(out.stdout.strip().splitlines()[-1])["devices"] == devices
-        tables[devices] = pd.read_csv(tmp_path / f"d{devices}" / "runs.csv").set_index("run_id").sort_index()
-    assert len(tables[1]) == 2 * 3 * 3  # 18 runs: the padding to 4 devices is dropped
+        tables[devices, layout] = pd.read_csv(workdir / "runs.csv").set_index("run_id").sort_index()
+    one_device = tables[1, "vmap"]
+    assert len(one_device) == 2 * 3 * 3  # 18 runs: the padding to 4 devices is dropped
     metrics = ["accuracy", "balanced_accuracy", "macro_f1", "g_mean", "ovr_roc_auc", "train_loss"]
-    for devices in (2, 4):
-        np.testing.assert_allclose(tables[1][metrics].to_numpy(), tables[devices][metrics].to_numpy(), atol=1e-5)
+    for key in ((2, "vmap"), (4, "vmap"), (2, "map")):
+        np.testing.assert_allclose(one_device[metrics].to_numpy(), tables[key][metrics].to_numpy(), atol=1e-5,
+                                   err_msg=str(key))
 
 
 def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tiny_sweep, tiny_workdir):
@@ -138,6 +143,33 @@ def test_runs_in_parts_of_max_parallel_equal_one_part(tiny_config, tiny_sweep, t
     metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
     np.testing.assert_allclose(parts[metrics].to_numpy(), tiny_sweep[1][metrics].to_numpy(), atol=1e-5)
     assert runner.padded_size(8, 2, 3) == (4, 2) and runner.padded_size(8, 1, 0) == (8, 1)
+
+
+def test_map_layout_equals_vmap_and_is_not_part_of_the_config(tiny_config, tiny_sweep, tiny_workdir, tmp_path):
+    """Runs one at a time per device give the vmapped sweep's results, with checkpoints too; a work
+    directory made with one layout resumes with the other (the layout is not in ``config.json``)."""
+    metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
+    tiny_config.checkpoint_every = 12  # init, advance(12), advance(12), advance(6), evaluate under lax.map
+    mapped = runner.run_sweep(tiny_config, tmp_path / "mapped", layout="map")
+    np.testing.assert_allclose(mapped[metrics].to_numpy(), tiny_sweep[1][metrics].to_numpy(), atol=1e-5)
+    events = []
+    resumed = runner.run_sweep(make_tiny_config(), tiny_workdir, layout="map",
+                               report=lambda event, info: events.append(event))
+    assert events == ["group_skipped"]
+    pd.testing.assert_frame_equal(resumed, tiny_sweep[1])
+    with pytest.raises(ValueError, match=r"unknown layout 'pmap'; choose one of \['auto', 'vmap', 'map'\]"):
+        runner.run_sweep(tiny_config, tmp_path / "bad", layout="pmap")
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("model, platform, expected", [
+    ("lenet5", "cpu", "map"), ("resnet", "cpu", "map"), ("small_cnn", "cpu", "map"), ("all_cnn", "cpu", "map"),
+    ("mlp", "cpu", "vmap"), ("lenet5", "gpu", "vmap"), ("lenet5", "tpu", "vmap"),
+])
+def test_auto_layout_runs_convolutional_models_one_at_a_time_on_cpu(model, platform, expected):
+    assert runner.resolve_layout("auto", model, platform) == expected
+    assert runner.resolve_layout("vmap", model, platform) == "vmap"
+    assert runner.resolve_layout("map", model, platform) == "map"
 
 
 def test_hand_edited_group_file_is_not_trusted(tiny_config, tiny_workdir):

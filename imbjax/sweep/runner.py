@@ -1,9 +1,20 @@
-"""Run a sweep: every group as one ``jit(vmap(run))`` with the run axis sharded over all devices.
+"""Run a sweep: every group as one compiled program with the run axis sharded over all devices.
 
 A group's runs are stacked on a leading *run axis* (seed keys and hyper-parameter arrays),
 padded to a multiple of the device count (and of ``max_parallel`` chunks), sharded with a
 ``NamedSharding`` over a 1-D mesh of every device JAX sees, and the padding is dropped from the
 results. Finished groups are skipped on a re-run of the same work directory.
+
+How each device trains its share of the runs, the *layout* (``config.layout``):
+
+* ``"vmap"``: ``jit(vmap(run))``, all its runs batched into one program;
+* ``"map"``: the unbatched program, its runs one after another (``lax.map`` in ``shard_map``).
+  Vmapped convolutions become grouped convolutions, which XLA:CPU runs slowly
+  (docs/performance.md), so
+* ``"auto"`` (default) is ``"map"`` for convolutional models on CPU, else ``"vmap"``.
+
+The layout is an execution choice (``imbjax run --layout``), not part of the config: it does not
+change what is computed, and a work directory can be resumed with another layout.
 
 With several processes (``imbjax run --coordinator ...``), the mesh spans every process's
 devices, each process computes its share of every group's runs, outputs are all-gathered, and
@@ -30,6 +41,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax import data as datasets
+from imbjax.models import CONVOLUTIONAL_MODELS
 from imbjax.runtime import is_writer
 from imbjax.sweep import grid, store
 from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
@@ -53,6 +65,33 @@ def run_mesh() -> Mesh:
     partitions every op along the run axis without collectives.
     """
     return jax.make_mesh((jax.device_count(),), (RUN_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+LAYOUTS = ("auto", "vmap", "map")
+
+
+def resolve_layout(layout: str, model: str, platform: str) -> str:
+    """The layout ``"auto"`` stands for: ``"map"`` for a convolutional ``model`` on ``"cpu"``, else
+    ``"vmap"``; an explicit ``"vmap"`` or ``"map"`` is kept."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+    if layout != "auto":
+        return layout
+    return "map" if platform == "cpu" and model in CONVOLUTIONAL_MODELS else "vmap"
+
+
+def over_runs(function: Callable, mesh: Mesh, layout: str) -> Callable:
+    """``jit`` of ``function(data, per_run, hparams)`` over a run axis sharded on ``mesh``: ``per_run``
+    and ``hparams`` carry the run axis, ``data`` is shared; ``layout`` is ``"vmap"`` or ``"map"``."""
+    runs = PartitionSpec(RUN_AXIS)
+    if layout == "vmap":
+        return jax.jit(jax.vmap(function, in_axes=(None, 0, 0)), out_shardings=NamedSharding(mesh, runs))
+
+    def one_run_at_a_time(data, per_run, hparams):
+        return jax.lax.map(lambda args: function(data, *args), (per_run, hparams))
+
+    return jax.jit(jax.shard_map(one_run_at_a_time, mesh=mesh, in_specs=(PartitionSpec(), runs, runs),
+                                 out_specs=runs, check_vma=False))
 
 
 # Share of device memory a group's training state may take; the rest is left for activations,
@@ -115,9 +154,12 @@ class _Compiled:
 
 def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...], *, mesh: Mesh,
                 max_parallel: int = 0, checkpoint_every: int = 0, workdir: Path | None = None,
-                group_id: str = "", report: Callable[[str, dict], None] = lambda event, info: None,
+                group_id: str = "", layout: str = "auto",
+                report: Callable[[str, dict], None] = lambda event, info: None,
                 ) -> tuple[dict[str, np.ndarray], float, float]:
     """Train every run of a group; returns ``(metric columns, compile seconds, run seconds)``.
+
+    ``layout``: how each device trains its runs, see the module docstring and :func:`resolve_layout`.
 
     Runs train in parts of at most ``max_parallel`` (0: as many as fit in
     :data:`MEMORY_FRACTION` of device memory, see :func:`auto_max_parallel`). Without
@@ -140,29 +182,28 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
 
     program = make_program(spec)
     compiled = _Compiled()
-
-    def over_runs(function):
-        return jax.jit(jax.vmap(function, in_axes=(None, 0, 0)), out_shardings=sharded)
+    compiled_over_runs = functools.partial(
+        over_runs, mesh=mesh, layout=resolve_layout(layout, spec.model, mesh.devices.flat[0].platform))
 
     outputs, start = [], time.perf_counter()
     for i in range(num_parts):
         part_keys, part_hparams = part_inputs(i)
         if checkpoint_every <= 0:
-            whole = over_runs(functools.partial(run_program, program, spec))
+            whole = compiled_over_runs(functools.partial(run_program, program, spec))
             outputs.append(gather(compiled("run", whole, data, part_keys, part_hparams)))
             continue
-        state = compiled("init", over_runs(program.init), data, part_keys, part_hparams)
+        state = compiled("init", compiled_over_runs(program.init), data, part_keys, part_hparams)
         checkpoints = PartCheckpoints(workdir, group_id, i)
         done, restored = checkpoints.restore(abstract(state))
         state = state if restored is None else restored
         while done < spec.num_steps:
             steps = min(checkpoint_every, spec.num_steps - done)
-            advance = over_runs(lambda d, s, h, n=steps: program.advance(d, s, h, n))
+            advance = compiled_over_runs(lambda d, s, h, n=steps: program.advance(d, s, h, n))
             state = compiled(("advance", steps), advance, data, state, part_hparams)
             done += steps
             checkpoints.save(done, state)
             report("chunk_done", {"part": i, "parts": num_parts, "steps_done": done, "steps": spec.num_steps})
-        outputs.append(gather(compiled("evaluate", over_runs(program.evaluate), data, state, part_hparams)))
+        outputs.append(gather(compiled("evaluate", compiled_over_runs(program.evaluate), data, state, part_hparams)))
     run_seconds = time.perf_counter() - start - compiled.seconds
     return _merge(outputs, len(runs)), compiled.seconds, run_seconds
 
@@ -240,13 +281,18 @@ def config_payload(config: ml_collections.ConfigDict) -> dict:
 Reporter = Callable[[str, dict], None]
 
 
-def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report: Reporter | None = None) -> pd.DataFrame:
+def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report: Reporter | None = None,
+              layout: str = "auto") -> pd.DataFrame:
     """Run every group of ``config`` not yet finished in ``workdir``; return the full run table.
+
+    ``layout``: how each device trains its runs (see the module docstring).
 
     ``report(event, info)`` is called with ``"group_start"``, ``"group_compiled"``,
     ``"group_done"`` and ``"group_skipped"`` events for progress displays.
     """
     report = report or (lambda event, info: None)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
     workdir = Path(workdir)
     groups = grid.expand(config)
     if is_writer():
@@ -269,7 +315,7 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
         device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
         columns, compile_seconds, run_seconds = train_group(
             spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel,
-            checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=group.group_id,
+            checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=group.group_id, layout=layout,
             report=lambda event, extra: report(event, {**info, **extra}))
         frame = pd.concat([pd.DataFrame({"run_id": run_ids, "group": group.group_id}),
                            pd.DataFrame([run.columns for run in group.runs]),
