@@ -16,6 +16,7 @@ import pytest
 from imbjax import data as datasets
 from imbjax import methods, models
 from imbjax.config import base_config
+from imbjax.imbalance import holdout_counts
 from imbjax.method_library import costs
 from imbjax.sweep import runner
 from imbjax.train import DeviceData, make_program, program_spec
@@ -101,9 +102,11 @@ def test_cost_sensitive_losses_are_the_written_out_formulas():
 
 
 def test_validation_counts_keep_a_training_example_and_validate_classes_of_two():
-    got = costs.validation_counts(jnp.array([50, 10, 2, 1, 0]), 0.2)
+    got = holdout_counts(jnp.array([50, 10, 2, 1, 0]), 0.2, rounding="ceil")
     np.testing.assert_array_equal(got, [10, 2, 1, 0, 0])
-    np.testing.assert_array_equal(costs.validation_counts(jnp.array([50, 2]), 0.0), [0, 0])
+    np.testing.assert_array_equal(holdout_counts(jnp.array([50, 2]), 0.0, rounding="ceil"), [0, 0])
+    np.testing.assert_array_equal(holdout_counts(jnp.array([50, 10, 2, 1, 0]), 0.2, rounding="floor"), [10, 2, 0, 0, 0])
+    np.testing.assert_array_equal(holdout_counts(jnp.array([4, 4]), 1.5, rounding="floor"), [3, 3])  # clipped to 1
 
 
 # --- Differential evolution on a known function ---------------------------------------------------

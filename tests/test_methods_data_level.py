@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score
 from imbjax import data as datasets
 from imbjax import methods, models
 from imbjax.config import base_config
-from imbjax.imbalance import masked_class_counts
+from imbjax.imbalance import holdout_counts, masked_class_counts, split_holdout
 from imbjax.method_library import centres, dynamic, resampling, two_phase
 from imbjax.method_library.data_level import output_layer_mask
 from imbjax.sampling import class_size_weights, draw_batch
@@ -114,12 +114,17 @@ def test_classwise_f1_matches_sklearn(seed):
                                expected, rtol=1e-6, atol=1e-7)
 
 
-def test_validation_split_is_stratified_and_keeps_a_training_example_per_class():
+def test_split_holdout_is_stratified_and_keeps_a_training_example_per_class():
     labels = jnp.array(np.repeat(np.arange(4), [50, 10, 2, 1]))
     mask = jnp.ones(labels.shape, bool).at[0].set(False)
-    validation = dynamic.validation_split(jax.random.PRNGKey(1), labels, mask, 4, 0.2)
-    assert not bool(jnp.any(validation & ~mask))
-    np.testing.assert_array_equal(masked_class_counts(labels, validation, 4), [9, 2, 0, 0])
+    for rounding, expected in (("floor", [9, 2, 0, 0]), ("ceil", [10, 2, 1, 0])):  # 49, 10, 2, 1 in the subset
+        train, validation, train_counts = split_holdout(jax.random.PRNGKey(1), labels, mask, 4, 0.2, rounding=rounding)
+        assert not bool(jnp.any(validation & ~mask)) and not bool(jnp.any(train & validation))
+        assert bool(jnp.all((train | validation) == mask))
+        np.testing.assert_array_equal(masked_class_counts(labels, validation, 4), expected)
+        np.testing.assert_array_equal(train_counts, np.array([49, 10, 2, 1]) - np.array(expected))
+    with pytest.raises(ValueError, match=r"unknown rounding 'round'; choose one of \['floor', 'ceil'\]"):
+        holdout_counts(jnp.array([3]), 0.5, rounding="round")
 
 
 def test_round_update_under_vmap_equals_lax_cond():

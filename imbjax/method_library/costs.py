@@ -50,8 +50,8 @@ wrong with its errors spread evenly (``R = 1``, ``M = 1 / (C - 1)``); a class wi
 example has no own-class neighbour (``S = 0``).
 
 The validation part (both methods) is ``ceil(validation_fraction * n_c)`` random examples of every
-class, at most ``n_c - 1`` (:func:`validation_counts`): every class with two examples or more is
-validated, and every class keeps a training example. The network trains on the rest, and
+class, at most ``n_c - 1`` (:func:`imbjax.imbalance.holdout_counts` rounding up): every class with
+two examples or more is validated, and every class keeps a training example. The network trains on the rest, and
 ``train_examples`` etc. in the results count the rest. Khan et al. fine-tuned a pre-trained CNN
 and updated costs once per epoch; here the model is the config's, trained from scratch.
 
@@ -89,7 +89,7 @@ import numpy as np
 from evosax.algorithms import DifferentialEvolution
 
 from imbjax import losses, models
-from imbjax.imbalance import masked_class_counts, subset_mask
+from imbjax.imbalance import masked_class_counts, split_holdout
 from imbjax.method_library.data_level import method_loss, method_probabilities
 from imbjax.methods import Method, register
 from imbjax.sampling import draw_batch, ros_weights, uniform_weights
@@ -266,23 +266,11 @@ class CoSenState(NamedTuple):
     target: Array
 
 
-def validation_counts(class_counts: Array, fraction) -> Array:
-    """Validation examples per class, ``int32[C]``: ``ceil(fraction * n_c)``, at most ``n_c - 1`` (every
-    class keeps a training example), so a class with two examples or more has one when ``fraction > 0``.
-    ``fraction`` is clipped to [0, 1]."""
-    counts = jnp.asarray(class_counts, jnp.int32)
-    wanted = jnp.ceil(jnp.clip(fraction, 0.0, 1.0) * counts - 1e-4).astype(jnp.int32)
-    return jnp.clip(wanted, 0, jnp.maximum(counts - 1, 0))
-
-
-def split_training_part(spec: ProgramSpec, data, key: Array, mask: Array, fraction) -> tuple[Array, Array, Array]:
-    """``(train_mask, validation_mask, train_counts)``: the run's subset less a random validation part of
-    :func:`validation_counts` examples per class."""
-    counts = masked_class_counts(data.y_train, mask, spec.num_classes)
-    validation = subset_mask(jax.random.fold_in(key, VALIDATION_STREAM), data.y_train,
-                             validation_counts(counts, fraction), pool=mask)
-    train_mask = mask & ~validation
-    return train_mask, validation, masked_class_counts(data.y_train, train_mask, spec.num_classes)
+def split_validation(spec: ProgramSpec, data, key: Array, mask: Array, fraction) -> tuple[Array, Array, Array]:
+    """``(train_mask, validation_mask, train_counts)``: the run's subset less its validation part
+    (``ceil(fraction * n_c)`` examples per class, see the module docstring)."""
+    return split_holdout(jax.random.fold_in(key, VALIDATION_STREAM), data.y_train, mask, spec.num_classes, fraction,
+                         rounding="ceil")
 
 
 @register_family(COSEN_FAMILY)
@@ -296,7 +284,7 @@ def cosen_program(spec: ProgramSpec) -> Program:
 
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
-        train_mask, validation, counts = split_training_part(spec, data, key, mask, hparams["validation_fraction"])
+        train_mask, validation, counts = split_validation(spec, data, key, mask, hparams["validation_fraction"])
         update_steps = refresh_interval(hparams["cost_update_steps"], jnp.sum(counts), spec.batch_size)
         ones = jnp.ones((spec.num_classes, spec.num_classes), jnp.float32)
         return state._replace(
@@ -463,7 +451,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
 
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
-        train_mask, validation, counts = split_training_part(spec, data, key, mask, hparams["validation_fraction"])
+        train_mask, validation, counts = split_validation(spec, data, key, mask, hparams["validation_fraction"])
         de_key, population_key = jax.random.split(jax.random.fold_in(key, DE_STREAM))
         spread = hparams["cost_init_range"]
         population = jax.random.uniform(population_key, (population_size, strategy.num_dims), minval=-spread,

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import models
-from imbjax.imbalance import masked_class_counts, subset_mask
+from imbjax.imbalance import split_holdout
 from imbjax.method_library.data_level import draw_batch_with, method_loss, method_probabilities
 from imbjax.methods import Method, register
 from imbjax.sampling import class_size_weights, dynamic_sample_sizes
@@ -88,15 +88,6 @@ def classwise_f1(labels: Array, predictions: Array, mask: Array, num_classes: in
     return jnp.where(denominator > 0, 2.0 * true_positives / jnp.where(denominator > 0, denominator, 1.0), 0.0)
 
 
-def validation_split(key: Array, labels: Array, mask: Array, num_classes: int, fraction) -> Array:
-    """``floor(fraction * n_c)`` random examples of every class of ``mask``, at most ``n_c - 1``
-    (every class keeps a training example): the validation mask, ``bool[N]``. ``fraction`` is
-    clipped to [0, 1]."""
-    counts = masked_class_counts(labels, mask, num_classes)
-    wanted = jnp.floor(jnp.clip(fraction, 0.0, 1.0) * counts + 1e-4).astype(jnp.int32)
-    return subset_mask(key, labels, jnp.minimum(wanted, jnp.maximum(counts - 1, 0)), pool=mask)
-
-
 # --- The training program -------------------------------------------------------------------
 
 class DynamicState(NamedTuple):
@@ -132,10 +123,9 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
 
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
-        validation = validation_split(jax.random.fold_in(key, VALIDATION_STREAM), data.y_train, mask,
-                                      spec.num_classes, hparams["validation_fraction"])
-        train_mask = mask & ~validation
-        counts = masked_class_counts(data.y_train, train_mask, spec.num_classes)
+        train_mask, validation, counts = split_holdout(jax.random.fold_in(key, VALIDATION_STREAM), data.y_train,
+                                                       mask, spec.num_classes, hparams["validation_fraction"],
+                                                       rounding="floor")
         round_steps = refresh_interval(hparams["round_steps"], jnp.sum(counts), spec.batch_size)
         f1 = jnp.zeros(spec.num_classes, jnp.float32)
         sizes = eq11_sizes(f1, counts)
