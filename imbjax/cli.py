@@ -29,9 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cpu-devices", type=int, default=None,
                      help="CPU devices to shard over (default: one per core, at most 8)")
     run.add_argument("--no-cache", action="store_true", help="disable the persistent compilation cache")
-    run.add_argument("--layout", default="auto", choices=["auto", "vmap", "map"],
-                     help="how a device trains its runs: vmap (batched), map (one at a time), auto (default: "
-                          "map for convolutional models on CPU, else vmap); results do not depend on it")
+    run.add_argument("--layout", default="auto", choices=["auto", "vmap", "single"],
+                     help="how a device trains its runs: vmap (batched), single (one run per device per call), "
+                          "auto (default: single for convolutional models on CPU, else vmap); "
+                          "results do not depend on it")
     run.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                      help="multi-host run: the coordinator address (with --num-processes, --process-id)")
     run.add_argument("--num-processes", type=int, default=1)

@@ -20,12 +20,14 @@ test-set forward passes) and is set against the GFLOP/s of a 2048x2048 float32 m
 in the same child. When torch is importable, the PyTorch reference loop runs in a subprocess
 too (its seconds exclude its warm-up run and imports) and the ratio torch / imbjax is printed.
 
-Sweep layouts (``--layout``): ``vmap`` is the sweep runner's ``jit(vmap(run))`` with the run
-axis sharded over every CPU device; ``map`` shards the run axis over the devices too but
-each device runs its runs with ``lax.map`` (``--map-batch`` runs vmapped at a time); ``loop``
-calls one jitted run per run. docs/performance.md has the measurements.
+Sweep layouts (``--layout``): ``single`` (default, what the sweep runner's ``--layout auto`` picks
+for convolutional models on CPU) compiles the unbatched run in ``shard_map`` and trains one run
+per device per call; ``vmap`` is the runner's ``jit(vmap(run))`` with the run axis sharded over
+every CPU device; ``map`` shards the run axis over the devices too but each device runs its runs
+with ``lax.map`` (``--map-batch`` runs vmapped at a time); ``loop`` calls one jitted run per run.
+docs/performance.md has the measurements.
 
-    python scripts/bench_cnn.py [--workloads lenet5 small_cnn resnet20] [--layout map]
+    python scripts/bench_cnn.py [--workloads lenet5 small_cnn resnet20] [--layout single]
         [--map-batch 1] [--conv-impl auto] [--repeat 3] [--no-torch]
 
 The last line printed is JSON: per workload ``runs``, ``steps``, ``seconds``,
@@ -49,10 +51,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_BENCH = Path("/work/shared/bench")
-#: XLA:CPU flags used unless --xla-flags says otherwise: the legacy (non-"fusion emitter")
-#: loop emitters compile these programs markedly faster at the same speed (docs/performance.md).
-DEFAULT_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
-LAYOUTS = ("shard", "vmap", "map", "loop")
+#: XLA:CPU flags of the imbjax children unless --xla-flags says otherwise: none, as ``imbjax run``
+#: (XLA's fusion emitters trained 20-40% faster than ``--xla_cpu_use_fusion_emitters=false`` and
+#: compiled 10-30% slower; docs/performance.md).
+DEFAULT_XLA_FLAGS = ""
+LAYOUTS = ("single", "vmap", "map", "loop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,37 +147,36 @@ def training_flops(spec, num_runs: int, test_size: int) -> float:
 
 def sweep_function(layout: str, program, spec, mesh, map_batch: int = 1):
     """A jitted ``f(data, keys, hparams) -> metrics`` for one call of ``layout``: ``loop`` takes
-    one run's (unstacked) inputs; the others take a stacked run axis sharded over ``mesh``."""
+    one run's (unstacked) inputs; the others take a stacked run axis sharded over ``mesh``.
+    ``vmap`` and ``single`` are the sweep runner's layouts (:func:`imbjax.sweep.runner.over_runs`)."""
     import jax
-    from jax.sharding import NamedSharding, PartitionSpec
+    from jax.sharding import PartitionSpec
 
-    from imbjax.sweep.runner import RUN_AXIS
+    from imbjax.sweep.runner import RUN_AXIS, over_runs
     from imbjax.train import run_program
 
     run = functools.partial(run_program, program, spec)
-    runs = PartitionSpec(RUN_AXIS)
     if layout == "loop":
         return jax.jit(run)
-    if layout == "vmap":
-        return jax.jit(jax.vmap(run, in_axes=(None, 0, 0)), out_shardings=NamedSharding(mesh, runs))
-    if layout == "shard":
-        def per_device(data, keys, hparams):  # exactly one run per device: the unbatched program
-            return jax.tree.map(lambda a: a[None], run(data, keys[0], jax.tree.map(lambda a: a[0], hparams)))
-    elif layout == "map":
-        def per_device(data, keys, hparams):
-            return jax.lax.map(lambda args: run(data, *args), (keys, hparams), batch_size=map_batch)
-    else:
+    if layout in ("vmap", "single"):
+        return over_runs(run, mesh, layout)
+    if layout != "map":
         raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+
+    def per_device(data, keys, hparams):
+        return jax.lax.map(lambda args: run(data, *args), (keys, hparams), batch_size=map_batch)
+
+    runs = PartitionSpec(RUN_AXIS)
     return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(PartitionSpec(), runs, runs), out_specs=runs,
                                  check_vma=False))
 
 
 def call_width(layout: str, num_runs: int, devices: int, width: int = 0) -> int:
-    """Runs per call: 1 (``loop``), one per device (``shard``), else ``width`` (0: all), a
+    """Runs per call: 1 (``loop``), one per device (``single``), else ``width`` (0: all), a
     multiple of the device count."""
     if layout == "loop":
         return 1
-    if layout == "shard":
+    if layout == "single":
         return devices
     width = width or num_runs
     if width % devices or num_runs % width:
@@ -285,7 +287,7 @@ def describe(name: str, row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
-    parser.add_argument("--layout", default="shard", choices=LAYOUTS)
+    parser.add_argument("--layout", default="single", choices=LAYOUTS)
     parser.add_argument("--width", type=int, default=0, help="runs per call for vmap/map (0: all)")
     parser.add_argument("--map-batch", type=int, default=1, help="runs vmapped at a time per device (--layout map)")
     parser.add_argument("--conv-impl", default="auto", choices=["auto", "patches", "xla"])

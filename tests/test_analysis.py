@@ -506,7 +506,7 @@ def test_report_with_seed_blocks_tests_per_setting_over_seeds(tmp_path):
     assert f"| ros | 2 | {ros_better} | 0 | {2 - ros_better} |" in text
     # 6 seeds: the smallest Wilcoxon p is 2 / 2**6 = 0.03125, Holm over 2 methods doubles it
     assert ("**No test here can be significant:** with 6 pairs the smallest two-sided Wilcoxon p is 0.0312, "
-            "and Holm over 2 methods makes the smallest attainable p_holm 0.0625 > alpha = 0.05") in text
+            "and Holm over 2 comparison(s) makes the smallest attainable p_holm 0.0625 > alpha = 0.05") in text
     assert wilcoxon["p_holm"].min() >= 0.0625
 
     with pytest.raises(ValueError, match=r"unknown blocks='runs'; choose one of \['settings', 'seeds'\]"):

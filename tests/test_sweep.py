@@ -90,10 +90,10 @@ def _tiny_config_file(tmp_path):
 
 @pytest.mark.slow
 def test_sharded_over_two_and_four_devices_equals_one_device(tmp_path):
-    """Both layouts: vmapped runs, and each device's runs one at a time (``lax.map`` in ``shard_map``)."""
+    """Both layouts: vmapped runs, and one run per device per call (``shard_map``, 18 runs in 9 calls)."""
     config_path = _tiny_config_file(tmp_path)
     tables = {}
-    for devices, layout in ((1, "vmap"), (2, "vmap"), (4, "vmap"), (2, "map")):
+    for devices, layout in ((1, "vmap"), (2, "vmap"), (4, "vmap"), (2, "single")):
         env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices)}
         workdir = tmp_path / f"d{devices}-{layout}"
         out = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, str(config_path), str(workdir), layout],
@@ -103,7 +103,7 @@ def test_sharded_over_two_and_four_devices_equals_one_device(tmp_path):
     one_device = tables[1, "vmap"]
     assert len(one_device) == 2 * 3 * 3  # 18 runs: the padding to 4 devices is dropped
     metrics = ["accuracy", "balanced_accuracy", "macro_f1", "g_mean", "ovr_roc_auc", "train_loss"]
-    for key in ((2, "vmap"), (4, "vmap"), (2, "map")):
+    for key in ((2, "vmap"), (4, "vmap"), (2, "single")):
         np.testing.assert_allclose(one_device[metrics].to_numpy(), tables[key][metrics].to_numpy(), atol=1e-5,
                                    err_msg=str(key))
 
@@ -145,31 +145,32 @@ def test_runs_in_parts_of_max_parallel_equal_one_part(tiny_config, tiny_sweep, t
     assert runner.padded_size(8, 2, 3) == (4, 2) and runner.padded_size(8, 1, 0) == (8, 1)
 
 
-def test_map_layout_equals_vmap_and_is_not_part_of_the_config(tiny_config, tiny_sweep, tiny_workdir, tmp_path):
-    """Runs one at a time per device give the vmapped sweep's results, with checkpoints too; a work
+def test_single_layout_equals_vmap_and_is_not_part_of_the_config(tiny_config, tiny_sweep, tiny_workdir, tmp_path):
+    """One run per device per call gives the vmapped sweep's results, with checkpoints too; a work
     directory made with one layout resumes with the other (the layout is not in ``config.json``)."""
     metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
-    tiny_config.checkpoint_every = 12  # init, advance(12), advance(12), advance(6), evaluate under lax.map
-    mapped = runner.run_sweep(tiny_config, tmp_path / "mapped", layout="map")
-    np.testing.assert_allclose(mapped[metrics].to_numpy(), tiny_sweep[1][metrics].to_numpy(), atol=1e-5)
+    tiny_config.checkpoint_every = 12  # init, advance(12), advance(12), advance(6), evaluate, unbatched
+    single = runner.run_sweep(tiny_config, tmp_path / "single", layout="single")
+    np.testing.assert_allclose(single[metrics].to_numpy(), tiny_sweep[1][metrics].to_numpy(), atol=1e-5)
     events = []
-    resumed = runner.run_sweep(make_tiny_config(), tiny_workdir, layout="map",
+    resumed = runner.run_sweep(make_tiny_config(), tiny_workdir, layout="single",
                                report=lambda event, info: events.append(event))
     assert events == ["group_skipped"]
     pd.testing.assert_frame_equal(resumed, tiny_sweep[1])
-    with pytest.raises(ValueError, match=r"unknown layout 'pmap'; choose one of \['auto', 'vmap', 'map'\]"):
+    with pytest.raises(ValueError, match=r"unknown layout 'pmap'; choose one of \['auto', 'vmap', 'single'\]"):
         runner.run_sweep(tiny_config, tmp_path / "bad", layout="pmap")
     assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("model, platform, expected", [
-    ("lenet5", "cpu", "map"), ("resnet", "cpu", "map"), ("small_cnn", "cpu", "map"), ("all_cnn", "cpu", "map"),
+    ("lenet5", "cpu", "single"), ("resnet", "cpu", "single"), ("small_cnn", "cpu", "single"),
+    ("all_cnn", "cpu", "single"),
     ("mlp", "cpu", "vmap"), ("lenet5", "gpu", "vmap"), ("lenet5", "tpu", "vmap"),
 ])
 def test_auto_layout_runs_convolutional_models_one_at_a_time_on_cpu(model, platform, expected):
     assert runner.resolve_layout("auto", model, platform) == expected
     assert runner.resolve_layout("vmap", model, platform) == "vmap"
-    assert runner.resolve_layout("map", model, platform) == "map"
+    assert runner.resolve_layout("single", model, platform) == "single"
 
 
 def test_hand_edited_group_file_is_not_trusted(tiny_config, tiny_workdir):

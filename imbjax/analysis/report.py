@@ -111,7 +111,7 @@ def _power_note(tests: pd.DataFrame, setting: Sequence[str], alpha: float) -> li
     if floor <= alpha:
         return []
     return [f"**No test here can be significant:** with {n_pairs} pairs the smallest two-sided Wilcoxon p is "
-            f"{floor / n_comparisons:.3g}, and Holm over {n_comparisons} methods makes the smallest attainable "
+            f"{floor / n_comparisons:.3g}, and Holm over {n_comparisons} comparison(s) makes the smallest attainable "
             f"p_holm {floor:.3g} > alpha = {alpha:g}. More seeds (pairs) or fewer methods are needed; "
             f"the wins / losses columns still show the direction.", ""]
 

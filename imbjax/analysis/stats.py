@@ -36,7 +36,7 @@ def block_table(
     """
     check_metrics(df, [metric])
     blocks = block_columns(df, method) if blocks is None else check_columns(df, blocks, "block")
-    keyed = df.assign(_method=method_labels(df, method, exclude=blocks), _block="all")
+    keyed = df[[*blocks, metric]].assign(_method=method_labels(df, method, exclude=blocks), _block="all")
     keys = blocks or ["_block"]
     table = keyed.groupby([*keys, "_method"], dropna=False, sort=True)[metric].mean().unstack("_method")
     table.columns.name = method

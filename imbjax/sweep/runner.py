@@ -5,13 +5,14 @@ padded to a multiple of the device count (and of ``max_parallel`` chunks), shard
 ``NamedSharding`` over a 1-D mesh of every device JAX sees, and the padding is dropped from the
 results. Finished groups are skipped on a re-run of the same work directory.
 
-How each device trains its share of the runs, the *layout* (``config.layout``):
+How each device trains its share of the runs, the *layout*:
 
-* ``"vmap"``: ``jit(vmap(run))``, all its runs batched into one program;
-* ``"map"``: the unbatched program, its runs one after another (``lax.map`` in ``shard_map``).
-  Vmapped convolutions become grouped convolutions, which XLA:CPU runs slowly
-  (docs/performance.md), so
-* ``"auto"`` (default) is ``"map"`` for convolutional models on CPU, else ``"vmap"``.
+* ``"vmap"``: ``jit(vmap(run))``, all its runs of a part batched into one program;
+* ``"single"``: the unbatched program (``shard_map``), one run per device per call; the runs go
+  through successive calls of that one compiled program (parts as wide as the device count).
+  Vmapped convolutions become grouped convolutions, which XLA:CPU runs slowly, and ``lax.map``
+  over a device's runs compiled and ran slower still (docs/performance.md), so
+* ``"auto"`` (default) is ``"single"`` for convolutional models on CPU, else ``"vmap"``.
 
 The layout is an execution choice (``imbjax run --layout``), not part of the config: it does not
 change what is computed, and a work directory can be resumed with another layout.
@@ -67,30 +68,32 @@ def run_mesh() -> Mesh:
     return jax.make_mesh((jax.device_count(),), (RUN_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
 
 
-LAYOUTS = ("auto", "vmap", "map")
+LAYOUTS = ("auto", "vmap", "single")
 
 
 def resolve_layout(layout: str, model: str, platform: str) -> str:
-    """The layout ``"auto"`` stands for: ``"map"`` for a convolutional ``model`` on ``"cpu"``, else
-    ``"vmap"``; an explicit ``"vmap"`` or ``"map"`` is kept."""
+    """The layout ``"auto"`` stands for: ``"single"`` for a convolutional ``model`` on ``"cpu"``,
+    else ``"vmap"``; an explicit ``"vmap"`` or ``"single"`` is kept."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
     if layout != "auto":
         return layout
-    return "map" if platform == "cpu" and model in CONVOLUTIONAL_MODELS else "vmap"
+    return "single" if platform == "cpu" and model in CONVOLUTIONAL_MODELS else "vmap"
 
 
 def over_runs(function: Callable, mesh: Mesh, layout: str) -> Callable:
     """``jit`` of ``function(data, per_run, hparams)`` over a run axis sharded on ``mesh``: ``per_run``
-    and ``hparams`` carry the run axis, ``data`` is shared; ``layout`` is ``"vmap"`` or ``"map"``."""
+    and ``hparams`` carry the run axis, ``data`` is shared. ``layout="vmap"`` batches any number of
+    runs; ``"single"`` takes exactly one run per device."""
     runs = PartitionSpec(RUN_AXIS)
     if layout == "vmap":
         return jax.jit(jax.vmap(function, in_axes=(None, 0, 0)), out_shardings=NamedSharding(mesh, runs))
 
-    def one_run_at_a_time(data, per_run, hparams):
-        return jax.lax.map(lambda args: function(data, *args), (per_run, hparams))
+    def the_devices_run(data, per_run, hparams):
+        first = functools.partial(jax.tree.map, lambda leaf: leaf[0])
+        return jax.tree.map(lambda leaf: leaf[None], function(data, first(per_run), first(hparams)))
 
-    return jax.jit(jax.shard_map(one_run_at_a_time, mesh=mesh, in_specs=(PartitionSpec(), runs, runs),
+    return jax.jit(jax.shard_map(the_devices_run, mesh=mesh, in_specs=(PartitionSpec(), runs, runs),
                                  out_specs=runs, check_vma=False))
 
 
@@ -162,14 +165,18 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
     ``layout``: how each device trains its runs, see the module docstring and :func:`resolve_layout`.
 
     Runs train in parts of at most ``max_parallel`` (0: as many as fit in
-    :data:`MEMORY_FRACTION` of device memory, see :func:`auto_max_parallel`). Without
+    :data:`MEMORY_FRACTION` of device memory, see :func:`auto_max_parallel`; the ``"single"``
+    layout uses parts of one run per device). Without
     checkpoints a part is one compiled program. With
     ``checkpoint_every = K`` the program is split into ``init``, ``advance(K)`` and ``evaluate``,
     and the stacked training state is saved after every K steps (see :mod:`.checkpoint`).
     """
     hparams = grid.stack_hparams(runs, spec.hparam_defaults())
     keys = np.stack([np.asarray(jax.random.PRNGKey(run.seed)) for run in runs])
-    if max_parallel <= 0:
+    layout = resolve_layout(layout, spec.model, mesh.devices.flat[0].platform)
+    if layout == "single":
+        max_parallel = mesh.size
+    elif max_parallel <= 0:
         max_parallel = auto_max_parallel(state_bytes(spec, data), mesh)
     width, num_parts = padded_size(len(runs), mesh.size, max_parallel)
     hparams = {k: _pad(v, width * num_parts) for k, v in hparams.items()}
@@ -182,8 +189,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
 
     program = make_program(spec)
     compiled = _Compiled()
-    compiled_over_runs = functools.partial(
-        over_runs, mesh=mesh, layout=resolve_layout(layout, spec.model, mesh.devices.flat[0].platform))
+    compiled_over_runs = functools.partial(over_runs, mesh=mesh, layout=layout)
 
     outputs, start = [], time.perf_counter()
     for i in range(num_parts):
