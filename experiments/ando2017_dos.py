@@ -4,6 +4,12 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/ando2017_dos.py --workdir runs/ando2017_dos_paper
     imbjax report runs/ando2017_dos --baseline baseline --metric balanced_accuracy --metric macro_f1
 
+The committed results (``results/ando2017_dos/``) were made and analysed by::
+
+    imbjax run experiments/ando2017_dos.py --workdir results/ando2017_dos/run --set name=ando2017_dos
+    imbjax report results/ando2017_dos/run --out results/ando2017_dos/report --baseline baseline --metric balanced_accuracy --metric macro_f1 --metric min_class_recall
+    imbjax report results/ando2017_dos/run --out results/ando2017_dos/report/seeds --baseline baseline --metric balanced_accuracy --metric macro_f1 --metric min_class_recall --blocks seeds
+
 What it reproduces (in direction): DOS presents every minority example with its k in-class
 nearest neighbours in the deep feature space, trains the output layer on them and pulls the
 example's embedding towards their mean (micro-cluster loss), re-finding the neighbours every

@@ -3,7 +3,7 @@ does depth, with or without residual connections, help a CNN learn minority clas
 
     imbjax run experiments/ding2015_depth.py --workdir runs/ding2015_depth
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/ding2015_depth.py --workdir runs/ding2015_depth_paper
-    imbjax report runs/ding2015_depth --baseline baseline --metric macro_f1 --metric min_class_recall
+    imbjax report runs/ding2015_depth --baseline baseline --metric macro_f1 --metric min_class_recall --blocks seeds
 
 The architectures are a sweep axis (``config.models``): one work directory, one compiled program
 per architecture, and ``runs.csv`` records each run's architecture in its ``model`` column
@@ -41,31 +41,28 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   plain and residual, and All-CNN-C, at rho in {1, 10, 100}, SGD (lr 0.1, momentum 0.9), batch
   128, 8,000 steps, 3 seeds: 234 runs in 13 programs, for an accelerator.
 
-Expected runtime of the small scale on the project's 2-core CPU machine (shared with other jobs,
-load average 7-9), measured on a cut-down version, baseline and ROS at rho = 10, one seed, 30
-steps, cold compilation cache (``--no-cache --set seeds=1 --set 'rhos=(10.0,)' --set
-num_steps=30``: 2 runs per architecture, 14 in all; 7 minutes in all, nearly all compiling):
+Runtime of the small scale, measured on the project's 2-core CPU machine (no other job running,
+cold compilation cache, the ``vmap`` layout, before ``--layout auto`` ran convolutional models one
+run at a time per device): 126 runs in 527 s inside the command (80 s compiling 7 programs, 443 s
+training), 8 min 53 s wall:
 
-=========  =========  ===========================
-arch       compiling  training, 2 runs x 30 steps
-=========  =========  ===========================
-plain8     45 s       2.8 s
-res8       47 s       2.3 s
-plain14    52 s       3.7 s
-res14      58 s       4.1 s
-plain20    64 s       7.4 s
-res20      66 s       5.6 s
-all_cnn    36 s       12.1 s (widths 96 and 192)
-=========  =========  ===========================
+=========  =========  ==========================
+arch       compiling  training, 18 runs x 300 steps
+=========  =========  ==========================
+plain8     9.7 s      17.8 s
+res8       11.2 s     24.6 s
+plain14    14.2 s     46.0 s
+res14      9.0 s      37.8 s
+plain20    11.5 s     84.0 s
+res20      15.2 s     55.9 s
+all_cnn    8.8 s      177.1 s (widths 96 and 192)
+=========  =========  ==========================
 
-Compiling the seven programs takes about 6 minutes. Earlier single-architecture runs on the same
-machine trained 2 runs x 300 steps in 20 s (res20) and 32 s (plain20); the full small config
-trains 9x that per architecture (18 runs), so training is about 1-2 minutes for each depth-8
-network, 3-5 for each depth-20 one and 6-10 for All-CNN: about half an hour (25-35 min) for the
-whole config, an estimate (the full config was not run here). One-seed 300-step results at
-rho = 10 (balanced accuracy / minority-class recall / final training loss): res20 baseline
-0.886 / 0.635 / 0.007, ROS 0.914 / 0.750 / 0.008; plain20 baseline 0.860 / 0.615 / 0.021, ROS
-0.887 / 0.731 / 0.039 (an indication, not a result).
+The committed results (``results/ding2015_depth/``) were made and analysed by::
+
+    imbjax run experiments/ding2015_depth.py --workdir results/ding2015_depth/run --set name=ding2015_depth
+    imbjax report results/ding2015_depth/run --out results/ding2015_depth/report --baseline baseline --metric macro_f1 --metric min_class_recall --metric balanced_accuracy --metric train_loss
+    imbjax report results/ding2015_depth/run --out results/ding2015_depth/report/seeds --baseline baseline --metric macro_f1 --metric min_class_recall --metric balanced_accuracy --metric train_loss --blocks seeds
 """
 from imbjax.config import base_config, experiment_scale
 from imbjax.models import RESNET_DEPTHS

@@ -4,6 +4,12 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/huang2016_lmle.py --workdir runs/huang2016_lmle_paper
     imbjax report runs/huang2016_lmle --baseline baseline --metric balanced_accuracy --metric min_class_recall
 
+The committed results (``results/huang2016_lmle/``) were made and analysed by::
+
+    imbjax run experiments/huang2016_lmle.py --workdir results/huang2016_lmle/run --set name=huang2016_lmle
+    imbjax report results/huang2016_lmle/run --out results/huang2016_lmle/report --baseline baseline --metric balanced_accuracy --metric min_class_recall
+    imbjax report results/huang2016_lmle/run --out results/huang2016_lmle/report/seeds --baseline baseline --metric balanced_accuracy --metric min_class_recall --blocks seeds
+
 What it reproduces (in direction): Huang, Li, Loy & Tang (CVPR 2016) split every class into
 k-means clusters, learn an embedding by a triple-header hinge loss on quintuplets (cluster and
 class margins) with class-balanced anchors, and classify by a kNN rule over cluster centroids

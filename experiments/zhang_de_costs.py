@@ -4,6 +4,12 @@
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/zhang_de_costs.py --workdir runs/zhang_de_costs_paper
     imbjax report runs/zhang_de_costs --baseline baseline --metric balanced_accuracy --metric g_mean
 
+The committed results (``results/zhang_de_costs/``) were made and analysed by::
+
+    imbjax run experiments/zhang_de_costs.py --workdir results/zhang_de_costs/run --set name=zhang_de_costs
+    imbjax report results/zhang_de_costs/run --out results/zhang_de_costs/report --baseline baseline --metric balanced_accuracy --metric g_mean --metric min_class_recall
+    imbjax report results/zhang_de_costs/run --out results/zhang_de_costs/report/seeds --baseline baseline --metric balanced_accuracy --metric g_mean --metric min_class_recall --blocks seeds
+
 What it reproduces (in direction): Zhang et al.'s CSDBN-DE (survey "CSDBN-DE") searches the
 misclassification costs of a deep belief network by differential evolution, scoring each cost
 matrix by the network's validation performance, instead of fixing the costs by hand; the survey
