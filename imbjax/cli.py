@@ -31,8 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="disable the persistent compilation cache")
     run.add_argument("--layout", default="auto", choices=["auto", "vmap", "single"],
                      help="how a device trains its runs: vmap (batched), single (one run per device per call), "
-                          "auto (default: single for convolutional models on CPU, else vmap); "
-                          "results do not depend on it")
+                          "auto (default: single for convolutional models on CPU, else vmap); the same runs, "
+                          "to floating-point rounding")
     run.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                      help="multi-host run: the coordinator address (with --num-processes, --process-id)")
     run.add_argument("--num-processes", type=int, default=1)

@@ -1,4 +1,5 @@
 """The engine end to end: grid, identical results alone / vmapped / sharded, errors, resume."""
+import copy
 import json
 import os
 import subprocess
@@ -15,7 +16,6 @@ import pytest
 from imbjax import config as config_lib
 from imbjax.sweep import grid, runner, store
 from imbjax.train import make_train
-from tests.conftest import make_tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,17 +149,32 @@ def test_single_layout_equals_vmap_and_is_not_part_of_the_config(tiny_config, ti
     """One run per device per call gives the vmapped sweep's results, with checkpoints too; a work
     directory made with one layout resumes with the other (the layout is not in ``config.json``)."""
     metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
-    tiny_config.checkpoint_every = 12  # init, advance(12), advance(12), advance(6), evaluate, unbatched
-    single = runner.run_sweep(tiny_config, tmp_path / "single", layout="single")
+    checkpointed = copy.deepcopy(tiny_config)
+    checkpointed.checkpoint_every = 12  # init, advance(12), advance(12), advance(6), evaluate, unbatched
+    single = runner.run_sweep(checkpointed, tmp_path / "single", layout="single")
     np.testing.assert_allclose(single[metrics].to_numpy(), tiny_sweep[1][metrics].to_numpy(), atol=1e-5)
     events = []
-    resumed = runner.run_sweep(make_tiny_config(), tiny_workdir, layout="single",
+    resumed = runner.run_sweep(tiny_config, tiny_workdir, layout="single",
                                report=lambda event, info: events.append(event))
     assert events == ["group_skipped"]
     pd.testing.assert_frame_equal(resumed, tiny_sweep[1])
     with pytest.raises(ValueError, match=r"unknown layout 'pmap'; choose one of \['auto', 'vmap', 'single'\]"):
         runner.run_sweep(tiny_config, tmp_path / "bad", layout="pmap")
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_single_layout_equals_vmap_for_a_convolutional_model(tiny_config, tmp_path):
+    """Plain convolutions (``single``) against the grouped convolutions of vmapped runs: the same
+    runs to float rounding over 30 steps (long training of deep networks can amplify the rounding,
+    docs/performance.md)."""
+    tiny_config.model, tiny_config.model_kwargs = "small_cnn", {}
+    tiny_config.dataset_kwargs.digits = {"image": True}
+    tables = {layout: runner.run_sweep(tiny_config, tmp_path / layout, layout=layout) for layout in ("vmap", "single")}
+    metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss", "log_loss"]
+    np.testing.assert_allclose(tables["single"][metrics].to_numpy(), tables["vmap"][metrics].to_numpy(), atol=1e-5)
+    meta = json.loads((tmp_path / "single" / "meta.json").read_text())
+    assert {group["layout"] for group in meta["groups"].values()} == {"single"}
 
 
 @pytest.mark.parametrize("model, platform, expected", [

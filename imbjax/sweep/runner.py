@@ -14,8 +14,10 @@ How each device trains its share of the runs, the *layout*:
   over a device's runs compiled and ran slower still (docs/performance.md), so
 * ``"auto"`` (default) is ``"single"`` for convolutional models on CPU, else ``"vmap"``.
 
-The layout is an execution choice (``imbjax run --layout``), not part of the config: it does not
-change what is computed, and a work directory can be resumed with another layout.
+The layout is an execution choice (``imbjax run --layout``), not part of the config: it computes
+the same runs, and a work directory can be resumed with another layout; ``meta.json`` records each
+group's. Floating-point rounding differs between the layouts (grouped against plain
+convolutions), which long training of deep networks can amplify (docs/performance.md).
 
 With several processes (``imbjax run --coordinator ...``), the mesh spans every process's
 devices, each process computes its share of every group's runs, outputs are all-gathered, and
@@ -57,6 +59,7 @@ class GroupTiming:
     runs: int
     compile_seconds: float
     run_seconds: float
+    layout: str
 
 
 def run_mesh() -> Mesh:
@@ -319,9 +322,10 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
         dataset = _load_once(loaded, group)
         spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods, model=group.model)
         device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
+        group_layout = resolve_layout(layout, spec.model, mesh.devices.flat[0].platform)
         columns, compile_seconds, run_seconds = train_group(
             spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel,
-            checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=group.group_id, layout=layout,
+            checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=group.group_id, layout=group_layout,
             report=lambda event, extra: report(event, {**info, **extra}))
         frame = pd.concat([pd.DataFrame({"run_id": run_ids, "group": group.group_id}),
                            pd.DataFrame([run.columns for run in group.runs]),
@@ -330,7 +334,7 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
             store.write_group(workdir, group.group_id, frame)
             discard_checkpoints(workdir, group.group_id)
         frames.append(frame)
-        timings.append(GroupTiming(group.group_id, len(run_ids), compile_seconds, run_seconds))
+        timings.append(GroupTiming(group.group_id, len(run_ids), compile_seconds, run_seconds, group_layout))
         report("group_done", {**info, "compile_seconds": compile_seconds, "run_seconds": run_seconds})
     if not is_writer():
         return pd.concat(frames, ignore_index=True)
