@@ -9,14 +9,15 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 from imbjax.analysis import (
     add_report_arguments, aggregate, block_columns, block_table, classwise_table, critical_difference, friedman_test,
     holm, latex_table, markdown_table, method_labels, nemenyi, nemenyi_q, plot_critical_difference, plot_metric_vs,
-    rank_methods, read_runs, report, run_report, smallest_holm_p, split_columns, wilcoxon_vs_baseline,
+    rank_methods, read_runs, report, run_report, smallest_holm_p, split_columns, wilcoxon_signed_rank,
+    wilcoxon_vs_baseline,
 )
 
 # Demšar (2006), Table 6: AUC of four C4.5 variants on 14 UCI data sets.
@@ -289,6 +290,18 @@ def test_smallest_holm_p_is_what_one_sided_differences_give(n_pairs, n_compariso
     assert min(others) * n_comparisons >= floor - 1e-12 or floor == 1.0
     if n_pairs == 10 and n_comparisons == 37:
         assert floor == pytest.approx(37 * 2 / 2**10)  # the grand comparison's floor: 0.072
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=16))
+def test_wilcoxon_signed_rank_equals_scipy_with_ties_and_zeros(pairs):
+    """Scores in quarter steps: ties and zero differences everywhere, so scipy takes its sign-flip
+    permutation path (n <= 13), its exact path or its normal approximation (n > 13)."""
+    x, y = (np.array(column, dtype=float) / 4 for column in zip(*pairs))
+    assume(np.any(x != y))
+    reference = stats.wilcoxon(x, y)
+    statistic, p_value = wilcoxon_signed_rank(x, y)
+    assert statistic == reference.statistic and p_value == pytest.approx(reference.pvalue, rel=1e-12, abs=1e-15)
 
 
 def test_smallest_holm_p_rejects_empty_tests():

@@ -197,6 +197,37 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
+#: Largest number of pairs for which ``scipy.stats.wilcoxon`` enumerates every sign flip when
+#: differences tie or are zero (above it, it uses the normal approximation).
+SIGN_FLIP_ENUMERATION_MAX = 13
+
+
+def wilcoxon_signed_rank(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(statistic, p_value)`` of ``scipy.stats.wilcoxon(x, y)`` with its defaults (two-sided, zeros
+    dropped, ``method="auto"``), the same numbers, faster where scipy is slow.
+
+    With ties or zero differences among at most 13 pairs, scipy's ``"auto"`` runs an exact
+    permutation test that ranks every one of the ``2**n`` sign flips in Python (~0.2 s a test).
+    Here that case enumerates the flips at once: with ``r`` the average ranks of the non-zero
+    ``|d|``, every flip's statistic is ``R+ = signs @ r`` over all ``signs`` in ``{0, 1}^m``, and
+    ``p = min(1, 2 min(P(R+ <= t), P(R+ >= t)))`` at the observed ``t``, with scipy's relative
+    tolerance ``100 eps``. Every other case is scipy's own call.
+    """
+    difference = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
+    nonzero = difference[difference != 0]
+    ranks = stats.rankdata(np.abs(nonzero))
+    ties_or_zeros = len(nonzero) < len(difference) or len(np.unique(ranks)) < len(ranks)
+    if not (ties_or_zeros and 0 < len(difference) <= SIGN_FLIP_ENUMERATION_MAX and len(nonzero)):
+        result = stats.wilcoxon(x, y)
+        return float(result.statistic), float(result.pvalue)
+    r_plus = float(ranks[nonzero > 0].sum())
+    signs = (np.arange(2 ** len(ranks))[:, None] >> np.arange(len(ranks))) & 1
+    null = signs @ ranks
+    tolerance = abs(100 * np.finfo(float).eps * r_plus)
+    p_less, p_greater = np.mean(null <= r_plus + tolerance), np.mean(null >= r_plus - tolerance)
+    return min(r_plus, float(ranks.sum()) - r_plus), float(min(1.0, 2 * min(p_less, p_greater)))
+
+
 def smallest_holm_p(n_pairs: int, n_comparisons: int) -> float:
     """The smallest Holm-adjusted p-value any of ``n_comparisons`` Wilcoxon signed-rank tests over
     ``n_pairs`` pairs can reach.
@@ -224,8 +255,7 @@ def _wilcoxon_holm(table: pd.DataFrame, baseline: str, *, higher_is_better: bool
         elif np.all(difference == 0):
             statistic, p_value = 0.0, 1.0
         else:
-            result = stats.wilcoxon(pair[name], pair[baseline])
-            statistic, p_value = float(result.statistic), float(result.pvalue)
+            statistic, p_value = wilcoxon_signed_rank(pair[name].to_numpy(), pair[baseline].to_numpy())
         rows.append({
             "method": name, "baseline": baseline, "n": len(difference),
             "mean_difference": float(np.mean(difference)) if len(difference) else np.nan,

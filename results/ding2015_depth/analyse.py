@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from imbjax.analysis import block_table, friedman_test, higher_is_better, holm, markdown_table, nemenyi
+from imbjax.analysis import (
+    block_table, friedman_test, higher_is_better, holm, markdown_table, nemenyi, wilcoxon_signed_rank,
+)
 
 STUDY = Path("results/ding2015_depth")
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def architecture_pairs(runs: pd.DataFrame) -> pd.DataFrame:
             tests.append({"metric": metric, "model": first, "versus": second, "n": len(difference),
                           "mean_difference": float(np.mean(difference)),
                           "better": int(np.sum(sign * difference > 0)), "worse": int(np.sum(sign * difference < 0)),
-                          "p_value": float(stats.wilcoxon(table[first], table[second]).pvalue)})
+                          "p_value": wilcoxon_signed_rank(table[first], table[second])[1]})
         adjusted = holm([t["p_value"] for t in tests])
         rows += [{**t, "p_holm": p, "significant": p <= 0.05} for t, p in zip(tests, adjusted)]
     return pd.DataFrame(rows)
