@@ -84,7 +84,7 @@ def _run(args) -> int:
     workdir = Path(args.workdir)
     if args.dry_run:
         groups = grid.expand(config)
-        progress.print_plan(config, groups, runner.memory_plan(config, groups))
+        progress.print_plan(config, groups, runner.sweep_plan(config, groups, layout=args.layout))
         return 0
     try:
         if runtime.is_writer():

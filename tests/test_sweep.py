@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from imbjax import config as config_lib
-from imbjax.sweep import grid, runner, store
+from imbjax.sweep import grid, progress, runner, store
 from imbjax.train import make_train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,6 +175,26 @@ def test_single_layout_equals_vmap_for_a_convolutional_model(tiny_config, tmp_pa
     np.testing.assert_allclose(tables["single"][metrics].to_numpy(), tables["vmap"][metrics].to_numpy(), atol=1e-5)
     meta = json.loads((tmp_path / "single" / "meta.json").read_text())
     assert {group["layout"] for group in meta["groups"].values()} == {"single"}
+
+
+def test_sweep_plan_shows_each_groups_layout_and_runs_at_once(tiny_config, capsys):
+    groups = grid.expand(tiny_config)  # one group of 8 runs
+    devices = jax.device_count()
+    whole = -(-8 // devices) * devices
+    (vmapped,) = runner.sweep_plan(tiny_config, groups).values()
+    assert (vmapped.layout, vmapped.width) == ("vmap", whole)
+    assert vmapped.memory_estimate_bytes == vmapped.data_bytes + 3 * whole * vmapped.run_state_bytes > 0
+    (single,) = runner.sweep_plan(tiny_config, groups, layout="single").values()
+    assert (single.layout, single.width) == ("single", devices)
+    tiny_config.max_parallel = 3
+    (capped,) = runner.sweep_plan(tiny_config, groups).values()
+    assert capped.width == -(-3 // devices) * devices
+    tiny_config.model, tiny_config.model_kwargs = "small_cnn", {}
+    tiny_config.dataset_kwargs.digits = {"image": True}
+    plan = runner.sweep_plan(tiny_config, grid.expand(tiny_config))
+    assert [(p.layout, p.width) for p in plan.values()] == [("single", devices)]  # the CPU default for CNNs
+    progress.print_plan(tiny_config, grid.expand(tiny_config), plan)
+    assert "single" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("model, platform, expected", [

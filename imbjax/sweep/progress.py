@@ -56,24 +56,19 @@ class SweepProgress:
             print(text, file=sys.stderr, flush=True)
 
 
-def print_plan(config, groups: list[Group], memory: dict[str, tuple[int, int]]) -> None:
-    """The dry run: the expanded grid, its groups, the number of compiles, a memory estimate.
-
-    ``memory[group_id] = (data bytes, bytes of one run's training state)``; the estimate for a
-    group is data + width x state x 3 (state, gradients and temporaries of the same size),
-    where width is the number of runs trained at once (``max_parallel`` or the whole group).
-    """
+def print_plan(config, groups: list[Group], plan: dict) -> None:
+    """The dry run: the expanded grid, its groups, the number of compiles, each group's layout, runs
+    trained at once and memory estimate (``plan[group_id]``: a :class:`imbjax.sweep.runner.GroupPlan`)."""
     console = Console()
     table = Table(title=f"{config.name}: {sum(len(g.runs) for g in groups)} runs in {len(groups)} groups "
                         f"({len(groups)} compiles)")
-    for column in ("group", "dataset", "profile", "model", "methods", "runs", "memory estimate"):
+    for column in ("group", "dataset", "profile", "model", "methods", "runs", "layout", "at once", "memory estimate"):
         table.add_column(column)
     for group in groups:
-        data_bytes, run_bytes = memory[group.group_id]
-        width = min(len(group.runs), config.max_parallel or len(group.runs))
-        estimate = (data_bytes + 3 * width * run_bytes) / 2**20
+        group_plan = plan[group.group_id]
         table.add_row(group.group_id, group.dataset, group.profile, group.model.label, ", ".join(group.methods),
-                      str(len(group.runs)), f"{estimate:,.0f} MiB")
+                      str(len(group.runs)), group_plan.layout, str(group_plan.width),
+                      f"{group_plan.memory_estimate_bytes / 2**20:,.0f} MiB")
     console.print(table)
     console.print(f"steps per run {config.num_steps}, batch {config.batch_size}, "
                   f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}")

@@ -122,6 +122,16 @@ def auto_max_parallel(run_state_bytes: int, mesh: Mesh) -> int:
     return max(1, per_device) * mesh.size
 
 
+def runs_at_once(num_runs: int, layout: str, max_parallel: int, run_state_bytes: int, mesh: Mesh) -> int:
+    """How many runs of a group train in one call: one per device with ``layout="single"``, else
+    ``max_parallel`` (0: :func:`auto_max_parallel`), as a multiple of the device count."""
+    if layout == "single":
+        max_parallel = mesh.size
+    elif max_parallel <= 0:
+        max_parallel = auto_max_parallel(run_state_bytes, mesh)
+    return padded_size(num_runs, mesh.size, max_parallel)[0]
+
+
 def padded_size(runs: int, devices: int, max_parallel: int = 0) -> tuple[int, int]:
     """``(chunk_width, num_chunks)``: chunks of equal width, a multiple of ``devices``, covering ``runs``."""
     width = runs if max_parallel <= 0 else min(runs, max_parallel)
@@ -177,11 +187,9 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
     hparams = grid.stack_hparams(runs, spec.hparam_defaults())
     keys = np.stack([np.asarray(jax.random.PRNGKey(run.seed)) for run in runs])
     layout = resolve_layout(layout, spec.model, mesh.devices.flat[0].platform)
-    if layout == "single":
-        max_parallel = mesh.size
-    elif max_parallel <= 0:
-        max_parallel = auto_max_parallel(state_bytes(spec, data), mesh)
-    width, num_parts = padded_size(len(runs), mesh.size, max_parallel)
+    run_state_bytes = state_bytes(spec, data) if layout == "vmap" and max_parallel <= 0 else 0
+    width = runs_at_once(len(runs), layout, max_parallel, run_state_bytes, mesh)
+    num_parts = -(-len(runs) // width)
     hparams = {k: _pad(v, width * num_parts) for k, v in hparams.items()}
     keys = _pad(keys, width * num_parts)
     sharded = NamedSharding(mesh, PartitionSpec(RUN_AXIS))
@@ -253,14 +261,34 @@ def _load_once(loaded: dict, group: grid.Group) -> datasets.Dataset:
     return loaded[key]
 
 
-def memory_plan(config: ml_collections.ConfigDict, groups: list[grid.Group]) -> dict[str, tuple[int, int]]:
-    """``{group id: (data bytes, one run's state bytes)}`` without training (loads the data)."""
-    plan, loaded = {}, {}
+@dataclasses.dataclass(frozen=True)
+class GroupPlan:
+    """What the dry run shows of a group: data and one run's state in bytes, the layout, and how
+    many runs train at once (a multiple of the device count, padding included)."""
+
+    data_bytes: int
+    run_state_bytes: int
+    layout: str
+    width: int
+
+    @property
+    def memory_estimate_bytes(self) -> int:
+        """Data + width x state x 3 (state, gradients and temporaries of the same size)."""
+        return self.data_bytes + 3 * self.width * self.run_state_bytes
+
+
+def sweep_plan(config: ml_collections.ConfigDict, groups: list[grid.Group], *, layout: str = "auto"
+               ) -> dict[str, GroupPlan]:
+    """``{group id: GroupPlan}`` without training (loads the data, traces nothing but shapes)."""
+    mesh, plan, loaded = run_mesh(), {}, {}
     for group in groups:
         dataset = _load_once(loaded, group)
         data = DeviceData.from_dataset(dataset)
         spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods, model=group.model)
-        plan[group.group_id] = (sum(a.nbytes for a in data), state_bytes(spec, data))
+        group_layout = resolve_layout(layout, spec.model, mesh.devices.flat[0].platform)
+        run_state_bytes = state_bytes(spec, data)
+        width = runs_at_once(len(group.runs), group_layout, config.max_parallel, run_state_bytes, mesh)
+        plan[group.group_id] = GroupPlan(sum(a.nbytes for a in data), run_state_bytes, group_layout, width)
     return plan
 
 
