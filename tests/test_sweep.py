@@ -1,5 +1,6 @@
 """The engine end to end: grid, identical results alone / vmapped / sharded, errors, resume."""
 import copy
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from imbjax import config as config_lib
 from imbjax.sweep import grid, progress, runner, store
@@ -206,6 +208,24 @@ def test_auto_layout_runs_convolutional_models_one_at_a_time_on_cpu(model, platf
     assert runner.resolve_layout("auto", model, platform) == expected
     assert runner.resolve_layout("vmap", model, platform) == "vmap"
     assert runner.resolve_layout("single", model, platform) == "single"
+
+
+def test_progress_counts_runs_part_by_part_against_the_sweeps_total(tiny_config, tmp_path):
+    tiny_config.max_parallel = 3  # 8 runs in parts as wide as 3 rounded up to the device count
+    width = -(-3 // jax.device_count()) * jax.device_count()
+    events = []
+    runner.run_sweep(tiny_config, tmp_path, report=lambda event, info: events.append((event, dict(info))))
+    parts = [info for event, info in events if event == "part_done"]
+    assert [info["runs_done"] for info in parts] == [min(8, (i + 1) * width) for i in range(-(-8 // width))]
+    assert {info["total_runs"] for _, info in events} == {8}
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    with progress.SweepProgress(console) as display:
+        completed = []
+        for event, info in events:
+            display.report(event, info)
+            completed.append(display.progress.tasks[0].completed)
+    assert display.progress.tasks[0].total == 8 and completed[-1] == 8
+    assert completed == sorted(completed) and len(set(completed)) > 2  # advanced within the group
 
 
 def test_hand_edited_group_file_is_not_trusted(tiny_config, tiny_workdir):

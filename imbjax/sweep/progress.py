@@ -15,7 +15,8 @@ from imbjax.sweep.grid import Group
 
 
 class SweepProgress:
-    """A live display of groups, runs, runs/s and ETA; plain log lines when not on a terminal."""
+    """A live display of groups, runs done of the sweep's total (advancing after every part of a
+    group), runs/s and ETA; plain log lines per group when not on a terminal."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
@@ -36,11 +37,14 @@ class SweepProgress:
 
     def report(self, event: str, info: dict) -> None:
         if self.task is None:
-            self.task = self.progress.add_task("runs", total=None, rate="")
+            self.task = self.progress.add_task("runs", total=info.get("total_runs"), rate="")
         label = f"[{info['index'] + 1}/{info['groups']}] {info['group']}"
         if event == "group_start":
             self.progress.update(self.task, description=f"{label}: compiling + training {info['runs']} runs")
             self._log(f"{label}: {info['runs']} runs ...")
+        elif event == "part_done" and info["parts"] > 1:
+            self.progress.update(self.task, completed=self.runs_done + info["runs_done"],
+                                 description=f"{label}: {info['runs_done']}/{info['runs']} runs trained")
         elif event in ("group_done", "group_skipped"):
             self.runs_done += info["runs"]
             rate = self.runs_done / max(time.perf_counter() - self.started, 1e-9)

@@ -208,6 +208,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
         if checkpoint_every <= 0:
             whole = compiled_over_runs(functools.partial(run_program, program, spec))
             outputs.append(gather(compiled("run", whole, data, part_keys, part_hparams)))
+            report("part_done", {"part": i, "parts": num_parts, "runs_done": min((i + 1) * width, len(runs))})
             continue
         state = compiled("init", compiled_over_runs(program.init), data, part_keys, part_hparams)
         checkpoints = PartCheckpoints(workdir, group_id, i)
@@ -221,6 +222,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
             checkpoints.save(done, state)
             report("chunk_done", {"part": i, "parts": num_parts, "steps_done": done, "steps": spec.num_steps})
         outputs.append(gather(compiled("evaluate", compiled_over_runs(program.evaluate), data, state, part_hparams)))
+        report("part_done", {"part": i, "parts": num_parts, "runs_done": min((i + 1) * width, len(runs))})
     run_seconds = time.perf_counter() - start - compiled.seconds
     return _merge(outputs, len(runs)), compiled.seconds, run_seconds
 
@@ -324,8 +326,10 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
 
     ``layout``: how each device trains its runs (see the module docstring).
 
-    ``report(event, info)`` is called with ``"group_start"``, ``"group_compiled"``,
-    ``"group_done"`` and ``"group_skipped"`` events for progress displays.
+    ``report(event, info)`` is called for progress displays with ``"group_start"``, ``"part_done"``
+    (a group's runs done so far, after each part), ``"chunk_done"`` (steps, with checkpoints),
+    ``"group_done"`` and ``"group_skipped"``; ``info`` holds the group's index, id and runs, and the
+    sweep's ``total_runs``.
     """
     report = report or (lambda event, info: None)
     if layout not in LAYOUTS:
@@ -337,10 +341,12 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
     mesh = run_mesh()
     loaded: dict[str, datasets.Dataset] = {}
     frames, timings = [], []
+    total_runs = sum(len(group.runs) for group in groups)
     sweep_start = time.perf_counter()
     for index, group in enumerate(groups):
         run_ids = [run.run_id for run in group.runs]
-        info = {"index": index, "groups": len(groups), "group": group.group_id, "runs": len(run_ids)}
+        info = {"index": index, "groups": len(groups), "group": group.group_id, "runs": len(run_ids),
+                "total_runs": total_runs}
         finished = store.read_group(workdir, group.group_id, run_ids)
         if finished is not None:
             frames.append(finished)
