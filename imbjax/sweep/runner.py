@@ -74,11 +74,16 @@ def run_mesh() -> Mesh:
 LAYOUTS = ("auto", "vmap", "single")
 
 
+def check_layout(layout: str) -> None:
+    """Raise a ``ValueError`` naming ``layout`` and the valid choices if it is not one of :data:`LAYOUTS`."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+
+
 def resolve_layout(layout: str, model: str, platform: str) -> str:
     """The layout ``"auto"`` stands for: ``"single"`` for a convolutional ``model`` on ``"cpu"``,
     else ``"vmap"``; an explicit ``"vmap"`` or ``"single"`` is kept."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+    check_layout(layout)
     if layout != "auto":
         return layout
     return "single" if platform == "cpu" and model in CONVOLUTIONAL_MODELS else "vmap"
@@ -202,14 +207,11 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
     compiled = _Compiled()
     compiled_over_runs = functools.partial(over_runs, mesh=mesh, layout=layout)
 
-    outputs, start = [], time.perf_counter()
-    for i in range(num_parts):
-        part_keys, part_hparams = part_inputs(i)
+    def train_part(i, part_keys, part_hparams):
+        """The part's outputs: one whole-run program, or init / advance(K)... / evaluate with checkpoints."""
         if checkpoint_every <= 0:
             whole = compiled_over_runs(functools.partial(run_program, program, spec))
-            outputs.append(gather(compiled("run", whole, data, part_keys, part_hparams)))
-            report("part_done", {"part": i, "parts": num_parts, "runs_done": min((i + 1) * width, len(runs))})
-            continue
+            return compiled("run", whole, data, part_keys, part_hparams)
         state = compiled("init", compiled_over_runs(program.init), data, part_keys, part_hparams)
         checkpoints = PartCheckpoints(workdir, group_id, i)
         done, restored = checkpoints.restore(abstract(state))
@@ -221,7 +223,11 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
             done += steps
             checkpoints.save(done, state)
             report("chunk_done", {"part": i, "parts": num_parts, "steps_done": done, "steps": spec.num_steps})
-        outputs.append(gather(compiled("evaluate", compiled_over_runs(program.evaluate), data, state, part_hparams)))
+        return compiled("evaluate", compiled_over_runs(program.evaluate), data, state, part_hparams)
+
+    outputs, start = [], time.perf_counter()
+    for i in range(num_parts):
+        outputs.append(gather(train_part(i, *part_inputs(i))))
         report("part_done", {"part": i, "parts": num_parts, "runs_done": min((i + 1) * width, len(runs))})
     run_seconds = time.perf_counter() - start - compiled.seconds
     return _merge(outputs, len(runs)), compiled.seconds, run_seconds
@@ -332,8 +338,7 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
     sweep's ``total_runs``.
     """
     report = report or (lambda event, info: None)
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+    check_layout(layout)
     workdir = Path(workdir)
     groups = grid.expand(config)
     if is_writer():
