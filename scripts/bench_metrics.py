@@ -1,15 +1,17 @@
 """``imbjax.metrics.compute_all`` over many runs in one jitted call vs a scikit-learn/imblearn loop.
 
 Workload: ``--runs`` runs (default 400) x ``--examples`` test examples (10,000) x ``--classes``
-classes (10), random informative softmax probabilities rounded to 3 decimals (many ties). JAX: one
-``jit`` of ``lax.map(compute_all, batch_size=--chunk)`` (vmap within chunks of runs, bounding
-memory); compile seconds reported separately, run seconds the best of ``--repeats`` calls.
+classes (10), random informative softmax probabilities rounded to 3 decimals (many ties). JAX: the
+program of ``imbjax.metrics.compute_all_runs``, one ``jit`` of ``lax.map(compute_all,
+batch_size=--chunk)`` per device (vmap within chunks of runs, bounding memory), compiled with
+``imbjax.metrics.suite.COMPILER_OPTIONS``; compile seconds reported separately, run seconds the
+best of ``--repeats`` calls.
 Baseline: the same metrics computed with scikit-learn / imbalanced-learn for each run, written
 economically (one call per class-wise array, averages derived with NumPy where scikit-learn's
 averages are plain means), timed on ``--sklearn-runs`` runs (default 20) and extrapolated
 per run. The JAX results of those runs are checked against the baseline (max abs difference).
 
-    python scripts/bench_metrics.py [--runs 400] [--examples 10000] [--classes 10] [--chunk 50]
+    python scripts/bench_metrics.py [--runs 400] [--examples 10000] [--classes 10] [--chunk N]
 
 The last line printed is a JSON record: runs, jax_seconds, jax_compile_seconds,
 sklearn_seconds_per_run, speedup (sklearn seconds for all runs / jax seconds).
@@ -24,12 +26,11 @@ import warnings
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from imblearn import metrics as imb
 from sklearn import metrics as skm
 
 from imbjax import runtime
-from imbjax.metrics import compute_all
+from imbjax.metrics.suite import compute_all_program, default_chunk, runs_sharding
 
 
 def make_predictions(runs: int, examples: int, classes: int, seed: int = 0):
@@ -88,19 +89,15 @@ def sklearn_compute_all(y_true, probs, classes: int) -> dict:
 
 
 def time_compute_all(y_true, probs, args, devices):
-    """``(compile seconds, best run seconds, results)`` of ``compute_all`` over every run, the run
-    axis sharded over ``devices`` (as the sweep engine shards runs); within a device ``lax.map``
-    vmaps ``--chunk`` runs at a time."""
-    mesh = Mesh(np.array(devices), ("runs",))
-
-    def per_device(y, p):
-        return jax.lax.map(lambda run: compute_all(*run, num_classes=args.classes), (y, p), batch_size=args.chunk)
-
-    all_runs = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=PartitionSpec("runs"),
-                                     out_specs=PartitionSpec("runs")))
-    inputs = jax.device_put((y_true, probs), NamedSharding(mesh, PartitionSpec("runs")))
+    """``(compile seconds, best run seconds, results)`` of ``compute_all`` over every run:
+    ``imbjax.metrics.compute_all_program``, the program of ``compute_all_runs`` (the run axis
+    sharded over ``devices`` as the sweep engine shards runs; within a device ``lax.map`` vmaps
+    ``--chunk`` runs at a time)."""
+    chunk = args.chunk or default_chunk(devices[0].platform)
+    program = compute_all_program(args.classes, chunk, tuple(devices))
+    inputs = jax.device_put((y_true, probs), runs_sharding(tuple(devices)))
     start = time.perf_counter()
-    compiled = all_runs.lower(*inputs).compile()
+    compiled = program.lower(*inputs).compile()
     compile_seconds = time.perf_counter() - start
     best = np.inf
     for _ in range(args.repeats):
@@ -115,7 +112,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=400)
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--chunk", type=int, default=50, help="runs vmapped together inside lax.map")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="runs a device scores together (default: compute_all_runs' for the platform)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sklearn-runs", type=int, default=20)
     args = parser.parse_args()

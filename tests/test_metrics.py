@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import jax
@@ -145,6 +150,64 @@ def test_compute_all_vmap_over_100_runs_equals_loop():
         for key, value in single.items():
             # equal up to float32 reduction order
             np.testing.assert_allclose(batched[key][run], value, rtol=3e-7, atol=1e-7, err_msg=key)
+
+
+def _stack_of_runs(runs, size, num_classes, seed=0):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, num_classes, (runs, size)).astype(np.int32)
+    probs = np.round(rng.dirichlet(np.ones(num_classes), (runs, size)), 2).astype(np.float32)  # ties
+    return y_true, probs
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 4, 50])
+def test_compute_all_runs_equals_vmapped_compute_all(chunk):
+    num_classes = 3
+    y_true, probs = _stack_of_runs(7, SIZE, num_classes)
+    expected = jax.jit(jax.vmap(functools.partial(metrics.compute_all, num_classes=num_classes)))(y_true, probs)
+    ours = metrics.compute_all_runs(y_true, probs, num_classes=num_classes, chunk=chunk)
+    assert set(ours) == set(expected)
+    for key, value in expected.items():
+        assert ours[key].shape == value.shape, key
+        np.testing.assert_allclose(ours[key], value, rtol=3e-7, atol=1e-7, err_msg=key)
+    shared = metrics.compute_all_runs(y_true[0], probs, num_classes=num_classes, chunk=chunk)
+    for key, value in jax.vmap(functools.partial(metrics.compute_all, num_classes=num_classes),
+                               in_axes=(None, 0))(y_true[0], probs).items():
+        np.testing.assert_allclose(shared[key], value, rtol=3e-7, atol=1e-7, err_msg=key)
+
+
+RUNS_ON_TWO_DEVICES = textwrap.dedent("""
+    import functools, json, sys
+    import jax, numpy as np
+    from imbjax import metrics
+    data = np.load(sys.argv[1])
+    ours = metrics.compute_all_runs(data["y_true"], data["probs"], num_classes=3)
+    loop = [metrics.compute_all(y, p, num_classes=3) for y, p in zip(data["y_true"], data["probs"])]
+    print(json.dumps({"devices": jax.device_count(), "max_difference": max(
+        float(np.max(np.abs(ours[key][run] - np.asarray(value)))) for run, single in enumerate(loop)
+        for key, value in single.items())}))
+""")
+
+
+def test_compute_all_runs_sharded_over_two_devices_pads_and_drops(tmp_path):
+    y_true, probs = _stack_of_runs(5, SIZE, 3, seed=1)  # 5 runs on 2 devices: one padding run
+    np.savez(tmp_path / "runs.npz", y_true=y_true, probs=probs)
+    out = subprocess.run([sys.executable, "-c", RUNS_ON_TWO_DEVICES, str(tmp_path / "runs.npz")],
+                         env={**os.environ, "JAX_NUM_CPU_DEVICES": "2"}, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 2
+    assert result["max_difference"] <= 1e-6
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: metrics.compute_all_runs(np.zeros(4, int), np.ones((2, 4, 3)) / 3, num_classes=2), r"\[runs, n, 2\]"),
+    (lambda: metrics.compute_all_runs(np.zeros((3, 4), int), np.ones((2, 4, 2)) / 2, num_classes=2),
+     r"y_true must have shape \[4\] or \[2, 4\]"),
+    (lambda: metrics.compute_all_runs(np.full(4, 2), np.ones((2, 4, 2)) / 2, num_classes=2), "class indices"),
+    (lambda: metrics.compute_all_runs(np.zeros(4, int), np.ones((2, 4, 2)) / 2, num_classes=2, chunk=0), "chunk"),
+])
+def test_compute_all_runs_rejects_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
 
 
 @settings(max_examples=30, deadline=None)

@@ -6,7 +6,8 @@ Modules (each docstring states its conventions):
 * ``ranking``: exact sort-based ROC AUC, average precision and padded ROC / PR curves.
 * ``calibration``: Brier score, log loss, expected calibration error.
 * ``report_table``: ``report``, an ``imblearn.metrics.classification_report_imbalanced``-style ``pandas.DataFrame``.
-* ``suite``: ``compute_all``, every metric of a run in one call (stable key names).
+* ``suite``: ``compute_all``, every metric of a run in one call (stable key names), and
+  ``compute_all_runs``, that of a stack of runs in one compiled call sharded over the devices.
 
 All functions follow scikit-learn's argument order ``(y_true, y_pred_or_score, *, ...)``; shapes and
 Python arguments that fix shapes (``num_classes``, ``average``, ``pos_label``, ``num_bins``) are
@@ -49,7 +50,7 @@ from imbjax.metrics.ranking import (
 )
 from imbjax.metrics.report_table import COLUMNS as REPORT_COLUMNS
 from imbjax.metrics.report_table import report
-from imbjax.metrics.suite import PER_CLASS_KEYS, SCALAR_KEYS, compute_all
+from imbjax.metrics.suite import PER_CLASS_KEYS, SCALAR_KEYS, compute_all, compute_all_runs
 
 __all__ = [
     "PER_CLASS_KEYS",
@@ -64,6 +65,7 @@ __all__ = [
     "brier_score",
     "class_counts",
     "compute_all",
+    "compute_all_runs",
     "confusion_matrix",
     "error_rate",
     "expected_calibration_error",
