@@ -11,16 +11,19 @@ economically (one call per class-wise array, averages derived with NumPy where s
 averages are plain means), timed on ``--sklearn-runs`` runs (default 20) and extrapolated
 per run. The JAX results of those runs are checked against the baseline (max abs difference).
 
-    python scripts/bench_metrics.py [--runs 400] [--examples 10000] [--classes 10] [--chunk N]
+    python scripts/bench_metrics.py [--runs 400] [--examples 10000] [--classes 10] [--chunk N] [--rounds 5]
 
-The last line printed is a JSON record: runs, jax_seconds, jax_compile_seconds,
-sklearn_seconds_per_run, speedup (sklearn seconds for all runs / jax seconds).
+``--rounds N`` repeats the timings (JAX then scikit-learn, each round) and reports medians: the
+scikit-learn loop's speed alone varies by 30% from minute to minute on the shared machines here.
+The last line printed is a JSON record: runs, jax_seconds, jax_compile_seconds, sklearn_seconds
+(for all runs), speedup (sklearn seconds / jax seconds, median over rounds) and the per-round speedups.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import json
+import statistics
 import time
 import warnings
 
@@ -88,23 +91,26 @@ def sklearn_compute_all(y_true, probs, classes: int) -> dict:
     }
 
 
-def time_compute_all(y_true, probs, args, devices):
-    """``(compile seconds, best run seconds, results)`` of ``compute_all`` over every run:
-    ``imbjax.metrics.compute_all_program``, the program of ``compute_all_runs`` (the run axis
-    sharded over ``devices`` as the sweep engine shards runs; within a device ``lax.map`` vmaps
-    ``--chunk`` runs at a time)."""
+def compiled_compute_all(y_true, probs, args, devices):
+    """``(compile seconds, compiled program, sharded inputs)``: ``imbjax.metrics.compute_all_program``,
+    the program of ``compute_all_runs`` (the run axis sharded over ``devices`` as the sweep engine
+    shards runs; within a device ``lax.map`` scores ``--chunk`` runs at a time)."""
     chunk = args.chunk or default_chunk(devices[0].platform)
     program = compute_all_program(args.classes, chunk, tuple(devices))
     inputs = jax.device_put((y_true, probs), runs_sharding(tuple(devices)))
     start = time.perf_counter()
     compiled = program.lower(*inputs).compile()
-    compile_seconds = time.perf_counter() - start
+    return time.perf_counter() - start, compiled, inputs
+
+
+def best_seconds(function, repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``function``."""
     best = np.inf
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         start = time.perf_counter()
-        results = jax.block_until_ready(compiled(*inputs))
+        function()
         best = min(best, time.perf_counter() - start)
-    return compile_seconds, best, results
+    return best
 
 
 def main() -> None:
@@ -114,8 +120,10 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--chunk", type=int, default=None,
                         help="runs a device scores together (default: compute_all_runs' for the platform)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="JAX calls per round; the fastest counts")
     parser.add_argument("--sklearn-runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of (JAX, scikit-learn) timings; medians are reported")
     args = parser.parse_args()
     runtime.configure(cache=False)  # one CPU device per core, as `imbjax run` does
 
@@ -123,35 +131,42 @@ def main() -> None:
     devices = jax.local_devices()
     print(f"{args.runs} runs x {args.examples} examples x {args.classes} classes on "
           f"{len(devices)} {devices[0].platform} device(s)")
-    timings = {count: time_compute_all(y_true, probs, args, devices[:count])
-               for count in sorted({1, len(devices)})}
-    for count, (compile_seconds, jax_seconds, _) in timings.items():
-        print(f"JAX on {count} device(s): compile {compile_seconds:.2f} s, run {jax_seconds:.3f} s "
-              f"(best of {args.repeats})")
-    compile_seconds, jax_seconds, results = timings[len(devices)]
-
+    counts = sorted({1, len(devices)})
+    programs = {count: compiled_compute_all(y_true, probs, args, devices[:count]) for count in counts}
+    results = jax.device_get(programs[len(devices)][1](*programs[len(devices)][2]))
     sklearn_runs = min(args.sklearn_runs, args.runs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        reference = [sklearn_compute_all(y_true[r], probs[r], args.classes) for r in range(sklearn_runs)]
-        sklearn_per_run = (time.perf_counter() - start) / sklearn_runs
+    rounds = []
+    for _ in range(args.rounds):
+        jax_seconds = {count: best_seconds(lambda c=compiled, i=inputs: jax.block_until_ready(c(*i)), args.repeats)
+                       for count, (_, compiled, inputs) in programs.items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            reference = [sklearn_compute_all(y_true[r], probs[r], args.classes) for r in range(sklearn_runs)]
+            sklearn_seconds = (time.perf_counter() - start) / sklearn_runs * args.runs
+        rounds.append({"jax": jax_seconds, "sklearn": sklearn_seconds,
+                       "speedup": {count: sklearn_seconds / seconds for count, seconds in jax_seconds.items()}})
+        print(f"round {len(rounds)}: " + ", ".join(f"JAX on {count} device(s) {seconds:.3f} s"
+                                                     for count, seconds in jax_seconds.items())
+              + f"; scikit-learn {sklearn_seconds:.1f} s (timed on {sklearn_runs} runs, extrapolated)"
+              + "; speedup " + ", ".join(f"{s:.1f}x" for s in rounds[-1]["speedup"].values()), flush=True)
     max_difference = max(float(np.max(np.abs(np.asarray(results[key][r]) - value)))
                          for r, run in enumerate(reference) for key, value in run.items())
-    print(f"scikit-learn/imblearn: {sklearn_per_run:.3f} s per run (timed on {sklearn_runs} runs, "
-          f"extrapolated to {args.runs}: {sklearn_per_run * args.runs:.1f} s); "
-          f"max |JAX - sklearn| over those runs: {max_difference:.2e}")
-    sklearn_seconds = sklearn_per_run * args.runs
-    speedups = {count: sklearn_seconds / seconds for count, (_, seconds, _) in timings.items()}
-    for count, speedup in speedups.items():
-        print(f"speedup on {count} device(s) (run time, compile excluded): {speedup:.1f}x; including compile: "
-              f"{sklearn_seconds / (timings[count][1] + timings[count][0]):.1f}x")
+    median = {count: statistics.median(r["speedup"][count] for r in rounds) for count in counts}
+    jax_median = {count: statistics.median(r["jax"][count] for r in rounds) for count in counts}
+    for count in counts:
+        print(f"JAX on {count} device(s): compile {programs[count][0]:.2f} s, run {jax_median[count]:.3f} s; "
+              f"speedup (compile excluded) {median[count]:.1f}x [median of {args.rounds} round(s)]")
+    print(f"max |JAX - scikit-learn| over the {sklearn_runs} checked runs: {max_difference:.2e}")
     print(json.dumps({"runs": args.runs, "examples": args.examples, "classes": args.classes,
-                      "platform": devices[0].platform, "devices": len(devices),
-                      "jax_seconds": round(jax_seconds, 4), "jax_compile_seconds": round(compile_seconds, 3),
-                      "jax_seconds_one_device": round(timings[1][1], 4),
-                      "sklearn_seconds_per_run": round(sklearn_per_run, 5),
-                      "speedup": round(speedups[len(devices)], 2), "speedup_one_device": round(speedups[1], 2)}))
+                      "platform": devices[0].platform, "devices": len(devices), "rounds": args.rounds,
+                      "jax_seconds": round(jax_median[len(devices)], 4),
+                      "jax_compile_seconds": round(programs[len(devices)][0], 3),
+                      "jax_seconds_one_device": round(jax_median[1], 4),
+                      "sklearn_seconds": round(statistics.median(r["sklearn"] for r in rounds), 2),
+                      "speedup": round(median[len(devices)], 2), "speedup_one_device": round(median[1], 2),
+                      "speedups": [round(r["speedup"][len(devices)], 2) for r in rounds],
+                      "max_difference": max_difference}))
 
 
 if __name__ == "__main__":
