@@ -200,6 +200,7 @@ def test_compute_all_runs_sharded_over_two_devices_pads_and_drops(tmp_path):
 
 @pytest.mark.parametrize("call, message", [
     (lambda: metrics.compute_all_runs(np.zeros(4, int), np.ones((2, 4, 3)) / 3, num_classes=2), r"\[runs, n, 2\]"),
+    (lambda: metrics.compute_all_runs(np.zeros(4, int), np.ones((0, 4, 2)) / 2, num_classes=2), "runs >= 1"),
     (lambda: metrics.compute_all_runs(np.zeros((3, 4), int), np.ones((2, 4, 2)) / 2, num_classes=2),
      r"y_true must have shape \[4\] or \[2, 4\]"),
     (lambda: metrics.compute_all_runs(np.full(4, 2), np.ones((2, 4, 2)) / 2, num_classes=2), "class indices"),

@@ -174,8 +174,8 @@ def compute_all_runs(y_true, probs, *, num_classes: int, chunk: int | None = Non
     """
     num_classes = check_num_classes(num_classes)
     probs = np.asarray(probs, np.float32)
-    if probs.ndim != 3 or probs.shape[2] != num_classes:
-        raise ValueError(f"probs must have shape [runs, n, {num_classes}], got {probs.shape}")
+    if probs.ndim != 3 or probs.shape[2] != num_classes or probs.shape[0] == 0:
+        raise ValueError(f"probs must have shape [runs, n, {num_classes}] with runs >= 1, got {probs.shape}")
     num_runs, n = probs.shape[:2]
     y_true = np.asarray(y_true, np.int32)
     if y_true.shape == (n,):
