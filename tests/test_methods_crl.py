@@ -146,6 +146,26 @@ def test_hard_mining_matches_numpy(seed, level, k):
     np.testing.assert_array_equal(negatives, expected_negatives)
 
 
+def hardest_k_numpy(hardness, candidates, k):
+    """Per row: the candidates in order of decreasing hardness (stable: lower index first on ties),
+    the first k of them."""
+    chosen = np.zeros_like(candidates)
+    for row in range(hardness.shape[0]):
+        ranked = sorted(np.flatnonzero(candidates[row]), key=lambda j: (-hardness[row, j], j))
+        chosen[row, ranked[:int(np.ceil(k))]] = True
+    return chosen
+
+
+@settings(max_examples=40, deadline=None)
+@given(seeds, st.sampled_from([0.5, 1.0, 2.0, 3.5, 25.0]), st.sampled_from([1, 16, 64]))
+def test_hardest_k_ranks_like_a_stable_sort_with_heavy_ties(seed, k, size):
+    rng = np.random.default_rng(seed)
+    hardness = rng.integers(-2, 3, (size, size)).astype(np.float32)  # few values: many ties
+    candidates = rng.random((size, size)) < 0.6
+    chosen = jax.jit(crl.hardest_k)(jnp.array(hardness), jnp.array(candidates), jnp.float32(k))
+    np.testing.assert_array_equal(chosen, hardest_k_numpy(hardness, candidates, k))
+
+
 @settings(max_examples=30, deadline=None)
 @given(seeds, st.sampled_from(crl.LEVELS), st.integers(1, 6), st.floats(0.0, 2.0), st.floats(0.0, 0.02))
 def test_crl_term_and_total_loss_match_numpy(seed, level, k, margin, eta):
