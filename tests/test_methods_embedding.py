@@ -213,6 +213,20 @@ def test_quintuplets_match_numpy(seed):
     assert not bool(got.has_other_cluster[0]) and np.all(np.asarray(got.indices[0, :4]) == 0)
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("largest", [True, False])
+def test_first_extreme_index_is_argmax_or_argmin_with_ties_and_nans(seed, largest):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-3, 4, (6, 5, 40)).astype(np.float32)  # many ties
+    values[0, 0, [7, 30]] = np.nan                               # the first NaN wins, as in NumPy
+    values[1, 1, :] = np.inf
+    values[2, 2, 5] = -np.inf
+    got = jax.jit(lmle.first_extreme_index, static_argnames="largest")(jnp.array(values), largest=largest)
+    expected = (np.argmax if largest else np.argmin)(values, axis=-1)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got, (jnp.argmax if largest else jnp.argmin)(jnp.array(values), axis=-1))
+
+
 def test_triple_header_hinge_matches_numpy():
     rng = np.random.default_rng(3)
     features = rng.normal(size=(8, 5, 4)).astype(np.float32)

@@ -133,6 +133,17 @@ def squared_distances(a: Array, b: Array) -> Array:
     return jnp.maximum(jnp.sum(a**2, -1)[:, None] - 2.0 * cross + jnp.sum(b**2, -1)[None, :], 0.0)
 
 
+def first_extreme_index(values: Array, *, largest: bool) -> Array:
+    """``jnp.argmax`` (``largest``) or ``jnp.argmin`` over the last axis, with their ties (the first
+    index) and NaNs (the first NaN), as two single-operand reductions: the extreme, then the lowest
+    index holding it. XLA:CPU runs argmax's (value, index) reduction about 3x slower (2.5 ms against
+    0.9 ms for ``[10, 64, 1257]``), and quintuplet selection takes four of them every step."""
+    extreme = (jnp.max if largest else jnp.min)(values, axis=-1, keepdims=True)
+    hit = (values == extreme) | jnp.isnan(values)
+    index = jax.lax.broadcasted_iota(jnp.int32, values.shape, values.ndim - 1)
+    return jnp.min(jnp.where(hit, index, values.shape[-1]), axis=-1)
+
+
 def select_quintuplets(anchors: Array, embeddings: Array, labels: Array, cluster: Array, mask: Array
                        ) -> Quintuplets:
     """The quintuplet of every anchor (module docstring) among the ``mask`` members.
@@ -151,10 +162,12 @@ def select_quintuplets(anchors: Array, embeddings: Array, labels: Array, cluster
     other_class = mask[None, :] & (labels[None, :] != labels[anchors][:, None])
 
     def farthest(allowed):
-        return jnp.where(jnp.any(allowed, 1), jnp.argmax(jnp.where(allowed, distances, -1.0), 1), anchors)
+        return jnp.where(jnp.any(allowed, 1), first_extreme_index(jnp.where(allowed, distances, -1.0), largest=True),
+                         anchors)
 
     def nearest(allowed):
-        return jnp.where(jnp.any(allowed, 1), jnp.argmin(jnp.where(allowed, distances, jnp.inf), 1), anchors)
+        return jnp.where(jnp.any(allowed, 1), first_extreme_index(jnp.where(allowed, distances, jnp.inf), largest=False),
+                         anchors)
 
     indices = jnp.stack([anchors, farthest(same_cluster), nearest(other_cluster), farthest(same_class),
                          nearest(other_class)], axis=1).astype(jnp.int32)
