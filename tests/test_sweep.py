@@ -1,5 +1,7 @@
 """The engine end to end: grid, identical results alone / vmapped / sharded, errors, resume."""
 import copy
+import dataclasses
+import functools
 import io
 import json
 import os
@@ -16,6 +18,8 @@ import pytest
 from rich.console import Console
 
 from imbjax import config as config_lib
+from imbjax import data as datasets
+from imbjax import methods
 from imbjax.sweep import grid, progress, runner, store
 from imbjax.train import make_train
 
@@ -66,6 +70,8 @@ SHARDED_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax
     from imbjax import config as config_lib
+from imbjax import data as datasets
+from imbjax import methods
     from imbjax.sweep import runner
     config = config_lib.load_config(sys.argv[1])
     table = runner.run_sweep(config, sys.argv[2], layout=sys.argv[3])
@@ -327,3 +333,35 @@ def test_two_processes_equal_one_process(tmp_path):
     assert two.index.is_unique and list(two.index) == list(one.index)
     metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
     np.testing.assert_allclose(one[metrics].to_numpy(), two[metrics].to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("layout, model", [("vmap", "mlp"), ("single", "small_cnn")])
+def test_saved_programs_give_bitwise_the_same_runs(tiny_config, tmp_path, monkeypatch, layout, model):
+    """A group's whole-run program saved with jax.export (first sweep) and loaded by a later one
+    gives exactly the runs of a sweep that traced it, in both layouts."""
+    tiny_config.model = model
+    tiny_config.model_kwargs = {"hidden": (16,)} if model == "mlp" else {}
+    tiny_config.dataset_kwargs = {"digits": {"image": True}} if model != "mlp" else {}
+    monkeypatch.setenv("IMBJAX_PROGRAM_CACHE_DIR", str(tmp_path / "programs"))
+    tables = {}
+    for label, setting in (("traced", "0"), ("saved", "1"), ("loaded", "1")):
+        monkeypatch.setenv("IMBJAX_PROGRAM_CACHE", setting)
+        tables[label] = runner.run_sweep(tiny_config, tmp_path / label, layout=layout).set_index("run_id").sort_index()
+        if label != "traced":  # one program, saved by the first sweep and found by the second
+            assert len(list((tmp_path / "programs").glob("*.jaxexport"))) == 1
+    numeric = tables["traced"].select_dtypes("number").columns
+    for label in ("saved", "loaded"):
+        np.testing.assert_array_equal(tables[label][numeric].to_numpy(), tables["traced"][numeric].to_numpy(),
+                                      err_msg=label)
+
+
+def test_programs_of_code_outside_imbjax_are_not_saved(tiny_config):
+    from imbjax.sweep import program_cache
+    from imbjax.train import program_spec
+
+    dataset = datasets.load("digits")
+    spec = program_spec(tiny_config, dataset, profile="step", method_names=("baseline", "ros"))
+    assert program_cache.spec_is_imbjax_code(spec)
+    own_loss = methods.Method("user_loss", loss=lambda logits, labels, ctx: jnp.mean(logits))
+    assert not program_cache.spec_is_imbjax_code(dataclasses.replace(spec, methods=(own_loss,)))
+    assert program_cache.is_imbjax_code(functools.partial(program_cache.source_digest))

@@ -46,7 +46,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from imbjax import data as datasets
 from imbjax.models import CONVOLUTIONAL_MODELS
 from imbjax.runtime import is_writer
-from imbjax.sweep import grid, store
+from imbjax.sweep import grid, program_cache, store
 from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
 from imbjax.train import DeviceData, ProgramSpec, make_program, program_spec, run_program
 
@@ -159,16 +159,23 @@ def gather(tree):
 
 
 class _Compiled:
-    """Programs compiled on first use, keyed by name, with the seconds compilation took."""
+    """Programs compiled on first use, keyed by name, with the seconds compilation took.
 
-    def __init__(self):
+    ``saved=True`` compiles through :mod:`.program_cache` (a warm start skips tracing): for the
+    whole-run program, whose inputs and outputs are plain arrays and dicts.
+    """
+
+    def __init__(self, spec: ProgramSpec, layout: str, out_shardings):
+        self.saved_program = functools.partial(program_cache.compile_program, spec=spec, layout=layout,
+                                               out_shardings=out_shardings)
         self.programs: dict = {}
         self.seconds = 0.0
 
-    def __call__(self, key, function, *args):
+    def __call__(self, key, function, *args, saved: bool = False):
         if key not in self.programs:
             start = time.perf_counter()
-            self.programs[key] = function.lower(*args).compile()
+            self.programs[key] = (self.saved_program(function, args, name=str(key)) if saved
+                                  else function.lower(*args).compile())
             self.seconds += time.perf_counter() - start
         return self.programs[key](*args)
 
@@ -204,14 +211,14 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
         return jax.device_put((keys[part], {k: v[part] for k, v in hparams.items()}), sharded)
 
     program = make_program(spec)
-    compiled = _Compiled()
+    compiled = _Compiled(spec, layout, sharded)
     compiled_over_runs = functools.partial(over_runs, mesh=mesh, layout=layout)
 
     def train_part(i, part_keys, part_hparams):
         """The part's outputs: one whole-run program, or init / advance(K)... / evaluate with checkpoints."""
         if checkpoint_every <= 0:
             whole = compiled_over_runs(functools.partial(run_program, program, spec))
-            return compiled("run", whole, data, part_keys, part_hparams)
+            return compiled("run", whole, data, part_keys, part_hparams, saved=True)
         state = compiled("init", compiled_over_runs(program.init), data, part_keys, part_hparams)
         checkpoints = PartCheckpoints(workdir, group_id, i)
         done, restored = checkpoints.restore(abstract(state))
