@@ -70,8 +70,6 @@ SHARDED_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax
     from imbjax import config as config_lib
-from imbjax import data as datasets
-from imbjax import methods
     from imbjax.sweep import runner
     config = config_lib.load_config(sys.argv[1])
     table = runner.run_sweep(config, sys.argv[2], layout=sys.argv[3])
