@@ -58,6 +58,9 @@ def source_digest() -> str:
     return digest.hexdigest()
 
 
+source_digest()  # now, while the files are those of the code this process imported
+
+
 def is_imbjax_code(function) -> bool:
     """Whether ``function`` (or the function a ``functools.partial`` wraps) lives in an imbjax module."""
     while isinstance(function, functools.partial):
