@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Callable, Mapping, NamedTuple
 
 import jax
@@ -142,6 +143,9 @@ class Method:
 
 
 REGISTRY: dict[str, Method] = {}
+#: Names of the methods registered by imbjax's own modules; the others come from users' code (the
+#: sweep runner saves traced programs only of imbjax's methods, :mod:`imbjax.sweep.program_cache`).
+BUILT_IN: set[str] = set()
 
 
 def register(method: Method) -> Method:
@@ -149,7 +153,15 @@ def register(method: Method) -> Method:
     if method.name in REGISTRY:
         raise ValueError(f"method {method.name!r} is already registered")
     REGISTRY[method.name] = method
+    caller = sys._getframe(1).f_globals.get("__name__", "")
+    if caller == "imbjax" or caller.startswith("imbjax."):
+        BUILT_IN.add(method.name)
     return method
+
+
+def is_built_in(method: Method) -> bool:
+    """Whether ``method`` is the registry's method of its name, registered by an imbjax module."""
+    return method.name in BUILT_IN and REGISTRY.get(method.name) is method
 
 
 def _load_library() -> None:

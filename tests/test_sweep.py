@@ -362,4 +362,9 @@ def test_programs_of_code_outside_imbjax_are_not_saved(tiny_config):
     assert program_cache.spec_is_imbjax_code(spec)
     own_loss = methods.Method("user_loss", loss=lambda logits, labels, ctx: jnp.mean(logits))
     assert not program_cache.spec_is_imbjax_code(dataclasses.replace(spec, methods=(own_loss,)))
+    # imbjax's pieces under a user's method: the name says nothing of which pieces, so not saved
+    imbjax_pieces = dataclasses.replace(methods.get("focal"), name="ros")
+    assert not program_cache.spec_is_imbjax_code(dataclasses.replace(spec, methods=(imbjax_pieces,)))
+    assert not program_cache.spec_is_imbjax_code(dataclasses.replace(spec, optimizer="unknown"))
     assert program_cache.is_imbjax_code(functools.partial(program_cache.source_digest))
+    assert not program_cache.is_imbjax_code(own_loss.loss)

@@ -15,10 +15,10 @@ A saved program is used only under a key that covers everything its tracing depe
   defaults, model, optimizer, sizes), the layout and the mesh,
 * the inputs' shapes, dtypes and shardings;
 
-and only for programs whose code is all imbjax's: every piece of its methods, its family's
-builder, its model and its optimizer must come from an ``imbjax`` module. A method, model, family
-or optimizer registered from a user's script (or a test) has code no digest covers, so its
-programs are traced every time. ``IMBJAX_PROGRAM_CACHE=0`` turns the cache off (a run under a
+and only for programs whose code is all imbjax's: its methods registered by imbjax's modules, its
+families' builders, model and optimizer imbjax's own. A method, model, family or optimizer
+registered from a user's script (or a test) has code no digest covers, so its programs are traced
+every time. ``IMBJAX_PROGRAM_CACHE=0`` turns the cache off (a run under a
 patched imbjax, ``monkeypatch`` or a debugger, should set it); ``IMBJAX_PROGRAM_CACHE_DIR`` moves it.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Callable
 import jax
 
 import imbjax
-from imbjax import models
+from imbjax import methods, models
 from imbjax.train import FAMILIES, OPTIMIZERS, DeviceData, ProgramSpec
 
 #: Bump when the key or the file format changes.
@@ -59,6 +59,8 @@ def source_digest() -> str:
 
 
 source_digest()  # now, while the files are those of the code this process imported
+# The models and optimizers imbjax defines, before a user's script can rebind a name.
+_OWN_MODELS, _OWN_OPTIMIZERS = dict(models.MODELS), dict(OPTIMIZERS)
 
 
 def is_imbjax_code(function) -> bool:
@@ -70,11 +72,15 @@ def is_imbjax_code(function) -> bool:
 
 
 def spec_is_imbjax_code(spec: ProgramSpec) -> bool:
-    """Whether everything a program of ``spec`` traces is imbjax's own code (see the module docstring)."""
-    pieces = [piece for method in spec.methods for piece in (method.loss, method.sampler, method.postprocess)]
-    pieces += [FAMILIES.get(method.family) for method in spec.methods]
-    pieces += [models.MODELS.get(spec.model), OPTIMIZERS.get(spec.optimizer)]
-    return all(piece is not None and is_imbjax_code(piece) for piece in pieces)
+    """Whether everything a program of ``spec`` traces is imbjax's own code: its methods registered by
+    imbjax modules (:func:`imbjax.methods.is_built_in`), and its families' builders, model and
+    optimizer imbjax functions, the model and optimizer being those imbjax defined under their names."""
+    if not all(methods.is_built_in(method) for method in spec.methods):
+        return False
+    builders = [FAMILIES.get(method.family) for method in spec.methods]
+    model, optimizer = models.MODELS.get(spec.model), OPTIMIZERS.get(spec.optimizer)
+    return (model is _OWN_MODELS.get(spec.model) and optimizer is _OWN_OPTIMIZERS.get(spec.optimizer)
+            and all(piece is not None and is_imbjax_code(piece) for piece in (*builders, model, optimizer)))
 
 
 def cache_directory() -> Path | None:
