@@ -368,3 +368,17 @@ def test_programs_of_code_outside_imbjax_are_not_saved(tiny_config):
     assert not program_cache.spec_is_imbjax_code(dataclasses.replace(spec, optimizer="unknown"))
     assert program_cache.is_imbjax_code(functools.partial(program_cache.source_digest))
     assert not program_cache.is_imbjax_code(own_loss.loss)
+
+
+def test_a_program_that_cannot_be_saved_still_runs(tiny_config, tmp_path, monkeypatch):
+    from imbjax.sweep import program_cache
+
+    def refuse(function):
+        raise ValueError("not exportable")
+
+    monkeypatch.setenv("IMBJAX_PROGRAM_CACHE_DIR", str(tmp_path / "programs"))
+    monkeypatch.setattr(program_cache.jax.export, "export", refuse)
+    with pytest.warns(RuntimeWarning, match="not saving the traced program 'run'.*not exportable"):
+        table = runner.run_sweep(tiny_config, tmp_path / "run")
+    assert len(table) == 8 and table["balanced_accuracy"].between(0, 1).all()
+    assert not list((tmp_path / "programs").glob("*.jaxexport"))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -143,6 +144,11 @@ def compile_program(function: Callable, args: tuple, *, name: str, spec: Program
     path = directory / f"{program_key(name, spec, layout, args)}.jaxexport"
     exported = _load(path) if path.exists() else None
     if exported is None:
-        exported = jax.export.export(function)(*args)
-        _save(path, exported)
+        try:
+            exported = jax.export.export(function)(*args)
+            _save(path, exported)
+        except Exception as error:  # noqa: BLE001 - a program jax.export cannot take still runs, traced
+            warnings.warn(f"not saving the traced program {name!r} ({type(error).__name__}: {error}); "
+                          "it is traced on every start", RuntimeWarning, stacklevel=2)
+            return function.lower(*args).compile()
     return jax.jit(exported.call, out_shardings=out_shardings).lower(*args).compile()
