@@ -6,7 +6,7 @@
 # per-run loop (one jitted run called for min(width, 16) runs). Prints a table, writes JSON.
 #
 #   scripts/gpu_bench.sh [OUT_DIR]           # default OUT_DIR: results/gpu_bench
-#   IMBJAX_BENCH_TINY=1 scripts/gpu_bench.sh # CPU smoke run (the tests run it): widths 1 2, 5 steps, tiny data
+#   IMBJAX_BENCH_TINY=1 scripts/gpu_bench.sh # CPU smoke run (the tests run it): width 2, 5 steps, tiny data
 #
 # JAX: uses the python of .venv/ if there is one, else python3. If JAX sees no GPU (and the run
 # is not tiny), it tries `pip install "jax[cuda12]==<installed jax version>"` once (2 minutes at
@@ -49,7 +49,7 @@ from imbjax import data, methods
 from imbjax.train import ProgramSpec, make_program
 from bench_cnn import Workload, random_dataset, timed_sweep
 
-widths = (1, 2) if tiny else (1, 16, 256, 1024)
+widths = (2,) if tiny else (1, 16, 256, 1024)
 loop_runs = 2 if tiny else 16
 rhos = (1.0, 10.0, 50.0, 100.0)
 
