@@ -153,10 +153,14 @@ def register(method: Method) -> Method:
     if method.name in REGISTRY:
         raise ValueError(f"method {method.name!r} is already registered")
     REGISTRY[method.name] = method
-    caller = sys._getframe(1).f_globals.get("__name__", "")
-    if caller == "imbjax" or caller.startswith("imbjax."):
+    if is_imbjax_module(sys._getframe(1).f_globals.get("__name__", "")):
         BUILT_IN.add(method.name)
     return method
+
+
+def is_imbjax_module(name: str) -> bool:
+    """Whether the module called ``name`` is part of the imbjax package."""
+    return name == "imbjax" or name.startswith("imbjax.")
 
 
 def is_built_in(method: Method) -> bool:

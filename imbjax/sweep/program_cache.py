@@ -49,7 +49,6 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")
 jax.export.register_namedtuple_serialization(DeviceData, serialized_name="imbjax.train.DeviceData")
 
 
-@functools.lru_cache(maxsize=1)
 def source_digest() -> str:
     """SHA-256 over the relative path and bytes of every ``.py`` file of the imbjax package."""
     root = Path(imbjax.__file__).parent
@@ -59,7 +58,8 @@ def source_digest() -> str:
     return digest.hexdigest()
 
 
-source_digest()  # now, while the files are those of the code this process imported
+#: Taken at import, while the files are those of the code this process imported.
+SOURCE_DIGEST = source_digest()
 # The models and optimizers imbjax defines, before a user's script can rebind a name.
 _OWN_MODELS, _OWN_OPTIMIZERS = dict(models.MODELS), dict(OPTIMIZERS)
 
@@ -68,8 +68,7 @@ def is_imbjax_code(function) -> bool:
     """Whether ``function`` (or the function a ``functools.partial`` wraps) lives in an imbjax module."""
     while isinstance(function, functools.partial):
         function = function.func
-    module = getattr(function, "__module__", None) or ""
-    return module == "imbjax" or module.startswith("imbjax.")
+    return methods.is_imbjax_module(getattr(function, "__module__", None) or "")
 
 
 def spec_is_imbjax_code(spec: ProgramSpec) -> bool:
@@ -98,16 +97,16 @@ def cache_directory() -> Path | None:
 
 def describe_spec(spec: ProgramSpec) -> str:
     """A stable text of ``spec``: its fields, with each method as its name, family and hyper-parameters."""
-    methods = tuple((m.name, m.family, tuple(sorted(m.hparams.items()))) for m in spec.methods)
+    method_fields = tuple((m.name, m.family, tuple(sorted(m.hparams.items()))) for m in spec.methods)
     fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__ if name != "methods"}
-    return repr((methods, sorted(fields.items())))
+    return repr((method_fields, sorted(fields.items())))
 
 
 def program_key(name: str, spec: ProgramSpec, layout: str, args: tuple) -> str:
     """The hex digest naming a program (module docstring)."""
     inputs = jax.tree.map(lambda leaf: (tuple(leaf.shape), str(leaf.dtype), str(leaf.sharding)), args)
     parts = (
-        FORMAT_VERSION, source_digest(),
+        FORMAT_VERSION, SOURCE_DIGEST,
         tuple((package, metadata.version(package)) for package in PACKAGES),
         tuple((flag, str(getattr(jax.config, flag))) for flag in TRACING_FLAGS),
         name, describe_spec(spec), layout, str(jax.tree.structure(args)), repr(jax.tree.leaves(inputs)),
@@ -142,7 +141,7 @@ def compile_program(function: Callable, args: tuple, *, name: str, spec: Program
     if directory is None or not spec_is_imbjax_code(spec):
         return function.lower(*args).compile()
     path = directory / f"{program_key(name, spec, layout, args)}.jaxexport"
-    exported = _load(path) if path.exists() else None
+    exported = _load(path)
     if exported is None:
         try:
             exported = jax.export.export(function)(*args)
