@@ -20,6 +20,8 @@ shared, so single timings are noisy). Achieved GFLOP/s counts the model's traini
 test-set forward passes) and is set against the GFLOP/s of a 2048x2048 float32 matmul measured
 in the same child. When torch is importable, the PyTorch reference loop runs in a subprocess
 too (its seconds exclude its warm-up run and imports) and the ratio torch / imbjax is printed.
+For ``lenet5``, the smallest JAX program of the workload without imbjax's engine
+(scripts/jax_floor.py, the *floor*) is timed cold and warm beside it (``--no-floor`` skips it).
 
 Sweep layouts (``--layout``): ``single`` (default, what the sweep runner's ``--layout auto`` picks
 for convolutional models on CPU) compiles the unbatched run in ``shard_map`` and trains one run
@@ -29,11 +31,11 @@ with ``lax.map`` (``--map-batch`` runs vmapped at a time); ``loop`` calls one ji
 docs/performance.md has the measurements.
 
     python scripts/bench_cnn.py [--workloads lenet5 small_cnn resnet20] [--layout single]
-        [--map-batch 1] [--conv-impl auto] [--repeat 3] [--no-torch]
+        [--map-batch 1] [--conv-impl auto] [--repeat 3] [--no-torch] [--no-floor]
 
 The last line printed is JSON: per workload ``runs``, ``steps``, ``seconds``,
 ``compile_seconds``, ``run_seconds``, ``runs_per_s``, ``gflops``, ``peak_gflops`` and, where
-measured, ``torch_seconds`` and ``speedup_vs_torch``.
+measured, ``torch_seconds``, ``speedup_vs_torch`` and the floor's ``floor_*`` seconds and ratios.
 """
 from __future__ import annotations
 
@@ -49,6 +51,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from jax_floor import FLOOR_WORKLOADS, describe_floor, floor_command, floor_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_BENCH = Path("/work/shared/bench")
@@ -302,6 +306,7 @@ def main() -> None:
     parser.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS, help="XLA_FLAGS for the imbjax children")
     parser.add_argument("--repeat", type=int, default=1, help="measurements per workload; medians are reported")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference loop")
+    parser.add_argument("--no-floor", action="store_true", help="skip the minimal JAX program (lenet5)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -317,7 +322,8 @@ def main() -> None:
     results = {}
     for name in args.workloads:
         workload = WORKLOADS[name]
-        cold, warm, torch_seconds = [], [], []
+        cold, warm, torch_seconds, floor_cold, floor_warm = [], [], [], [], []
+        with_floor = not args.no_floor and name in FLOOR_WORKLOADS
         command = [sys.executable, __file__, "--child", name, "--layout", args.layout, "--width", str(args.width),
                    "--map-batch", str(args.map_batch), "--conv-impl", args.conv_impl, f"--xla-flags={args.xla_flags}"]
         if args.devices:
@@ -327,6 +333,10 @@ def main() -> None:
                 env = {**os.environ, "IMBJAX_CACHE_DIR": cache}
                 cold.append(run_child(command, env))
                 warm.append(run_child(command, env))
+                if with_floor:
+                    floor_env = {**env, "XLA_FLAGS": args.xla_flags}
+                    floor_cold.append(run_child(floor_command(name, args.devices), floor_env))
+                    floor_warm.append(run_child(floor_command(name, args.devices), floor_env))
             if with_torch and workload.torch_script:
                 torch_seconds.append(run_child([sys.executable, str(TORCH_BENCH / workload.torch_script),
                                                 str(workload.runs), str(workload.steps)])["seconds"])
@@ -341,6 +351,9 @@ def main() -> None:
                           warm_speedup_vs_torch=result["torch_seconds"] / result["warm_seconds"])
             print(f"  torch loop: {result['torch_seconds']:.2f} s -> imbjax {result['speedup_vs_torch']:.2f}x "
                   f"(cold), {result['warm_speedup_vs_torch']:.2f}x (warm)")
+        if floor_cold:
+            result.update(floor_summary(floor_cold, floor_warm, result.get("torch_seconds")))
+            print(f"  {describe_floor(result)}")
         print(f"  [medians of {args.repeat}]", flush=True)
         results[name] = result
     print(json.dumps({"xla_flags": args.xla_flags, "workloads": results}))

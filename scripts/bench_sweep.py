@@ -9,7 +9,9 @@ with every test-set metric. Measured, in one invocation:
     sharded over every local CPU device (``imbjax.runtime.configure()``: one device per core);
 (b) ``loop``: the same run as one jitted function called 40 times (one compile);
 (c) ``torch``: /work/shared/bench/torch_mlp_sweep.py in a subprocess, when torch is importable
-    (its seconds exclude imports and its warm-up run).
+    (its seconds exclude imports and its warm-up run);
+(d) ``floor``: the smallest JAX program of the workload, without imbjax's engine
+    (scripts/jax_floor.py), cold and warm: what any JAX implementation pays on this machine.
 
 (a) and (b) run twice in fresh subprocesses that share a new, empty persistent compilation
 cache: ``cold`` (compiles) then ``warm`` (loads the compiled programs from the cache). Seconds
@@ -18,11 +20,12 @@ Achieved GFLOP/s counts the MLP's training FLOPs (3x forward per step plus the t
 passes) against a 2048x2048 float32 matmul measured in the same process. ``--repeat N``
 reports medians of N such measurements (the 2-core machines here are shared, timings are noisy).
 
-    python scripts/bench_sweep.py [--repeat 3] [--no-torch] [--xla-flags ...]
+    python scripts/bench_sweep.py [--repeat 3] [--no-torch] [--no-floor] [--xla-flags ...]
 
 The last line is JSON with ``runs``, ``devices``, ``sweep_seconds``, ``sweep_compile_seconds``,
 ``loop_seconds``, ``loop_compile_seconds`` (cold), the same prefixed ``warm_``, GFLOP/s, and
-when measured ``torch_seconds`` and the speedups ``torch / sweep`` cold and warm.
+when measured ``torch_seconds`` and the speedups ``torch / sweep`` cold and warm, and the
+floor's seconds (``floor_*``, ``warm_floor_*``) and ratios ``floor_speedup_*`` (torch / floor).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cnn import (DEFAULT_XLA_FLAGS, TORCH_BENCH, forward_flops, matmul_peak_gflops,  # noqa: E402
                        run_child, torch_available)
+from jax_floor import describe_floor, floor_command, floor_summary  # noqa: E402
 
 TIMINGS = ("sweep_seconds", "sweep_compile_seconds", "loop_seconds", "loop_compile_seconds", "sweep_gflops",
            "loop_gflops", "peak_gflops")
@@ -130,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1, help="cold+warm measurements; medians are reported")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference loop")
+    parser.add_argument("--no-floor", action="store_true", help="skip the minimal JAX program")
     parser.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS, help="XLA_FLAGS for the imbjax children")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -142,7 +147,7 @@ def main() -> None:
         print(json.dumps(measure()))
         return
 
-    cold, warm, torch_runs = [], [], []
+    cold, warm, torch_runs, floor_cold, floor_warm = [], [], [], [], []
     with_torch = not args.no_torch and torch_available()
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="imbjax-bench-cache-") as cache:
@@ -151,6 +156,10 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", f"--xla-flags={args.xla_flags}"]
             cold.append(run_child(command, env))
             warm.append(run_child(command, env))
+            if not args.no_floor:
+                floor_env = {**env, "XLA_FLAGS": args.xla_flags}
+                floor_cold.append(run_child(floor_command("mlp"), floor_env))
+                floor_warm.append(run_child(floor_command("mlp"), floor_env))
         if with_torch:
             torch_runs.append(run_child([sys.executable, str(TORCH_BENCH / "torch_mlp_sweep.py")])["seconds"])
     cold_row, warm_row = median_rows(cold), median_rows(warm)
@@ -168,6 +177,9 @@ def main() -> None:
                        speedup_warm=torch_seconds / warm_row["sweep_seconds"],
                        loop_speedup_cold=torch_seconds / cold_row["loop_seconds"],
                        loop_speedup_warm=torch_seconds / warm_row["loop_seconds"])
+    if floor_cold:
+        summary.update(floor_summary(floor_cold, floor_warm, torch_seconds))
+        print(f"[{cold_row['runs']} runs] {describe_floor(summary)}")
     print(json.dumps(summary))
 
 
