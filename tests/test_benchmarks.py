@@ -48,3 +48,26 @@ def test_gpu_bench_tiny_runs_every_measurement_on_cpu(tmp_path):
         assert row["runs_per_s"] > 0 and 0.0 <= row["mean_accuracy"] <= 1.0, key
     for name in ("mlp", "lenet5"):  # the same two runs, vmapped and one by one
         assert rows[name, "vmap", 2]["mean_accuracy"] == pytest.approx(rows[name, "loop", 2]["mean_accuracy"], abs=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload, runs, steps", [("mlp", 2, 60), ("lenet5", 2, 2)])
+def test_jax_floor_trains_its_workload(workload, runs, steps):
+    out = subprocess.run([sys.executable, "scripts/jax_floor.py", workload, "--runs", str(runs), "--steps", str(steps)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = last_json_line(out.stdout)
+    assert (record["workload"], record["runs"], record["steps"]) == (workload, runs, steps)
+    assert record["seconds"] == pytest.approx(record["compile_seconds"] + record["run_seconds"])
+    if workload == "mlp":  # 60 Adam steps on digits learn (chance is 0.1); the random LeNet-5 data has nothing to learn
+        assert record["mean_accuracy"] > 0.6
+    else:
+        assert 0.0 <= record["mean_accuracy"] <= 1.0
+
+
+def test_jax_floor_rejects_an_unknown_workload(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    from jax_floor import workload_parts
+
+    with pytest.raises(ValueError, match=r"unknown floor workload 'resnet'.*'mlp', 'lenet5'"):
+        workload_parts("resnet", None, None)
