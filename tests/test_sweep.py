@@ -20,6 +20,7 @@ from rich.console import Console
 from imbjax import config as config_lib
 from imbjax import data as datasets
 from imbjax import methods
+from imbjax.run_axis import padded_size
 from imbjax.sweep import grid, progress, runner, store
 from imbjax.train import make_train
 
@@ -148,7 +149,7 @@ def test_runs_in_parts_of_max_parallel_equal_one_part(tiny_config, tiny_sweep, t
     parts = runner.run_sweep(tiny_config, tmp_path)
     metrics = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"]
     np.testing.assert_allclose(parts[metrics].to_numpy(), tiny_sweep[1][metrics].to_numpy(), atol=1e-5)
-    assert runner.padded_size(8, 2, 3) == (4, 2) and runner.padded_size(8, 1, 0) == (8, 1)
+    assert padded_size(8, 2, 3) == (4, 2) and padded_size(8, 1, 0) == (8, 1)
 
 
 def test_single_layout_equals_vmap_and_is_not_part_of_the_config(tiny_config, tiny_sweep, tiny_workdir, tmp_path):

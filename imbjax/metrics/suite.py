@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax.metrics import calibration, confusion, ranking
 from imbjax.metrics._validation import check_labels, check_num_classes, check_probabilities
+from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 
 #: Scalar keys of ``compute_all``.
 SCALAR_KEYS = (
@@ -154,7 +155,7 @@ def compute_all_program(num_classes: int, chunk: int, devices: tuple) -> jax.sta
 
 def runs_sharding(devices: tuple) -> NamedSharding:
     """A leading run axis split over ``devices``."""
-    return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
+    return NamedSharding(Mesh(np.array(devices), (RUN_AXIS,)), PartitionSpec(RUN_AXIS))
 
 
 def compute_all_runs(y_true, probs, *, num_classes: int, chunk: int | None = None, devices=None,
@@ -188,9 +189,8 @@ def compute_all_runs(y_true, probs, *, num_classes: int, chunk: int | None = Non
     chunk = default_chunk(devices[0].platform) if chunk is None else chunk
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
-    padded = -(-num_runs // len(devices)) * len(devices)
-    pad = [0] * (padded - num_runs)
-    y_true, probs = (np.concatenate([a, a[pad]]) if pad else a for a in (y_true, probs))
+    padded, _ = padded_size(num_runs, len(devices))
+    y_true, probs = pad_runs(y_true, padded), pad_runs(probs, padded)
     program = compute_all_program(num_classes, int(chunk), devices)
     results = jax.device_get(program(*jax.device_put((y_true, probs), runs_sharding(devices))))
     return {name: value[:num_runs] for name, value in results.items()}

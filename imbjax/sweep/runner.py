@@ -45,12 +45,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax import data as datasets
 from imbjax.models import CONVOLUTIONAL_MODELS
+from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 from imbjax.runtime import is_writer
 from imbjax.sweep import grid, program_cache, store
 from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
 from imbjax.train import DeviceData, ProgramSpec, make_program, program_spec, run_program
-
-RUN_AXIS = "runs"
 
 
 @dataclasses.dataclass
@@ -137,20 +136,6 @@ def runs_at_once(num_runs: int, layout: str, max_parallel: int, run_state_bytes:
     return padded_size(num_runs, mesh.size, max_parallel)[0]
 
 
-def padded_size(runs: int, devices: int, max_parallel: int = 0) -> tuple[int, int]:
-    """``(chunk_width, num_chunks)``: chunks of equal width, a multiple of ``devices``, covering ``runs``."""
-    width = runs if max_parallel <= 0 else min(runs, max_parallel)
-    width = -(-width // devices) * devices
-    return width, -(-runs // width)
-
-
-def _pad(array: np.ndarray, size: int) -> np.ndarray:
-    """Pad the leading axis to ``size`` by repeating the first entry (padding runs are real runs,
-    so they cannot produce NaN or slow paths; their results are dropped)."""
-    extra = size - array.shape[0]
-    return np.concatenate([array, np.repeat(array[:1], extra, axis=0)]) if extra else array
-
-
 def gather(tree):
     """Fetch run-sharded outputs to host NumPy on every process (all-gather across hosts)."""
     if jax.process_count() > 1:
@@ -202,8 +187,8 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
     run_state_bytes = state_bytes(spec, data) if layout == "vmap" and max_parallel <= 0 else 0
     width = runs_at_once(len(runs), layout, max_parallel, run_state_bytes, mesh)
     num_parts = -(-len(runs) // width)
-    hparams = {k: _pad(v, width * num_parts) for k, v in hparams.items()}
-    keys = _pad(keys, width * num_parts)
+    hparams = {k: pad_runs(v, width * num_parts) for k, v in hparams.items()}
+    keys = pad_runs(keys, width * num_parts)
     sharded = NamedSharding(mesh, PartitionSpec(RUN_AXIS))
 
     def part_inputs(i):
