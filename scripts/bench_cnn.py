@@ -61,6 +61,8 @@ TORCH_BENCH = Path("/work/shared/bench")
 #: compiled 10-30% slower; docs/performance.md).
 DEFAULT_XLA_FLAGS = ""
 LAYOUTS = ("single", "vmap", "map", "loop")
+#: The layouts of the sweep runner (imbjax.sweep.runner.over_runs), compiled as it compiles them.
+RUNNER_LAYOUTS = ("single", "vmap")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +165,7 @@ def sweep_function(layout: str, program, spec, mesh, map_batch: int = 1):
     run = functools.partial(run_program, program, spec)
     if layout == "loop":
         return jax.jit(run)
-    if layout in ("vmap", "single"):
+    if layout in RUNNER_LAYOUTS:
         return over_runs(run, mesh, layout)
     if layout != "map":
         raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
@@ -226,7 +228,7 @@ def timed_sweep(layout: str, program, spec, dataset, num_runs: int, *, width: in
                                 NamedSharding(mesh, PartitionSpec(RUN_AXIS))) for i in range(0, num_runs, step)]
     compile_start = time.perf_counter()
     function = sweep_function(layout, program, spec, mesh, map_batch)
-    if layout in ("vmap", "single"):  # as the sweep runner compiles them, through its saved programs
+    if layout in RUNNER_LAYOUTS:  # as the sweep runner compiles them, through its saved programs
         sweep = program_cache.compile_program(function, (data, *parts[0]), name="run", spec=spec, layout=layout,
                                               out_shardings=NamedSharding(mesh, PartitionSpec(RUN_AXIS)))
     else:

@@ -215,6 +215,11 @@ def test_auto_layout_runs_convolutional_models_one_at_a_time_on_cpu(model, platf
     assert runner.resolve_layout("single", model, platform) == "single"
 
 
+def test_mesh_layout_reads_the_platform_of_the_mesh():  # the test process's devices are CPUs
+    assert runner.mesh_layout("auto", "lenet5", runner.run_mesh()) == "single"
+    assert runner.mesh_layout("auto", "mlp", runner.run_mesh()) == "vmap"
+
+
 def test_progress_counts_runs_part_by_part_against_the_sweeps_total(tiny_config, tmp_path):
     tiny_config.max_parallel = 3  # 8 runs in parts as wide as 3 rounded up to the device count
     width = -(-3 // jax.device_count()) * jax.device_count()

@@ -79,13 +79,18 @@ def check_layout(layout: str) -> None:
         raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
 
 
-def resolve_layout(layout: str, model: str, platform: str) -> str:
+def resolve_layout(layout: str, model: str, device_platform: str) -> str:
     """The layout ``"auto"`` stands for: ``"single"`` for a convolutional ``model`` on ``"cpu"``,
     else ``"vmap"``; an explicit ``"vmap"`` or ``"single"`` is kept."""
     check_layout(layout)
     if layout != "auto":
         return layout
-    return "single" if platform == "cpu" and model in CONVOLUTIONAL_MODELS else "vmap"
+    return "single" if device_platform == "cpu" and model in CONVOLUTIONAL_MODELS else "vmap"
+
+
+def mesh_layout(layout: str, model: str, mesh: Mesh) -> str:
+    """:func:`resolve_layout` for the platform of ``mesh``'s devices."""
+    return resolve_layout(layout, model, mesh.devices.flat[0].platform)
 
 
 def over_runs(function: Callable, mesh: Mesh, layout: str) -> Callable:
@@ -183,7 +188,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
     """
     hparams = grid.stack_hparams(runs, spec.hparam_defaults())
     keys = np.stack([np.asarray(jax.random.PRNGKey(run.seed)) for run in runs])
-    layout = resolve_layout(layout, spec.model, mesh.devices.flat[0].platform)
+    layout = mesh_layout(layout, spec.model, mesh)
     run_state_bytes = state_bytes(spec, data) if layout == "vmap" and max_parallel <= 0 else 0
     width = runs_at_once(len(runs), layout, max_parallel, run_state_bytes, mesh)
     num_parts = -(-len(runs) // width)
@@ -285,7 +290,7 @@ def sweep_plan(config: ml_collections.ConfigDict, groups: list[grid.Group], *, l
         dataset = _load_once(loaded, group)
         data = DeviceData.from_dataset(dataset)
         spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods, model=group.model)
-        group_layout = resolve_layout(layout, spec.model, mesh.devices.flat[0].platform)
+        group_layout = mesh_layout(layout, spec.model, mesh)
         run_state_bytes = state_bytes(spec, data)
         width = runs_at_once(len(group.runs), group_layout, config.max_parallel, run_state_bytes, mesh)
         plan[group.group_id] = GroupPlan(sum(a.nbytes for a in data), run_state_bytes, group_layout, width)
@@ -353,7 +358,7 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
         dataset = _load_once(loaded, group)
         spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods, model=group.model)
         device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
-        group_layout = resolve_layout(layout, spec.model, mesh.devices.flat[0].platform)
+        group_layout = mesh_layout(layout, spec.model, mesh)
         columns, compile_seconds, run_seconds = train_group(
             spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel,
             checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=group.group_id, layout=group_layout,
