@@ -388,3 +388,10 @@ def test_a_program_that_cannot_be_saved_still_runs(tiny_config, tmp_path, monkey
         table = runner.run_sweep(tiny_config, tmp_path / "run")
     assert len(table) == 8 and table["balanced_accuracy"].between(0, 1).all()
     assert not list((tmp_path / "programs").glob("*.jaxexport"))
+
+
+def test_orbax_is_imported_only_by_sweeps_that_checkpoint():
+    check = ("import sys, imbjax.sweep.runner; "
+             "assert 'orbax.checkpoint' not in sys.modules, 'orbax imported without checkpoints'")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
