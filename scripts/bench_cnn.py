@@ -3,7 +3,7 @@
 Workloads (each run: ``make_program`` / ``run_program`` of a ProgramSpec: method "baseline",
 step profile with rho = 1, Adam 1e-3, batch 64, then evaluation on the test set):
 
-* ``lenet5``: the workload of /work/shared/bench/torch_lenet_sweep.py: 8 runs x 100 steps of
+* ``lenet5``: the workload of shared/bench/torch_lenet_sweep.py: 8 runs x 100 steps of
   LeNet-5 on 6,000 random 28x28 images with 10 (balanced) labels, uniform sampling; 1,000 random
   test images.
 * ``small_cnn``: imbjax's SmallCNN on scikit-learn digits as 8x8 images, 8 runs x 300 steps.
@@ -55,7 +55,11 @@ from pathlib import Path
 from jax_floor import FLOOR_WORKLOADS, describe_floor, floor_command, floor_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-TORCH_BENCH = Path("/work/shared/bench")
+#: The PyTorch reference loops: ``IMBJAX_TORCH_BENCH``, else the project's shared/bench beside the
+#: checkout, else the workplace's /work/shared/bench (a clone elsewhere on this machine).
+TORCH_BENCH = Path(os.environ.get("IMBJAX_TORCH_BENCH") or next(
+    (path for path in (ROOT.parent / "shared" / "bench", Path("/work/shared/bench")) if path.is_dir()),
+    ROOT.parent / "shared" / "bench"))
 #: XLA:CPU flags of the imbjax children unless --xla-flags says otherwise: none, as ``imbjax run``
 #: (XLA's fusion emitters trained 20-40% faster than ``--xla_cpu_use_fusion_emitters=false`` and
 #: compiled 10-30% slower; docs/performance.md).
@@ -276,8 +280,19 @@ def run_child(args: list[str], env: dict | None = None) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+def torch_script(name: str | None) -> Path | None:
+    """The PyTorch reference loop ``name`` in :data:`TORCH_BENCH` when it exists and torch is
+    importable, else ``None`` (with a line saying why the comparison is skipped)."""
+    if name is None:
+        return None
+    if importlib.util.find_spec("torch") is None:
+        print(f"torch is not importable: {name} skipped (pip install torch==2.13.0)", flush=True)
+        return None
+    path = TORCH_BENCH / name
+    if not path.exists():
+        print(f"{path} not found: the PyTorch loop is skipped (set IMBJAX_TORCH_BENCH)", flush=True)
+        return None
+    return path
 
 
 TIMINGS = ("seconds", "compile_seconds", "run_seconds", "gflops", "peak_gflops")
@@ -320,12 +335,12 @@ def main() -> None:
         print(json.dumps(measure(args.child, args.layout, args.width, args.map_batch, args.conv_impl)))
         return
 
-    with_torch = not args.no_torch and torch_available()
     results = {}
     for name in args.workloads:
         workload = WORKLOADS[name]
         cold, warm, torch_seconds, floor_cold, floor_warm = [], [], [], [], []
         with_floor = not args.no_floor and name in FLOOR_WORKLOADS
+        torch_loop = None if args.no_torch else torch_script(workload.torch_script)
         command = [sys.executable, __file__, "--child", name, "--layout", args.layout, "--width", str(args.width),
                    "--map-batch", str(args.map_batch), "--conv-impl", args.conv_impl, f"--xla-flags={args.xla_flags}"]
         if args.devices:
@@ -339,9 +354,9 @@ def main() -> None:
                     floor_env = {**env, "XLA_FLAGS": args.xla_flags}
                     floor_cold.append(run_child(floor_command(name, args.devices), floor_env))
                     floor_warm.append(run_child(floor_command(name, args.devices), floor_env))
-            if with_torch and workload.torch_script:
-                torch_seconds.append(run_child([sys.executable, str(TORCH_BENCH / workload.torch_script),
-                                                str(workload.runs), str(workload.steps)])["seconds"])
+            if torch_loop:
+                torch_seconds.append(run_child([sys.executable, str(torch_loop), str(workload.runs),
+                                                str(workload.steps)])["seconds"])
         result = median_of(cold)
         result.update({f"warm_{key}": value for key, value in median_of(warm).items() if key in TIMINGS})
         result.update(repeats=args.repeat, runs_per_s=result["runs"] / result["seconds"])

@@ -8,7 +8,7 @@ with every test-set metric. Measured, in one invocation:
 (a) ``sweep``: ``imbjax.sweep.runner.train_group``, one ``jit(vmap(run))`` with the run axis
     sharded over every local CPU device (``imbjax.runtime.configure()``: one device per core);
 (b) ``loop``: the same run as one jitted function called 40 times (one compile);
-(c) ``torch``: /work/shared/bench/torch_mlp_sweep.py in a subprocess, when torch is importable
+(c) ``torch``: shared/bench/torch_mlp_sweep.py (``bench_cnn.TORCH_BENCH``) in a subprocess, when torch is importable
     (its seconds exclude imports and its warm-up run);
 (d) ``floor``: the smallest JAX program of the workload, without imbjax's engine
     (scripts/jax_floor.py), cold and warm: what any JAX implementation pays on this machine.
@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cnn import (DEFAULT_XLA_FLAGS, TORCH_BENCH, forward_flops, matmul_peak_gflops,  # noqa: E402
-                       run_child, torch_available)
+from bench_cnn import (DEFAULT_XLA_FLAGS, forward_flops, matmul_peak_gflops, run_child,  # noqa: E402
+                       torch_script)
 from jax_floor import describe_floor, floor_command, floor_summary  # noqa: E402
 
 TIMINGS = ("sweep_seconds", "sweep_compile_seconds", "loop_seconds", "loop_compile_seconds", "sweep_gflops",
@@ -148,7 +148,7 @@ def main() -> None:
         return
 
     cold, warm, torch_runs, floor_cold, floor_warm = [], [], [], [], []
-    with_torch = not args.no_torch and torch_available()
+    torch_loop = None if args.no_torch else torch_script("torch_mlp_sweep.py")
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="imbjax-bench-cache-") as cache:
             env = {**os.environ, "IMBJAX_CACHE_DIR": cache}
@@ -160,8 +160,8 @@ def main() -> None:
                 floor_env = {**env, "XLA_FLAGS": args.xla_flags}
                 floor_cold.append(run_child(floor_command("mlp"), floor_env))
                 floor_warm.append(run_child(floor_command("mlp"), floor_env))
-        if with_torch:
-            torch_runs.append(run_child([sys.executable, str(TORCH_BENCH / "torch_mlp_sweep.py")])["seconds"])
+        if torch_loop:
+            torch_runs.append(run_child([sys.executable, str(torch_loop)])["seconds"])
     cold_row, warm_row = median_rows(cold), median_rows(warm)
     torch_seconds = statistics.median(torch_runs) if torch_runs else None
     report("cold cache", cold_row, torch_seconds)
