@@ -13,6 +13,11 @@
 # most; fails quietly when offline) and otherwise benchmarks whatever backend JAX has, which
 # the JSON records. Every measurement is guarded by a deadline: sizes that would start after
 # IMBJAX_BENCH_BUDGET_S seconds (default 230) are recorded as skipped instead of run.
+#
+# On a lent GPU machine (../.library/device): its python3 has JAX with CUDA (0.11 when last read;
+# imbjax is tested with 0.10) but lacks ml_collections, evosax and dotmap. Run
+# scripts/device_wheels.sh here first, then `bash scripts/gpu_bench.sh $OUT` there with ".whl" in
+# `carry`: wheels found in .whl/ are installed into a temporary folder on PYTHONPATH.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +26,11 @@ OUT_DIR="${1:-results/gpu_bench}"
 mkdir -p "$OUT_DIR"
 if [[ -x .venv/bin/python ]]; then PY=.venv/bin/python; else PY=python3; fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+if compgen -G ".whl/*.whl" >/dev/null; then  # carried wheels (scripts/device_wheels.sh)
+  SITE="$(mktemp -d)"
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:$SITE" && echo "installed $(ls .whl | tr '\n' ' ')into $SITE"
+fi
 TINY="${IMBJAX_BENCH_TINY:-0}"
 START=$(date +%s)
 
