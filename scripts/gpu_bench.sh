@@ -10,9 +10,9 @@
 #
 # JAX: uses the python of .venv/ if there is one, else python3. If JAX sees no GPU (and the run
 # is not tiny), it tries `pip install "jax[cuda12]==<installed jax version>"` once (2 minutes at
-# most; fails quietly when offline) and otherwise benchmarks whatever backend JAX has, which
-# the JSON records. Every measurement is guarded by a deadline: sizes that would start after
-# IMBJAX_BENCH_BUDGET_S seconds (default 230) are recorded as skipped instead of run.
+# most, no retries, so it fails fast when offline) and otherwise benchmarks whatever backend JAX
+# has, which the JSON records. Every measurement is guarded by a deadline: sizes that would start
+# after IMBJAX_BENCH_BUDGET_S seconds (default 230) are recorded as skipped instead of run.
 #
 # On a lent GPU machine (../.library/device): its python3 has JAX with CUDA (0.11 when last read;
 # imbjax is tested with 0.10) but lacks ml_collections, evosax and dotmap. Run
@@ -40,7 +40,7 @@ echo "python: $PY; JAX backend: $BACKEND"
 if [[ "$BACKEND" != "gpu" && "$TINY" != "1" ]]; then
   VERSION="$("$PY" -c 'import jax; print(jax.__version__)' 2>/dev/null || echo "")"
   echo "no GPU backend; trying pip install jax[cuda12]${VERSION:+==$VERSION} (at most 120 s)"
-  timeout 120 "$PY" -m pip install -q "jax[cuda12]${VERSION:+==$VERSION}" || echo "pip install failed; continuing on $BACKEND"
+  timeout 120 "$PY" -m pip install -q --retries 0 --timeout 10 "jax[cuda12]${VERSION:+==$VERSION}" || echo "pip install failed; continuing on $BACKEND"
   BACKEND="$(backend)"
   echo "JAX backend now: $BACKEND"
 fi
