@@ -8,7 +8,7 @@ and device layout as the workload. Its seconds bound what imbjax's engine can re
 machine: ``bench_sweep.py`` (workload ``mlp``) and ``bench_cnn.py`` (workload ``lenet5``) time it
 cold and warm next to imbjax and the PyTorch loop, in the same invocation.
 
-* ``mlp``: digits (imbjax's train/test split), MLP 64-128-128-10, 40 runs ``jit(vmap(run))``
+* ``mlp``: digits (imbjax's train/test split), imbjax's MLP 64-128-128-10, 40 runs ``jit(vmap(run))``
   with the run axis sharded over every CPU device, 300 steps of batch 64;
 * ``lenet5``: 6,000 random 28x28 images, LeNet-5 as imbjax builds it (convolutions as patches x
   matmul on CPU, the fastest formulation measured), 8 runs of 100 steps, one run per device per
@@ -58,20 +58,10 @@ def floor_run(model, optimizer, steps: int, batch_size: int):
 
 def workload_parts(name: str, runs: int | None, steps: int | None):
     """``(model, dataset, runs, steps, layout)`` of floor workload ``name``."""
-    import flax.linen as nn
-
     from imbjax import data, models
 
     if name == "mlp":
-        class MLP(nn.Module):
-            @nn.compact
-            def __call__(self, x):
-                h = x.reshape(x.shape[0], -1)
-                for width in (128, 128):
-                    h = nn.relu(nn.Dense(width)(h))
-                return nn.Dense(10)(h), h
-
-        return MLP(), data.load("digits"), runs or 40, steps or 300, "vmap"
+        return models.MLP(10, hidden=(128, 128)), data.load("digits"), runs or 40, steps or 300, "vmap"
     if name == "lenet5":
         from bench_cnn import WORKLOADS, random_dataset
 
