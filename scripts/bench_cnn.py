@@ -121,12 +121,17 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()
+    return 2 * size ** 3 / best_seconds(lambda: matmul(a).block_until_ready(), repeats) / 1e9
+
+
+def best_seconds(function, repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``function``."""
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul(a).block_until_ready()
+        function()
         best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best / 1e9
+    return best
 
 
 def forward_flops(model_name: str, model_kwargs: dict, input_shape: tuple, batch: int, num_classes: int) -> float:

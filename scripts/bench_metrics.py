@@ -32,6 +32,7 @@ import numpy as np
 from imblearn import metrics as imb
 from sklearn import metrics as skm
 
+from bench_cnn import best_seconds
 from imbjax import runtime
 from imbjax.metrics.suite import compute_all_program, default_chunk, runs_sharding
 
@@ -101,16 +102,6 @@ def compiled_compute_all(y_true, probs, args, devices):
     start = time.perf_counter()
     compiled = program.lower(*inputs).compile()
     return time.perf_counter() - start, compiled, inputs
-
-
-def best_seconds(function, repeats: int) -> float:
-    """The fastest of ``repeats`` calls of ``function``."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
