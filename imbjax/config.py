@@ -95,7 +95,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.rhos = (1.0, 10.0)
     config.mus = (0.5,)
     config.minority = "last"  # which classes are minority: "last" or "random" (per seed)
-    config.n_max = 0  # examples of the largest class; 0 = the smallest class of the pool
+    config.n_max = 0  # examples of the largest class; 0 = the largest at which every rho is exact
+    config.validation_fraction = 0.0  # stratified part of the pool held out before the subset; shared
     config.seeds = 3  # runs seeds 0 .. seeds-1
     # Methods and their hyper-parameter grids: {method: {hyper-parameter: (values, ...)}}.
     config.methods = ("baseline",)
@@ -142,6 +143,12 @@ class ModelChoice:
     def of(cls, label: str, name: str, kwargs) -> "ModelChoice":
         """From a mapping of keyword arguments (a dict or ``ConfigDict``)."""
         return cls(label, name, tuple(sorted((k, _freeze(v)) for k, v in _plain_dict(kwargs).items())))
+
+    def with_overrides(self, overrides: Mapping) -> "ModelChoice":
+        """The same architecture with some arguments replaced (a method's ``model_kwargs``)."""
+        if not overrides:
+            return self
+        return ModelChoice.of(self.label, self.name, {**dict(self.kwargs), **dict(overrides)})
 
     @property
     def spec_json(self) -> str:
@@ -299,6 +306,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.methods is empty; choose from {list(methods.available())}")
     for name in _as_tuple(config.methods):
         methods.get(name)
+    validation_fraction = config.validation_fraction
+    if not isinstance(validation_fraction, (int, float)) or not 0.0 <= validation_fraction <= 0.5:
+        raise ValueError(f"config.validation_fraction must be a number in [0, 0.5], got {validation_fraction!r}")
+    needing = [name for name in _as_tuple(config.methods) if methods.get(name).needs_validation]
+    if needing and not validation_fraction:
+        raise ValueError(f"method {needing[0]!r} tunes on validation data; set config.validation_fraction > 0 "
+                         f"(e.g. --set validation_fraction=0.2): the held-out part is carved from the pool "
+                         f"and shared by every method of a seed")
     for name, grid in config.hparams.items():
         if name not in _as_tuple(config.methods):
             raise ValueError(f"hparams names method {name!r}, which is not in methods {list(config.methods)}")

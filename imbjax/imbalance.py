@@ -158,6 +158,75 @@ def split_holdout(key: jax.Array, labels: jax.Array, mask: jax.Array, num_classe
     return train_mask, validation, masked_class_counts(labels, train_mask, num_classes)
 
 
+def validation_split(key: jax.Array, labels: jax.Array, num_classes: int, fraction: float
+                     ) -> tuple[jax.Array, jax.Array]:
+    """Carve a stratified validation part out of the whole pool: ``(pool_mask, validation_mask)``.
+
+    ``floor(fraction * n_c)`` random examples of every pool class c (:func:`holdout_counts`) are
+    held out, *before* any imbalanced subset is chosen; the subset is then drawn from ``pool_mask``.
+    Every method of one seed therefore trains on the same examples and validates on the same ones
+    (methods that tune on validation data and methods that do not stay paired). ``fraction`` is static
+    here (it sets which pool the subset is drawn from); 0 holds out nothing and returns the whole pool.
+    """
+    if not fraction:
+        return jnp.ones(labels.shape, bool), jnp.zeros(labels.shape, bool)
+    pool_counts = jnp.bincount(labels, length=num_classes)
+    validation = subset_mask(key, labels, holdout_counts(pool_counts, fraction))
+    return ~validation, validation
+
+
+def pool_class_counts_after_validation(pool_counts, fraction: float) -> np.ndarray:
+    """Examples per class left for training after :func:`validation_split`: ``n_c - floor(fraction * n_c)``."""
+    counts = np.asarray(pool_counts, np.int64)
+    return counts - np.asarray(holdout_counts(counts, fraction))
+
+
+def _is_exact(n_max: int, rho: float) -> bool:
+    """Whether ``n_max / rho`` is a whole number >= 1 (so the profile's smallest class is exactly
+    ``n_max / rho`` and the trained ratio is exactly ``rho``)."""
+    smallest = n_max / rho
+    return smallest >= 1 - 1e-9 and abs(smallest - round(smallest)) <= 1e-6 * max(smallest, 1.0)
+
+
+def exact_rhos(n_max: int, rhos) -> list[float]:
+    """The ratios among ``rhos`` that ``n_max`` trains exactly (``n_max / rho`` whole, >= 1)."""
+    return [float(r) for r in rhos if _is_exact(n_max, float(r))]
+
+
+def exact_n_max(available: int, rhos, *, requested: int = 0, dataset: str = "the data set") -> int:
+    """The largest class size ``n_max <= available`` at which every ratio of ``rhos`` is exact.
+
+    A profile's smallest class has ``floor(n_max / rho)`` examples, so the trained ratio (survey Eq. 1,
+    :func:`imbalance_ratio`) is ``rho`` itself only when ``n_max / rho`` is a whole number: digits'
+    smallest pool class has 122 examples, and ``rho = 50`` at ``n_max = 122`` trains at 122 : 2 = 61.
+    ``requested`` (``config.n_max``; 0 = choose) is checked instead of chosen. Raises one
+    ``ValueError`` naming the ratios that cannot be reached and the ones that can.
+    """
+    rhos = sorted({float(r) for r in rhos})
+    if requested:
+        if requested > available:
+            raise ValueError(f"n_max={requested} exceeds the smallest class of {dataset} ({available} examples "
+                             f"available for training); choose n_max <= {available}, or 0 for automatic")
+        candidates = [requested]
+    else:
+        candidates = range(available, 0, -1)
+    for n_max in candidates:
+        if len(exact_rhos(n_max, rhos)) == len(rhos):
+            return n_max
+    n_max = candidates[0]
+    inexact = [r for r in rhos if r not in exact_rhos(n_max, rhos)]
+    if requested:
+        raise ValueError(f"n_max={requested} does not train rho {', '.join(f'{r:g}' for r in inexact)} exactly "
+                         f"on {dataset} (n_max / rho must be a whole number); with n_max={requested} the "
+                         f"reachable ratios are the divisors of {requested}, e.g. "
+                         f"{[d for d in range(1, requested + 1) if requested % d == 0][:12]}; or set n_max=0")
+    best = max(range(1, available + 1), key=lambda n: (len(exact_rhos(n, rhos)), n))
+    raise ValueError(f"no n_max <= {available} (the smallest class of {dataset}) trains every rho of "
+                     f"{[f'{r:g}' for r in rhos]} exactly (n_max / rho must be a whole number); n_max={best} "
+                     f"reaches {[f'{r:g}' for r in exact_rhos(best, rhos)]}: choose rhos that divide one "
+                     f"n_max <= {available}")
+
+
 def imbalance_ratio(counts: jax.Array) -> jax.Array:
     """Survey Eq. 1, rho = max_i |C_i| / min_i |C_i|, over classes with at least one example.
 
@@ -171,14 +240,16 @@ def imbalance_ratio(counts: jax.Array) -> jax.Array:
 
 
 def imbalanced_subset(key: jax.Array, labels: jax.Array, num_classes: int, n_max, *, profile: str,
-                      rho, mu=0.5, minority: str = "last") -> tuple[jax.Array, jax.Array]:
-    """The training subset of one run: ``(mask bool[N], counts int32[C])``.
+                      rho, mu=0.5, minority: str = "last", pool: jax.Array | None = None
+                      ) -> tuple[jax.Array, jax.Array]:
+    """The training subset of one run: ``(mask bool[N], counts int32[C])``, drawn from ``pool``
+    (default: every example; the sweep passes the pool less its validation part).
 
     ``n_max`` should not exceed the smallest class of the pool, so every class can reach its
-    profile count; the sweep sets it to that minimum by default.
+    profile count; the sweep chooses it with :func:`exact_n_max`.
     """
     order_key, mask_key = jax.random.split(key)
     position_counts = class_counts(num_classes, n_max, profile=profile, rho=rho, mu=mu)
     counts = counts_for_classes(position_counts, class_order(order_key, num_classes, minority=minority))
-    mask = subset_mask(mask_key, labels, counts)
+    mask = subset_mask(mask_key, labels, counts, pool=pool)
     return mask, masked_class_counts(labels, mask, num_classes)

@@ -130,6 +130,15 @@ class Method:
         for none), checked for every swept value before anything is compiled.
       family: methods of one family share one compiled training program.
       reference: the paper(s) the method comes from.
+      needs_validation: the method tunes on the run's validation part (``TrainState.validation``), so
+        a sweep with it needs ``config.validation_fraction > 0`` (refused otherwise, before compiling).
+      check_setting: optional ``(values, n_max) -> None``, called before compiling with the method's
+        hyper-parameter values (name -> tuple of the values swept, or the default) and the sweep's
+        ``n_max`` (the largest class of every run); raises ``ValueError`` for a setting that cannot do
+        what it says.
+      model_kwargs: the method's overrides of the run's model arguments (e.g. LDAM's cosine
+        classifier, ``{"head": "cosine"}``); runs whose effective models differ train in different
+        programs, and ``model_spec`` records the effective model.
     """
 
     name: str
@@ -140,6 +149,9 @@ class Method:
     bounds: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     family: str = "standard"
     reference: str = ""
+    needs_validation: bool = False
+    check_setting: Callable[[Mapping[str, tuple[float, ...]], int], None] | None = None
+    model_kwargs: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
 
 REGISTRY: dict[str, Method] = {}

@@ -20,6 +20,7 @@ subset and initial parameters across methods, which makes comparisons between me
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
@@ -62,6 +63,9 @@ class DeviceData(NamedTuple):
 class TrainState(NamedTuple):
     """Everything a run carries between steps (a pytree; vmapped runs stack it).
 
+    ``subset`` marks the run's imbalanced training subset of the pool and ``validation`` its
+    validation part (:func:`imbalance.validation_split`; all ``False`` when
+    ``spec.validation_fraction`` is 0); the two never overlap.
     ``extra`` is the method state of families that need one (learned costs, cluster
     assignments, neighbour targets, per-class sampling rates); ``()`` in the standard family.
     """
@@ -73,6 +77,8 @@ class TrainState(NamedTuple):
     weights: Array
     class_counts: Array
     loss_ema: Array
+    subset: Array
+    validation: Array
     extra: object = ()
 
 
@@ -95,6 +101,7 @@ class ProgramSpec:
     profile: str = "step"
     minority: str = "last"
     n_max: int = 0
+    validation_fraction: float = 0.0
     eval_batch_size: int = 2048
 
     def hparam_defaults(self) -> dict[str, float]:
@@ -153,17 +160,32 @@ def context(spec: ProgramSpec, state: TrainState, hparams, features=None) -> Con
                    state.extra)
 
 
+#: Folded into a run's subset key to draw its validation part (:func:`training_pool`).
+VALIDATION_STREAM = 7
+
+
+def training_pool(spec: ProgramSpec, data: DeviceData, subset_key: Array) -> tuple[Array, Array]:
+    """``(pool_mask, validation_mask)`` of a run: the stratified validation part carved from the pool
+    before the imbalanced subset is drawn, so it is the same for every method of a seed."""
+    return imbalance.validation_split(jax.random.fold_in(subset_key, VALIDATION_STREAM), data.y_train,
+                                      spec.num_classes, spec.validation_fraction)
+
+
 def initial_state(spec: ProgramSpec, model, data: DeviceData, key: Array, hparams, sampler: Branches,
                   ) -> tuple[TrainState, Array]:
-    """Draw the run's imbalanced subset, initialise parameters and optimizer, compute the
-    sampling weights; returns ``(state, training-subset mask)``. ``state.extra`` is ``()``."""
+    """Carve the run's validation part from the pool, draw its imbalanced training subset from the
+    rest, initialise parameters and optimizer, compute the sampling weights; returns ``(state,
+    training-subset mask)``. ``state.extra`` is ``()``. The subset, validation part and initial
+    parameters depend on the seed only, never on the method (paired comparisons)."""
     subset_key, sampler_key, init_key, train_key = jax.random.split(key, 4)
+    pool, validation = training_pool(spec, data, subset_key)
     mask, counts = imbalance.imbalanced_subset(
         subset_key, data.y_train, spec.num_classes, spec.n_max, profile=spec.profile,
-        rho=hparams["rho"], mu=hparams["mu"], minority=spec.minority)
+        rho=hparams["rho"], mu=hparams["mu"], minority=spec.minority, pool=pool)
     params = model.init(init_key, jnp.zeros((1, *spec.input_shape), jnp.float32))
-    state = TrainState(params, optimizer_for(spec, hparams).init(params), train_key, jnp.int32(0),
-                       jnp.zeros(mask.shape, jnp.float32), counts, jnp.float32(jnp.nan), ())
+    state = TrainState(params=params, opt_state=optimizer_for(spec, hparams).init(params), key=train_key,
+                       step=jnp.int32(0), weights=jnp.zeros(mask.shape, jnp.float32), class_counts=counts,
+                       loss_ema=jnp.float32(jnp.nan), subset=mask, validation=validation)
     weights = choose(sampler, hparams["method_index"], sampler_key, data.y_train, mask,
                      context(spec, state, hparams))
     return state._replace(weights=weights), mask
@@ -193,10 +215,48 @@ def apply_in_batches(model, params, x: Array, batch_size: int) -> tuple[Array, A
                        batch_size=batch_size)
 
 
-def test_metrics(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: Array) -> dict[str, Array]:
-    """Every metric of ``probs`` on the test set, plus what the run trained on."""
-    results = metrics.compute_all(data.y_test, probs, num_classes=spec.num_classes)
+#: Metrics of a run's prediction on its validation part (``val_<name>`` columns; model selection).
+VALIDATION_METRICS = ("balanced_accuracy", "g_mean", "macro_f1")
+
+
+def validation_metrics(num_classes: int, labels: Array, predictions: Array, validation: Array) -> dict[str, Array]:
+    """``val_balanced_accuracy``, ``val_g_mean`` and ``val_macro_f1`` of ``predictions: int[N]`` over
+    the pool examples marked by ``validation: bool[N]`` (scikit-learn's and imbalanced-learn's
+    definitions, as the test metrics)."""
+    counts = metrics.confusion.class_counts(labels, predictions, num_classes=num_classes, where=validation)
+    return {
+        "val_balanced_accuracy": metrics.confusion.balanced_accuracy_from_counts(counts),
+        "val_g_mean": metrics.confusion.g_mean_from_counts(counts),
+        "val_macro_f1": metrics.confusion.f_beta_from_counts(counts, 1.0, average="macro"),
+    }
+
+
+def has_diverged(state: TrainState) -> Array:
+    """Whether the run's training loss or parameters became non-finite (``bool`` scalar)."""
+    finite_params = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(state.params)]))
+    return ~(jnp.isfinite(state.loss_ema) & finite_params)
+
+
+def test_metrics(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: Array,
+                 predict: Callable[[Array], Array] | None = None) -> dict[str, Array]:
+    """Every metric of ``probs`` on the test set, plus what the run trained on.
+
+    ``diverged`` is 1 for a run whose loss or parameters became non-finite; its metrics are then NaN
+    (never the chance-level scores of a NaN network). With a validation part
+    (``spec.validation_fraction > 0``), ``predict(x) -> probs`` (the method's prediction on any inputs)
+    gives the ``val_*`` metrics of :data:`VALIDATION_METRICS` on it.
+    """
+    results = metrics.compute_all(data.y_test, jnp.nan_to_num(probs), num_classes=spec.num_classes)
+    if spec.validation_fraction:
+        if predict is None:
+            raise ValueError("test_metrics needs predict= when the spec has a validation part")
+        predictions = jnp.argmax(predict(data.x_train), axis=-1)
+        results.update(validation_metrics(spec.num_classes, data.y_train, predictions, state.validation))
+    diverged = has_diverged(state)
+    results = {name: jnp.where(diverged, jnp.nan, value).astype(value.dtype)
+               if jnp.issubdtype(value.dtype, jnp.floating) else value for name, value in results.items()}
     results.update(
+        diverged=diverged.astype(jnp.float32),
         train_loss=state.loss_ema,
         train_examples=jnp.sum(state.class_counts),
         train_min_class=jnp.min(state.class_counts),
@@ -301,10 +361,13 @@ def standard_program(spec: ProgramSpec) -> Program:
     def advance(data, state, hparams, num_steps):
         return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
 
+    def predict(state, hparams, x):
+        logits, _ = apply_in_batches(model, state.params, x, spec.eval_batch_size)
+        return choose(postprocessors, hparams["method_index"], logits, context(spec, state, hparams))
+
     def evaluate(data, state, hparams):
-        logits, _ = apply_in_batches(model, state.params, data.x_test, spec.eval_batch_size)
-        probs = choose(postprocessors, hparams["method_index"], logits, context(spec, state, hparams))
-        return test_metrics(spec, data, state, probs)
+        return test_metrics(spec, data, state, predict(state, hparams, data.x_test),
+                            functools.partial(predict, state, hparams))
 
     return Program(init, advance, evaluate)
 
@@ -317,28 +380,49 @@ def run_program(program: Program, spec: ProgramSpec, data: DeviceData, key: Arra
     return program.evaluate(data, state, hparams)
 
 
+def method_setting_values(config, method: Method) -> dict[str, tuple[float, ...]]:
+    """The values of each of ``method``'s hyper-parameters in ``config``: its grid, or its default."""
+    grid = config.hparams[method.name] if method.name in config.hparams else {}
+    grid = grid.to_dict() if hasattr(grid, "to_dict") else dict(grid)
+    values = {}
+    for name, default in method.hparams.items():
+        value = grid.get(name, default)
+        values[name] = tuple(float(v) for v in (value if isinstance(value, (tuple, list)) else (value,)))
+    return values
+
+
 def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequence[str],
                  model=None) -> ProgramSpec:
     """The static program for ``method_names`` and ``model`` on ``dataset`` under ``config``.
 
     ``model`` is a group's :class:`imbjax.config.ModelChoice` (``group.model``); default: the
-    config's first architecture (``config.model``, or the first entry of ``config.models``).
-    """
-    available = int(dataset.train_class_counts().min())
-    n_max = config.n_max or available
-    if n_max > available:
-        raise ValueError(
-            f"n_max={n_max} exceeds the smallest class of {dataset.name!r} ({available} examples); "
-            f"choose n_max <= {available}, or 0 for automatic")
-    if model is None:
-        from imbjax.config import model_choices  # imbjax.config imports this module
+    config's first architecture (``config.model``, or the first entry of ``config.models``). The
+    methods' ``model_kwargs`` overrides are applied to it (they must agree within a program).
 
-        model = model_choices(config)[0]
+    ``n_max`` is :func:`imbalance.exact_n_max` of the pool less its validation part: the largest class
+    size at which every rho of the config trains exactly (``train_rho == rho``); ``config.n_max``
+    is checked instead when set. Every method's ``check_setting`` runs here, before compiling.
+    """
+    from imbjax.config import model_choices  # imbjax.config imports this module
+
+    methods = tuple(method_registry.get(name) for name in method_names)
+    overrides = {tuple(sorted(m.model_kwargs.items())) for m in methods}
+    if len(overrides) != 1:
+        raise ValueError(f"methods {list(method_names)} override the model differently ({sorted(overrides)}); "
+                         f"they cannot share one program")
+    model = (model or model_choices(config)[0]).with_overrides(dict(overrides.pop()))
+    validation_fraction = float(config.validation_fraction)
+    available = int(imbalance.pool_class_counts_after_validation(dataset.train_class_counts(),
+                                                                 validation_fraction).min())
+    n_max = imbalance.exact_n_max(available, config.rhos, requested=config.n_max, dataset=repr(dataset.name))
+    for method in methods:
+        if method.check_setting is not None:
+            method.check_setting(method_setting_values(config, method), n_max)
     return ProgramSpec(
-        num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape),
-        methods=tuple(method_registry.get(name) for name in method_names), model=model.name,
-        model_kwargs=model.kwargs, optimizer=config.optimizer, batch_size=config.batch_size,
-        num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max)
+        num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape), methods=methods,
+        model=model.name, model_kwargs=model.kwargs, optimizer=config.optimizer, batch_size=config.batch_size,
+        num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max,
+        validation_fraction=validation_fraction)
 
 
 def make_train(config, *, method: str | None = None, dataset: Dataset | None = None

@@ -93,10 +93,13 @@ def category_centres_program(spec: ProgramSpec) -> Program:
     def evaluate(data, state, hparams):
         _, pool_features = apply_in_batches(model, state.params, data.x_train, spec.eval_batch_size)
         centres = class_centres(pool_features, data.y_train, state.extra, spec.num_classes)
-        logits, features = apply_in_batches(model, state.params, data.x_test, spec.eval_batch_size)
-        probs = method_probabilities(spec, postprocessors, state._replace(extra=centres), hparams, logits,
-                                     features=features)
-        return test_metrics(spec, data, state, probs)
+
+        def predict(x):
+            logits, features = apply_in_batches(model, state.params, x, spec.eval_batch_size)
+            return method_probabilities(spec, postprocessors, state._replace(extra=centres), hparams, logits,
+                                        features=features)
+
+        return test_metrics(spec, data, state, predict(data.x_test), predict)
 
     return Program(init, standard.advance, evaluate)
 

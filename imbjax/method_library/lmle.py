@@ -291,10 +291,13 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
         extra = state.extra
         clusters = recluster(None, (state.params, data.x_train, data.y_train, extra.mask,
                                     jax.random.fold_in(extra.cluster_key, spec.num_steps)))
-        logits, features = apply_in_batches(model, state.params, data.x_test, spec.eval_batch_size)
-        ctx = context(spec, state._replace(extra=clusters), hparams, normalise(features))
-        probs = choose(postprocessors, hparams["method_index"], logits, ctx)
-        return test_metrics(spec, data, state, probs)
+
+        def predict(x):
+            logits, features = apply_in_batches(model, state.params, x, spec.eval_batch_size)
+            ctx = context(spec, state._replace(extra=clusters), hparams, normalise(features))
+            return choose(postprocessors, hparams["method_index"], logits, ctx)
+
+        return test_metrics(spec, data, state, predict(data.x_test), predict)
 
     return Program(init, advance, evaluate)
 

@@ -58,13 +58,17 @@ class ClassCounts(NamedTuple):
         return self.tp + self.fp
 
 
-def confusion_matrix(y_true: jax.Array, y_pred: jax.Array, *, num_classes: int) -> jax.Array:
+def confusion_matrix(y_true: jax.Array, y_pred: jax.Array, *, num_classes: int,
+                     where: jax.Array | None = None) -> jax.Array:
     """Confusion matrix ``C[i, j]`` = #examples of true class ``i`` predicted as class ``j``.
 
-    Same as ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(num_classes))``.
+    Same as ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(num_classes))``
+    (with ``sample_weight=where`` when ``where`` is given).
 
     Args:
       y_true, y_pred: ``int[n]`` in ``[0, num_classes)``.
+      where: optional ``bool[n]``: count only these examples (a fixed-shape subset, e.g. a run's
+        validation part of the pool).
 
     Returns:
       ``int32[num_classes, num_classes]``.
@@ -73,12 +77,15 @@ def confusion_matrix(y_true: jax.Array, y_pred: jax.Array, *, num_classes: int) 
     check_labels("y_true", y_true, num_classes)
     check_labels("y_pred", y_pred, num_classes)
     flat = jnp.asarray(y_true, jnp.int32) * num_classes + jnp.asarray(y_pred, jnp.int32)
-    return jnp.bincount(flat, length=num_classes * num_classes).reshape(num_classes, num_classes)
+    weights = None if where is None else jnp.asarray(where, jnp.int32)
+    matrix = jnp.bincount(flat, weights=weights, length=num_classes * num_classes)
+    return matrix.astype(jnp.int32).reshape(num_classes, num_classes)
 
 
-def class_counts(y_true: jax.Array, y_pred: jax.Array, *, num_classes: int) -> ClassCounts:
+def class_counts(y_true: jax.Array, y_pred: jax.Array, *, num_classes: int,
+                 where: jax.Array | None = None) -> ClassCounts:
     """One-vs-rest ``tp, fp, fn, tn`` per class from the confusion matrix (see module docstring)."""
-    return counts_from_confusion(confusion_matrix(y_true, y_pred, num_classes=num_classes))
+    return counts_from_confusion(confusion_matrix(y_true, y_pred, num_classes=num_classes, where=where))
 
 
 def counts_from_confusion(matrix: jax.Array) -> ClassCounts:

@@ -82,21 +82,25 @@ def _method_grid(config, name: str) -> Iterator[dict]:
 def expand(config: ml_collections.ConfigDict) -> list[Group]:
     """All groups of the sweep, in a deterministic order (dataset, profile, model, family)."""
     common = {"optimizer": config.optimizer, "batch_size": config.batch_size, "num_steps": config.num_steps,
-              "minority": config.minority, "n_max": config.n_max}
+              "minority": config.minority, "n_max": config.n_max,
+              **({"validation_fraction": float(config.validation_fraction)} if config.validation_fraction else {})}
     labelled = "models" in config
-    by_family: dict[str, list[str]] = {}
+    # Methods share a program when they share a family and the same model overrides.
+    by_family: dict[tuple[str, tuple], list[str]] = {}
     for name in _tuple(config.methods):
-        by_family.setdefault(method_registry.get(name).family, []).append(name)
+        method = method_registry.get(name)
+        by_family.setdefault((method.family, tuple(sorted(method.model_kwargs.items()))), []).append(name)
     groups = []
-    for dataset, profile, model in itertools.product(
+    for dataset, profile, chosen_model in itertools.product(
             _tuple(config.datasets), _tuple(config.profiles), model_choices(config)):
         dataset_kwargs = _plain(config.dataset_kwargs.get(dataset, {})) if dataset in config.dataset_kwargs else {}
-        static = {**common, "model": model.name, "model_kwargs": dict(model.kwargs),
-                  **({"model_label": model.label} if labelled else {})}
         place = {"dataset": dataset, "profile": profile}
-        model_columns = {"model": model.label, "model_spec": model.spec_json}
         mus = _tuple(config.mus) if profile == "step" else (math.nan,)
-        for family, names in by_family.items():
+        for (family, overrides), names in by_family.items():
+            model = chosen_model.with_overrides(dict(overrides))
+            static = {**common, "model": model.name, "model_kwargs": dict(model.kwargs),
+                      **({"model_label": model.label} if labelled else {})}
+            model_columns = {"model": model.label, "model_spec": model.spec_json}
             runs = []
             for rho, mu, seed, (index, name), lr in itertools.product(
                     _tuple(config.rhos), mus, range(config.seeds), enumerate(names),

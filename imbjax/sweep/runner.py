@@ -338,10 +338,14 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
     check_layout(layout)
     workdir = Path(workdir)
     groups = grid.expand(config)
+    loaded: dict[str, datasets.Dataset] = {}
+    # Every group's static program is resolved (data loaded, n_max and method settings checked)
+    # before the work directory is claimed or anything trains: a bad setting fails in one line.
+    specs = {group.group_id: program_spec(config, _load_once(loaded, group), profile=group.profile,
+                                          method_names=group.methods, model=group.model) for group in groups}
     if is_writer():
         store.claim_workdir(workdir, config_payload(config))
     mesh = run_mesh()
-    loaded: dict[str, datasets.Dataset] = {}
     frames, timings = [], []
     total_runs = sum(len(group.runs) for group in groups)
     sweep_start = time.perf_counter()
@@ -355,9 +359,9 @@ def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report:
             report("group_skipped", info)
             continue
         report("group_start", info)
-        dataset = _load_once(loaded, group)
-        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods, model=group.model)
-        device_data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
+        spec = specs[group.group_id]
+        device_data = jax.device_put(DeviceData.from_dataset(_load_once(loaded, group)),
+                                     NamedSharding(mesh, PartitionSpec()))
         group_layout = mesh_layout(layout, spec.model, mesh)
         columns, compile_seconds, run_seconds = train_group(
             spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel,
