@@ -2,10 +2,13 @@
 
 A ``runs.csv`` holds one row per run. Config columns come first: ``run_id``, ``group``,
 ``dataset``, ``profile``, ``rho``, ``mu``, ``seed``, ``method``, ``model`` (the architecture's
-label), ``model_spec`` (its model name and arguments as JSON) and hyper-parameters prefixed
-``hp_`` (``hp_gamma``, ``hp_learning_rate``, ...). Every other numeric column is a metric
-(``accuracy``, ``macro_f1``, ``recall_per_class_3``, ...); a metric is NaN when it is undefined
-for that run.
+label), ``model_spec`` (its model name and arguments as JSON), ``validation_fraction`` (the share
+of every class held out for validation) and hyper-parameters prefixed ``hp_`` (``hp_gamma``,
+``hp_learning_rate``, ...). ``diverged`` (1.0 for a run whose training loss or parameters became
+non-finite) is a status, neither config nor metric. Every other numeric column is a metric
+(``accuracy``, ``macro_f1``, ``recall_per_class_3``, ``train_rho`` (the ratio of the subset the run
+trained on), ``val_balanced_accuracy`` (on the validation part), ...); a metric is NaN when it is
+undefined for that run, and every metric of a diverged run counts as undefined.
 
 A *setting* is one combination of the config columns other than ``seed``, ``run_id`` and
 ``group``: the runs of a setting differ only by seed, and metrics are averaged over them. The
@@ -23,8 +26,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "method", "model", "model_spec")
+CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "method", "model", "model_spec",
+                  "validation_fraction")
 HP_PREFIX = "hp_"
+DIVERGED = "diverged"
+STATUS_COLUMNS = (DIVERGED,)
+TRAINED_RATIO = "train_rho"
+VALIDATION_PREFIX = "val_"
 REPLICATE_COLUMNS = ("seed", "run_id", "group")
 RUNS_FILE = "runs.csv"
 _PER_CLASS = re.compile(r"^(?P<kind>.+)_per_class_(?P<cls>\d+)$")
@@ -36,13 +44,14 @@ def split_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """``(config_cols, metric_cols)`` of a runs table, each in column order.
 
     Config columns are the named ones in ``CONFIG_COLUMNS`` that are present plus every column
-    whose name starts with ``hp_``; metric columns are the remaining numeric (non-boolean) ones.
-    Other columns (free text, say) are neither.
+    whose name starts with ``hp_``; metric columns are the remaining numeric (non-boolean) ones
+    except the ``STATUS_COLUMNS`` (``diverged``). Other columns (free text, say) are neither.
     """
     config = [c for c in df.columns if c in CONFIG_COLUMNS or str(c).startswith(HP_PREFIX)]
     metrics = [
         c for c in df.columns
-        if c not in config and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        if c not in config and c not in STATUS_COLUMNS
+        and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
     ]
     return config, metrics
 
@@ -120,17 +129,36 @@ def read_runs(workdirs: Iterable[str | Path]) -> pd.DataFrame:
     return runs
 
 
+def diverged_runs(df: pd.DataFrame) -> pd.Series:
+    """Per row, whether the run diverged (``diverged`` == 1); all False for a table without the column."""
+    if DIVERGED not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df[DIVERGED].fillna(0).astype(float) > 0
+
+
+def mask_diverged(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every metric of a diverged run set to NaN, so that no mean, rank or test counts it."""
+    diverged = diverged_runs(df)
+    if not diverged.any():
+        return df
+    out = df.copy()
+    out.loc[diverged, split_columns(df)[1]] = np.nan
+    return out
+
+
 def aggregate(
     df: pd.DataFrame,
     metrics: str | Sequence[str] | None = None,
     by: Sequence[str] | None = None,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Per setting and metric: mean, std, n, n_undefined and a Student-t confidence interval.
+    """Per setting and metric: mean, std, n, n_undefined (n_diverged) and a Student-t confidence interval.
 
     One tidy row per (``by`` values, metric) with columns ``by + [metric, mean, std, n,
-    n_undefined, ci_low, ci_high]``. ``n`` counts the runs where the metric is defined,
-    ``n_undefined`` those where it is NaN; mean and std (ddof=1) are over the defined runs.
+    n_undefined, ci_low, ci_high]``, and ``n_diverged`` after ``n_undefined`` when ``df`` has a
+    ``diverged`` column. ``n`` counts the runs where the metric is defined, ``n_diverged`` the
+    diverged runs (never averaged in, whatever their metric columns hold), ``n_undefined`` the
+    other runs where it is NaN; mean and std (ddof=1) are over the ``n`` defined runs.
     The interval is mean -/+ t_{(1+confidence)/2, n-1} * std / sqrt(n), the same as
     ``scipy.stats.t.interval(confidence, n - 1, loc=mean, scale=std / sqrt(n))``; it is NaN
     when n < 2.
@@ -147,15 +175,22 @@ def aggregate(
     by = setting_columns(df) if by is None else check_columns(df, by, "grouping")
     if not by:
         raise ValueError("aggregate needs at least one grouping column, got none")
+    diverged = diverged_runs(df)
+    masked = {metric: df[metric].where(~diverged) for metric in metrics}
+    grouped = df[by].assign(_diverged=diverged, **masked).groupby(by, dropna=False, sort=True)
     tables = []
     for metric in metrics:
-        grouped = df.groupby(by, dropna=False, sort=True)[metric]
-        table = grouped.agg(["mean", "std", "count", "size"]).reset_index()
+        table = grouped[metric].agg(["mean", "std", "count", "size"])
+        table["diverged"] = grouped["_diverged"].sum()
+        table = table.reset_index()
         table.insert(len(by), "metric", metric)
         tables.append(table)
     out = pd.concat(tables, ignore_index=True)
     out["n"] = out.pop("count").astype(int)
-    out["n_undefined"] = out.pop("size").astype(int) - out["n"]
+    n_diverged = out.pop("diverged").astype(int)
+    out["n_undefined"] = out.pop("size").astype(int) - out["n"] - n_diverged
+    if DIVERGED in df.columns:
+        out["n_diverged"] = n_diverged
     half_width = stats.t.ppf((1.0 + confidence) / 2.0, out["n"] - 1) * out["std"] / np.sqrt(out["n"])
     out["ci_low"] = out["mean"] - half_width
     out["ci_high"] = out["mean"] + half_width
@@ -194,6 +229,14 @@ def method_specific_columns(df: pd.DataFrame, method: str = "method") -> list[st
         c for c in hp_columns
         if df.groupby(method)[c].agg(lambda values: frozenset(values.astype(str))).nunique() > 1
     ]
+
+
+def swept_hyper_parameters(df: pd.DataFrame, method: str = "method") -> list[str]:
+    """``hp_*`` columns that take more than one value within some method (NaN counts as a value):
+    the learning rate, or a method's own hyper-parameter, swept as a grid."""
+    check_columns(df, [method], "method")
+    hp_columns = [c for c in df.columns if str(c).startswith(HP_PREFIX)]
+    return [c for c in hp_columns if (df.groupby(method)[c].nunique(dropna=False) > 1).any()]
 
 
 def block_columns(df: pd.DataFrame, method: str = "method") -> list[str]:

@@ -57,6 +57,63 @@ def _draw_line(ax, line: pd.DataFrame, x: str, label: str, color: str) -> None:
     ax.fill_between(placed[x], placed["band_low"], placed["band_high"], color=color, alpha=0.2, linewidth=0)
 
 
+def _check_band(band: str) -> None:
+    if band not in BAND_CHOICES:
+        raise ValueError(f"unknown band={band!r}; choose one of {list(BAND_CHOICES)}")
+
+
+def default_facets(df: pd.DataFrame, x: str, hue: str = "method") -> list[str]:
+    """The columns of dataset / profile / model / mu / rho other than ``x`` and ``hue`` that vary in ``df``."""
+    return varying_columns(df, [c for c in FACET_CANDIDATES if c in df.columns and c not in (x, hue)])
+
+
+def metric_lines(
+    df: pd.DataFrame,
+    x: str,
+    metric: str | list[str],
+    *,
+    hue: str = "method",
+    band: str = "std",
+    confidence: float = 0.95,
+    facets: list[str] | None = None,
+) -> pd.DataFrame:
+    """What :func:`plot_metric_vs` draws: one row per (facets, line, ``x``, metric) with the
+    :func:`~imbjax.analysis.aggregate.aggregate` columns (mean, std, n, ...) and ``band_low`` /
+    ``band_high`` (mean -/+ std, or the Student-t interval).
+
+    A line (column ``line``) is one setting: the ``hue`` value qualified by every other setting
+    column that varies in ``df`` and is neither ``x`` nor a facet (``baseline (learning_rate=0.01)``),
+    so runs of different settings are never pooled. A text ``x`` is mapped to its categories'
+    positions 0, 1, ... in order of first appearance.
+    """
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    check_columns(df, [x, hue], "plot")
+    check_metrics(df, metrics)
+    _check_band(band)
+    facets = default_facets(df, x, hue) if facets is None else check_columns(df, facets, "facet")
+    splitting = without_redundant(df, varying_columns(df, setting_columns(df)))
+    lines = label_runs(df, hue, [c for c in splitting if c not in (x, hue, *facets)])
+    if not pd.api.types.is_numeric_dtype(df[x]):
+        categories = list(dict.fromkeys(df[x].dropna()))
+        df = df.assign(**{x: df[x].map({c: float(i) for i, c in enumerate(categories)})})
+    summary = aggregate(df.assign(line=lines), metrics, by=[*facets, "line", x], confidence=confidence)
+    half_width = summary["std"] if band == "std" else summary["mean"] - summary["ci_low"]
+    summary["band_low"], summary["band_high"] = summary["mean"] - half_width, summary["mean"] + half_width
+    return summary
+
+
+def describe_band(summary: pd.DataFrame, band: str, confidence: float = 0.95) -> str:
+    """The caption of a :func:`metric_lines` figure: what the band is, the runs per point, and the
+    diverged runs left out, e.g. ``mean ± 1 std over seeds, n = 10 per point``."""
+    _check_band(band)
+    shown = "mean ± 1 std" if band == "std" else f"mean and {confidence:.0%} Student-t CI"
+    low, high = int(summary["n"].min()), int(summary["n"].max())
+    text = f"{shown} over seeds, n = {low if low == high else f'{low}-{high}'} per point"
+    one_metric = summary[summary["metric"] == summary["metric"].iloc[0]]  # every metric counts the same runs
+    diverged = int(one_metric["n_diverged"].sum()) if "n_diverged" in summary else 0
+    return text + (f", {diverged} diverged run(s) left out" if diverged else "")
+
+
 def plot_metric_vs(
     df: pd.DataFrame,
     x: str,
@@ -70,7 +127,7 @@ def plot_metric_vs(
     logx: bool | None = None,
     title: str | None = None,
 ) -> Path:
-    """Plot ``metric`` against config column ``x``: one line per ``hue`` value, mean over seeds.
+    """Plot ``metric`` against config column ``x``: one line per setting (:func:`metric_lines`), mean over seeds.
 
     A numeric ``x`` is an axis of values; a text ``x`` other than ``hue`` (``model``:
     architecture labels) is an axis of categories in the order they first appear in ``df`` (for
@@ -79,43 +136,33 @@ def plot_metric_vs(
 
     The shaded band is mean -/+ std (``band="std"``) or the Student-t interval
     (``band="ci"``) across seeds — the style of Buda et al. 2018, Fig. 3 (AUC vs rho) and
-    Nemoto et al.'s focal-loss gamma sweep. Panels: one per combination of the ``facets``
+    Nemoto et al.'s focal-loss gamma sweep; the figure's title says which, and how many runs each
+    point averages (:func:`describe_band`). Panels: one per combination of the ``facets``
     columns (default: those of dataset/profile/model/mu/rho other than ``x`` that vary). Other
     varying setting columns split lines further (``focal (gamma=2)``). A line with no ``x`` value (e.g.
     cross-entropy on a ``hp_gamma`` axis) is drawn as a dashed horizontal reference. ``logx``
     defaults to True for rho and for positive axes spanning a factor >= 10. Several metrics give
     one column of panels each. Returns ``path``.
     """
-    metrics = [metric] if isinstance(metric, str) else list(metric)
     check_columns(df, [x, hue], "plot")
-    check_metrics(df, metrics)
-    if band not in BAND_CHOICES:
-        raise ValueError(f"unknown band={band!r}; choose one of {list(BAND_CHOICES)}")
     categories = None if pd.api.types.is_numeric_dtype(df[x]) else list(dict.fromkeys(df[x].dropna()))
     if categories is not None and x == hue:
         raise ValueError(f"x column {x!r} must be numeric, or text other than the hue column {hue!r} "
                          f"(e.g. x='model'); got dtype {df[x].dtype}")
-    if facets is None:
-        facets = varying_columns(df, [c for c in FACET_CANDIDATES if c in df.columns and c not in (x, hue)])
-    facets = check_columns(df, facets, "facet")
-    splitting = without_redundant(df, varying_columns(df, setting_columns(df)))
-    lines = label_runs(df, hue, [c for c in splitting if c not in (x, hue, *facets)])
-    if categories is not None:
-        df = df.assign(**{x: df[x].map({c: float(i) for i, c in enumerate(categories)})})
-    summary = aggregate(df.assign(_line=lines), metrics, by=[*facets, "_line", x], confidence=confidence)
-    half_width = summary["std"] if band == "std" else summary["mean"] - summary["ci_low"]
-    summary["band_low"], summary["band_high"] = summary["mean"] - half_width, summary["mean"] + half_width
+    facets = default_facets(df, x, hue) if facets is None else facets
+    summary = metric_lines(df, x, metric, hue=hue, band=band, confidence=confidence, facets=facets)
+    metrics = list(summary["metric"].unique())
     log_x = categories is None and (_use_log_x(x, df[x].to_numpy(dtype=float)) if logx is None else logx)
     panel_columns = [*facets, "metric"]
     panels = list(summary.groupby(panel_columns, dropna=False, sort=False))
     n_columns = len(metrics) if len(metrics) > 1 else min(len(panels), _MAX_COLUMNS)
     n_rows = math.ceil(len(panels) / n_columns)
-    figure = _new_figure(4.8 * n_columns, 3.6 * n_rows, layout="constrained")
+    figure = _new_figure(4.8 * n_columns, 3.6 * n_rows + 0.3, layout="constrained")
     axes = figure.subplots(n_rows, n_columns, squeeze=False).ravel()
-    labels = sorted(summary["_line"].unique())
+    labels = sorted(summary["line"].unique())
     colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
     for ax, (key, panel) in zip(axes, panels):
-        for label, line in panel.groupby("_line", sort=True):
+        for label, line in panel.groupby("line", sort=True):
             _draw_line(ax, line.sort_values(x), x, label, colors[label])
         if log_x:
             ticks = np.sort(panel[x].dropna().unique())
@@ -126,7 +173,7 @@ def plot_metric_vs(
             ax.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
         *facet_key, panel_metric = key
         facet_values = [f"{c}={format_value(v)}" for c, v in zip(facets, facet_key) if not pd.isna(v)]
-        ax.set_title(", ".join(facet_values) or (title or ""))
+        ax.set_title(", ".join(facet_values))
         ax.set_xlabel(x)
         ax.set_ylabel(panel_metric)
         ax.grid(True, alpha=0.3)
@@ -137,8 +184,8 @@ def plot_metric_vs(
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     axes[0].legend(list(handles.values()), list(handles), fontsize="small")
-    if title and facets:
-        figure.suptitle(title)
+    band_text = describe_band(summary, band, confidence)
+    figure.suptitle(f"{title}: {band_text}" if title else band_text)
     return _save(figure, path)
 
 

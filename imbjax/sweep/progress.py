@@ -10,6 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from imbjax.analysis.aggregate import (
+    HP_PREFIX, TRAINED_RATIO, aggregate, format_value, label_runs, mask_diverged, setting_columns,
+    swept_hyper_parameters, varying_columns, without_redundant,
+)
 from imbjax.analysis.plots import plot_metric_vs
 from imbjax.sweep.grid import Group
 
@@ -78,39 +82,109 @@ def print_plan(config, groups: list[Group], plan: dict) -> None:
                   f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}")
 
 
-def _mean_std(values: pd.Series) -> str:
-    defined = values.dropna()
-    if defined.empty:
-        return "undefined"
-    text = f"{defined.mean():.3f} ± {defined.std(ddof=1) if len(defined) > 1 else 0.0:.3f}"
-    missing = len(values) - len(defined)
-    return text + (f" ({missing} undefined)" if missing else "")
+#: Setting columns every summary table is titled by, varying or not.
+TITLE_COLUMNS = ("dataset", "profile", "model")
+#: Relative difference from which a trained ratio counts as not the nominal rho.
+RATIO_TOLERANCE = 1e-3
+
+
+def trained_ratio(table: pd.DataFrame) -> pd.Series:
+    """Per run, the imbalance ratio of the subset it trained on (``train_rho``, rounded to 3 decimals).
+
+    A run without one (a diverged run: all its metrics are NaN) takes that of the other runs of its
+    setting, and the nominal ``rho`` where no run of the setting has one or the table has no ``train_rho``.
+    """
+    if TRAINED_RATIO not in table.columns:
+        return table["rho"].astype(float)
+    known = mask_diverged(table)[TRAINED_RATIO]
+    settings = [table[c] for c in setting_columns(table)]
+    return known.groupby(settings, dropna=False, sort=False).transform("first").fillna(table["rho"]).round(3)
+
+
+def _cell_text(row: pd.Series) -> str:
+    """``mean ± std (n=10)``; diverged and otherwise undefined runs are counted, never averaged."""
+    value = "–" if row["n"] == 0 else f"{row['mean']:.3f}" if row["n"] == 1 else f"{row['mean']:.3f} ± {row['std']:.3f}"
+    counts = [f"n={row['n']}"]
+    counts += [f"{row['n_diverged']} diverged"] if row.get("n_diverged", 0) else []
+    counts += [f"{row['n_undefined']} undefined"] if row["n_undefined"] else []
+    return f"{value} ({', '.join(counts)})"
+
+
+def summary_cells(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The cells of :func:`print_summary` for ``metric``: one row per setting, over its seeds.
+
+    A setting is every config column that varies (dataset, profile, model, ``model_spec`` where one
+    label names two models, mu, ``validation_fraction``, the learning rate, each method
+    hyper-parameter, ...) and the trained ratio ``train_rho``. Columns: the table's title columns
+    (:func:`panel_columns`), ``row`` (the method, qualified by the hyper-parameters swept within a
+    method: ``baseline (learning_rate=0.01)``), ``rho``, ``train_rho``, the ``aggregate`` columns
+    (mean, std, n, n_undefined, n_diverged) and ``cell``, the text shown.
+    """
+    panels = panel_columns(table)
+    rows = label_runs(table, "method", swept_hyper_parameters(table))
+    keyed = table.assign(row=rows, **{TRAINED_RATIO: trained_ratio(table)})
+    cells = aggregate(keyed, metric, by=[*panels, "row", "rho", TRAINED_RATIO])
+    return cells.assign(cell=cells.apply(_cell_text, axis=1))
+
+
+def panel_columns(table: pd.DataFrame) -> list[str]:
+    """The columns a summary table is titled by: dataset, profile and model, and every other
+    setting column that varies, except the method, its hyper-parameters and rho (``model_spec``
+    only where a label names two models)."""
+    varying = varying_columns(table, setting_columns(table))
+    others = [c for c in varying if c not in (*TITLE_COLUMNS, "method", "rho") and not c.startswith(HP_PREFIX)]
+    return without_redundant(table, [c for c in (*TITLE_COLUMNS, *others) if c in table.columns])
+
+
+def _ratio_header(rho: float, trained: float) -> tuple[str, bool]:
+    """A column's header, the trained ratio, and whether it differs from the nominal ``rho``."""
+    if abs(trained - rho) <= RATIO_TOLERANCE * rho:
+        return f"rho={trained:g}", False
+    return f"rho={trained:.4g} (nominal {rho:g}) *", True
+
+
+def _title(metric: str, setting: dict) -> str:
+    inside = [f"{setting['profile']} imbalance"] if "profile" in setting else []
+    inside += [format_value(setting["model"])] if "model" in setting else []
+    inside += [f"{c}={format_value(v)}" for c, v in setting.items() if c not in TITLE_COLUMNS and not pd.isna(v)]
+    where = f" on {setting['dataset']}" if "dataset" in setting else ""
+    return f"{metric}{where} ({', '.join(inside)}), mean ± std over seeds"
 
 
 def print_summary(table: pd.DataFrame, metrics) -> None:
-    """Mean ± std over seeds of each metric, methods as rows and rho as columns; a table per
-    dataset, profile and model (architecture)."""
+    """Mean ± std over seeds of each metric per setting, with its n; never pools settings.
+
+    A table per metric and combination of :func:`panel_columns`; rows are methods qualified by
+    their swept hyper-parameters, columns the trained ratios ``train_rho`` (a column whose ratio
+    is not the nominal rho, and its rows, are flagged ``*``). Diverged runs are counted per cell and
+    left out of the mean.
+    """
     console = Console()
-    settings = [c for c in ("dataset", "profile", "model") if c in table]
     for metric in metrics:
         if metric not in table:
             continue
-        for values, part in table.groupby(settings, sort=False):
-            setting = dict(zip(settings, values))
-            rhos = sorted(part["rho"].unique())
-            model = f", {setting['model']}" if "model" in setting else ""
-            summary = Table(title=f"{metric} on {setting['dataset']} ({setting['profile']} imbalance{model}), "
-                                  f"mean ± std over seeds")
+        cells = summary_cells(table, metric)
+        panels = panel_columns(table)
+        for values, part in cells.groupby(panels, dropna=False, sort=False) if panels else [((), cells)]:
+            ratios = part[["rho", TRAINED_RATIO]].drop_duplicates().sort_values(["rho", TRAINED_RATIO])
+            headers = [_ratio_header(rho, trained) for rho, trained in ratios.itertuples(index=False)]
+            summary = Table(title=_title(metric, dict(zip(panels, values))),
+                            caption="* the trained ratio (train_rho) is not the nominal rho" if any(
+                                flag for _, flag in headers) else None)
             summary.add_column("method")
-            for rho in rhos:
-                summary.add_column(f"rho={rho:g}", justify="right")
-            for method, rows in part.groupby("method", sort=False):
-                summary.add_row(method, *[_mean_std(rows.loc[rows["rho"] == rho, metric]) for rho in rhos])
+            for header, _ in headers:
+                summary.add_column(header, justify="right")
+            for row, rows in part.groupby("row", sort=False):
+                by_ratio = rows.set_index(["rho", TRAINED_RATIO])["cell"]
+                texts = [by_ratio.get(tuple(key), "") for key in ratios.itertuples(index=False)]
+                flagged = any(flag and text for (_, flag), text in zip(headers, texts))
+                summary.add_row(f"{row} *" if flagged else row, *texts)
             console.print(summary)
 
 
 def write_figure(table: pd.DataFrame, workdir: Path, metrics) -> Path | None:
-    """``figure.png``: each metric against rho, a line per method, mean and ±1 std over seeds."""
+    """``figure.png``: each metric against rho, a line per setting (method and every other varying
+    config column), mean and ±1 std over seeds, the title stating the band and n."""
     metrics = [m for m in metrics if m in table]
     if not metrics or table.empty or table["rho"].nunique() < 2:
         return None

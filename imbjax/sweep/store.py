@@ -24,14 +24,25 @@ META_FILE = "meta.json"
 GROUPS_DIR = "groups"
 
 
+def umask_mode() -> int:
+    """The mode ``open()`` gives a new file under the process's umask: ``0o666 & ~umask``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never a part."""
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never a part.
+
+    The file gets the mode of any other new file (:func:`umask_mode`), not ``mkstemp``'s 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
             stream.flush()
+            os.fchmod(stream.fileno(), umask_mode())
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
