@@ -325,8 +325,26 @@ def register_family(name: str):
     return decorate
 
 
+def with_run_random_bits(function: Callable) -> Callable:
+    """``function`` traced and run under JAX's non-partitionable threefry, whatever the global setting.
+
+    A sweep vmaps (never partitions) each run's random numbers, and the non-partitionable threefry
+    compiles vmapped parameter initialisation about 3x faster on XLA:CPU; random streams stay the same
+    alone, vmapped and sharded. The setting is scoped to imbjax's programs (``jax.threefry_partitionable``
+    as a context manager), so importing imbjax changes no global JAX setting and a user's own random
+    numbers are the ones JAX's defaults give.
+    """
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        with jax.threefry_partitionable(False):
+            return function(*args, **kwargs)
+
+    return wrapped
+
+
 def make_program(spec: ProgramSpec) -> Program:
-    """The program of a group: the builder of its methods' (common) family."""
+    """The program of a group: the builder of its methods' (common) family, each of its functions
+    drawing random numbers as :func:`with_run_random_bits` says."""
     if spec.optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {spec.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
     families = sorted({m.family for m in spec.methods})
@@ -334,7 +352,7 @@ def make_program(spec: ProgramSpec) -> Program:
         raise ValueError(f"a program's methods must share one family, got {families}")
     if families[0] not in FAMILIES:
         raise ValueError(f"unknown family {families[0]!r}; registered families are {sorted(FAMILIES)}")
-    return FAMILIES[families[0]](spec)
+    return Program(*(with_run_random_bits(f) for f in FAMILIES[families[0]](spec)))
 
 
 @register_family("standard")
