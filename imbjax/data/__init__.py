@@ -4,13 +4,15 @@
   and ``synthetic`` (Gaussian clusters).
 * tensorflow-datasets, read offline from a prepared ``data_dir``: ``mnist``, ``fashion_mnist``,
   ``cifar10``, ``cifar100``, ``svhn_cropped``, and any ``tfds:<name>`` with image + label.
+* ``mnist1d``: MNIST-1D (Greydanus & Kobak 2024), generated offline by the ``mnist1d`` package and
+  cached on disk (:mod:`imbjax.data.mnist1d`).
 * ``keel``: a KEEL-format ``.dat`` file (``load("keel", path=..., test_path=...)``).
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from imbjax.data import builtin, keel, tfds_loader
+from imbjax.data import builtin, keel, mnist1d, tfds_loader
 from imbjax.data.dataset import Dataset, validate_arrays
 
 LOADERS: dict[str, Callable[..., Dataset]] = {
@@ -18,6 +20,7 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "breast_cancer": builtin.breast_cancer,
     "wine": builtin.wine,
     "synthetic": builtin.synthetic,
+    "mnist1d": mnist1d.mnist1d,
     "keel": keel.load_keel,
     **tfds_loader.tfds_loaders(),
 }
