@@ -32,7 +32,7 @@ from typing import Iterable
 import ml_collections
 
 from imbjax import data, imbalance, methods, models
-from imbjax.train import OPTIMIZERS
+from imbjax.train import LR_SCHEDULES, OPTIMIZERS
 
 
 
@@ -106,6 +106,11 @@ def base_config() -> ml_collections.ConfigDict:
     config.model_kwargs = ml_collections.ConfigDict({"hidden": (128, 128)})
     config.optimizer = "adam"
     config.learning_rates = (1e-3,)
+    config.weight_decays = (0.0,)  # a sweep axis; coupled for sgd/adam, decoupled for adamw
+    config.lr_schedule = "constant"  # or "step" (x lr_decay_factor at each decay fraction) or "cosine"
+    config.lr_warmup_fraction = 0.0  # linear warm-up over this fraction of num_steps
+    config.lr_decay_fractions = ()  # "step": where the rate is multiplied by lr_decay_factor
+    config.lr_decay_factor = 0.1
     config.batch_size = 64
     config.num_steps = 300
     # Execution.
@@ -330,3 +335,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
     bad_lr = [lr for lr in _as_tuple(config.learning_rates) if not lr > 0]
     if bad_lr:
         raise ValueError(f"learning rates must be > 0, got {bad_lr[0]!r}")
+    bad_wd = [wd for wd in _as_tuple(config.weight_decays) if not wd >= 0]
+    if bad_wd:
+        raise ValueError(f"weight decays must be >= 0, got {bad_wd[0]!r}")
+    _require_choice("lr_schedule", config.lr_schedule, LR_SCHEDULES)
+    fractions = (config.lr_warmup_fraction, *_as_tuple(config.lr_decay_fractions))
+    bad_fraction = [f for f in fractions if not 0.0 <= f < 1.0]
+    if bad_fraction:
+        raise ValueError(f"lr_warmup_fraction and lr_decay_fractions must lie in [0, 1), got {bad_fraction[0]!r}")
+    if config.lr_decay_fractions and config.lr_schedule != "step":
+        raise ValueError(f"lr_decay_fractions={config.lr_decay_fractions!r} needs lr_schedule='step', "
+                         f"got {config.lr_schedule!r}")
+    if not config.lr_decay_factor > 0:
+        raise ValueError(f"lr_decay_factor must be > 0, got {config.lr_decay_factor!r}")

@@ -37,11 +37,65 @@ from imbjax.sampling import draw_batch
 
 Array = jax.Array
 
-OPTIMIZERS: dict[str, Callable[[Array], optax.GradientTransformation]] = {
-    "adam": lambda lr: optax.adam(lr),
-    "sgd": lambda lr: optax.sgd(lr, momentum=0.9),
-    "adamw": lambda lr: optax.adamw(lr, weight_decay=1e-4),
+#: ``name -> (learning rate or schedule, weight decay or None) -> optimizer``. Weight decay is PyTorch's:
+#: coupled (``g + wd * w`` before the update, ``torch.optim.SGD``/``Adam``'s ``weight_decay``) for ``sgd``
+#: (momentum 0.9) and ``adam``, decoupled (Loshchilov & Hutter) for ``adamw``; ``None`` (a sweep without
+#: decay) leaves the decay out of the program. Both arguments may be traced.
+OPTIMIZERS: dict[str, Callable[[optax.ScalarOrSchedule, Array | None], optax.GradientTransformation]] = {
+    "adam": lambda lr, wd: with_coupled_decay(optax.adam(lr), wd),
+    "sgd": lambda lr, wd: with_coupled_decay(optax.sgd(lr, momentum=0.9), wd),
+    "adamw": lambda lr, wd: optax.adamw(lr, weight_decay=0.0 if wd is None else wd),
 }
+
+def with_coupled_decay(optimizer: optax.GradientTransformation, weight_decay) -> optax.GradientTransformation:
+    """``optimizer`` on ``g + weight_decay * w`` (L2 decay coupled into the gradient); itself for ``None``."""
+    return optimizer if weight_decay is None else optax.chain(optax.add_decayed_weights(weight_decay), optimizer)
+
+
+#: Learning-rate schedules (``config.lr_schedule``), multipliers of the run's (traced) base learning rate.
+LR_SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class LRSchedule:
+    """A learning-rate schedule as a multiplier of the base rate: optional linear warm-up over the
+    first ``warmup_steps`` steps (``(t + 1) / warmup_steps`` at step t, as Cao et al.'s LDAM-DRW code
+    warms up per epoch), then ``constant``; ``step``: times ``decay_factor`` at each of
+    ``decay_steps`` (counted from step 0; LDAM-DRW on CIFAR: x0.01 at epochs 160 and 180 of 200);
+    or ``cosine``: half a cosine from 1 to 0 over the remaining steps (Loshchilov & Hutter 2017)."""
+
+    kind: str = "constant"
+    num_steps: int = 1
+    warmup_steps: int = 0
+    decay_steps: tuple[int, ...] = ()
+    decay_factor: float = 0.1
+
+    @classmethod
+    def from_config(cls, config) -> "LRSchedule":
+        """The schedule of ``config``: ``lr_schedule``, with ``lr_warmup_fraction`` and
+        ``lr_decay_fractions`` as fractions of ``num_steps``, and ``lr_decay_factor``."""
+        steps = config.num_steps
+        return cls(config.lr_schedule, steps, round(config.lr_warmup_fraction * steps),
+                   tuple(round(f * steps) for f in config.lr_decay_fractions), float(config.lr_decay_factor))
+
+    @property
+    def is_constant(self) -> bool:
+        return self.kind == "constant" and not self.warmup_steps
+
+    def multiplier(self) -> optax.Schedule:
+        """The schedule as an optax schedule of the step count."""
+        if self.kind not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.kind!r}; choose one of {list(LR_SCHEDULES)}")
+        warmup = self.warmup_steps
+        if self.kind == "cosine":
+            after = optax.cosine_decay_schedule(1.0, max(self.num_steps - warmup, 1))
+        else:
+            boundaries = {step - warmup: self.decay_factor for step in self.decay_steps if step >= warmup}
+            after = optax.piecewise_constant_schedule(1.0, boundaries if self.kind == "step" else None)
+        if not warmup:
+            return after
+        ramp = optax.linear_schedule(1.0 / warmup, 1.0, max(warmup - 1, 1))
+        return optax.join_schedules([ramp, after], [warmup])
 
 # Exponential moving average decay of the reported training loss.
 LOSS_EMA_DECAY = 0.98
@@ -96,6 +150,8 @@ class ProgramSpec:
     model: str = "mlp"
     model_kwargs: tuple[tuple[str, object], ...] = ()
     optimizer: str = "adam"
+    lr_schedule: LRSchedule = LRSchedule()
+    weight_decay: bool = False
     batch_size: int = 64
     num_steps: int = 300
     profile: str = "step"
@@ -150,8 +206,11 @@ class Program(NamedTuple):
 # --- Building blocks shared by every family's program ---------------------------------------
 
 def optimizer_for(spec: ProgramSpec, hparams: Mapping[str, Array]) -> optax.GradientTransformation:
-    """The spec's optimizer at the run's (possibly traced) learning rate."""
-    return OPTIMIZERS[spec.optimizer](hparams["learning_rate"])
+    """The spec's optimizer at the run's (possibly traced) base learning rate under the spec's schedule,
+    with the run's weight decay (``hparams["weight_decay"]``) where ``spec.weight_decay`` says so."""
+    base, multiplier = hparams["learning_rate"], spec.lr_schedule.multiplier()
+    learning_rate = base if spec.lr_schedule.is_constant else (lambda count: base * multiplier(count))
+    return OPTIMIZERS[spec.optimizer](learning_rate, hparams["weight_decay"] if spec.weight_decay else None)
 
 
 def context(spec: ProgramSpec, state: TrainState, hparams, features=None) -> Context:
@@ -438,7 +497,9 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
             method.check_setting(method_setting_values(config, method), n_max)
     return ProgramSpec(
         num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape), methods=methods,
-        model=model.name, model_kwargs=model.kwargs, optimizer=config.optimizer, batch_size=config.batch_size,
+        model=model.name, model_kwargs=model.kwargs, optimizer=config.optimizer,
+        lr_schedule=LRSchedule.from_config(config), weight_decay=tuple(config.weight_decays) != (0.0,),
+        batch_size=config.batch_size,
         num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max,
         validation_fraction=validation_fraction)
 
@@ -466,7 +527,8 @@ def make_train(config, *, method: str | None = None, dataset: Dataset | None = N
     program = make_program(spec)
     device_data = DeviceData.from_dataset(dataset)
     defaults = {"rho": float(config.rhos[0]), "mu": float(config.mus[0]),
-                "learning_rate": float(config.learning_rates[0]), **spec.hparam_defaults()}
+                "learning_rate": float(config.learning_rates[0]), "weight_decay": float(config.weight_decays[0]),
+                **spec.hparam_defaults()}
 
     def train(key: Array, hparams: Mapping[str, Array] | None = None) -> dict[str, Array]:
         hparams = dict(hparams or {})

@@ -176,3 +176,63 @@ def test_a_diverged_run_is_marked_and_has_no_scores(tiny_config):
     assert np.isnan(float(exploded["balanced_accuracy"])) and np.isnan(float(exploded["accuracy"]))
     healthy = train(jax.random.PRNGKey(0), {"learning_rate": 1e-3})
     assert float(healthy["diverged"]) == 0.0 and float(healthy["balanced_accuracy"]) > 0.1
+
+
+# --- the training recipe: schedules and weight decay --------------------------------------------
+
+def _reference_multiplier(kind, t, num_steps, warmup, decay_steps, factor):
+    """NumPy transcription: linear warm-up (t + 1) / W, then constant, step decay or cosine."""
+    if t < warmup:
+        return (t + 1) / warmup
+    if kind == "cosine":
+        return 0.5 * (1 + np.cos(np.pi * min(t - warmup, num_steps - warmup) / (num_steps - warmup)))
+    if kind == "step":
+        return factor ** sum(t >= b for b in decay_steps)
+    return 1.0
+
+
+@pytest.mark.parametrize("kind, warmup, decay_steps", [
+    ("constant", 0, ()), ("constant", 5, ()), ("step", 5, (160, 180)), ("step", 0, (50,)), ("cosine", 10, ()),
+    ("cosine", 0, ())])
+def test_schedules_match_their_formulas_and_optax(kind, warmup, decay_steps):
+    from imbjax.train import LRSchedule
+
+    schedule = LRSchedule(kind, 200, warmup, decay_steps, 0.01)
+    multiplier = jax.jit(schedule.multiplier())
+    for t in (0, 1, 4, 5, 9, 10, 50, 100, 159, 160, 179, 180, 199):
+        want = _reference_multiplier(kind, t, 200, warmup, decay_steps, 0.01)
+        assert float(multiplier(t)) == pytest.approx(want, rel=1e-5, abs=1e-7), t
+    if kind == "cosine" and not warmup:
+        import optax
+        np.testing.assert_allclose([float(multiplier(t)) * 0.1 for t in range(200)],
+                                   [float(optax.cosine_decay_schedule(0.1, 200)(t)) for t in range(200)], rtol=1e-5)
+
+
+def test_sgd_weight_decay_is_pytorchs_coupled_decay():
+    """One SGD step with momentum: ``v = g + wd * w; w -= lr * v`` (torch.optim.SGD)."""
+    from imbjax.train import OPTIMIZERS
+
+    w, g = jnp.array([1.0, -2.0]), jnp.array([0.5, 0.25])
+    optimizer = OPTIMIZERS["sgd"](0.1, 0.01)
+    updates, state = optimizer.update(g, optimizer.init(w), w)
+    np.testing.assert_allclose(w + updates, w - 0.1 * (g + 0.01 * w), rtol=1e-6)
+    decoupled = OPTIMIZERS["adamw"](0.1, 0.01)
+    updates, _ = decoupled.update(g, decoupled.init(w), w)
+    np.testing.assert_allclose(w + updates, w - 0.1 * (np.sign(g) + 0.01 * w), rtol=1e-4)
+
+
+def test_weight_decay_is_a_traced_sweep_axis(tiny_config):
+    tiny_config.weight_decays = (0.0, 0.1)
+    tiny_config.optimizer = "sgd"
+    tiny_config.lr_schedule = "step"
+    tiny_config.lr_warmup_fraction = 0.1
+    tiny_config.lr_decay_fractions = (0.5,)
+    groups = grid.expand(tiny_config)
+    decays = {run.columns["hp_weight_decay"] for group in groups for run in group.runs}
+    assert decays == {0.0, 0.1}
+    train = jax.jit(jax.vmap(make_train(tiny_config)))
+    out = train(jax.random.split(jax.random.PRNGKey(0), 2), {"weight_decay": jnp.array([0.0, 0.1])})
+    assert float(out["train_loss"][0]) != float(out["train_loss"][1])
+    tiny_config.lr_schedule = "constant"
+    with pytest.raises(ValueError, match="lr_decay_fractions=.* needs lr_schedule='step'"):
+        validate(tiny_config)

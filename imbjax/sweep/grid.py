@@ -6,10 +6,15 @@ record mu as NaN; models are ``config.models``, or the one ``config.model``). Ru
 the static part (dataset, profile, model, method family, optimizer, steps, batch) form a group;
 within a group runs differ only in arrays (seed key and ``hparams``).
 
-Every run records ``model`` (the architecture's label; the model name for a single-model config)
-and ``model_spec`` (``{"model": name, **model_kwargs}`` as compact JSON). A run id hashes the
-run's whole config; the label enters the hash only when ``config.models`` is set, so run and
-group ids of single-model configs are those of earlier versions.
+Every run records ``model`` (the architecture's label; the model name for a single-model config),
+``model_spec`` (``{"model": name, **model_kwargs}`` as compact JSON) and ``validation_fraction``. A
+run id hashes the run's whole config; the label enters the hash only when ``config.models`` is set,
+so run and group ids of single-model configs are those of earlier versions.
+
+A run id (and its group's id) also hashes the code outside imbjax that the run executes (a method,
+family builder, model, optimizer or data loader registered from a user's script:
+:func:`user_code`), so a re-run after that code changed trains again instead of reusing the old
+results; runs of imbjax's own code keep their ids.
 """
 from __future__ import annotations
 
@@ -23,8 +28,12 @@ from typing import Iterator
 import ml_collections
 import numpy as np
 
+from imbjax import data as datasets
 from imbjax import methods as method_registry
+from imbjax import models
 from imbjax.config import ModelChoice, model_choices
+from imbjax.sweep import program_cache
+from imbjax.train import FAMILIES, OPTIMIZERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,12 +88,34 @@ def _method_grid(config, name: str) -> Iterator[dict]:
         yield dict(zip(names, (float(v) for v in combination)))
 
 
+#: Recipe keys at their defaults leave a run's identity as it was before they existed.
+RECIPE_DEFAULTS = {"validation_fraction": 0.0, "lr_schedule": "constant", "lr_warmup_fraction": 0.0,
+                   "lr_decay_fractions": (), "lr_decay_factor": 0.1}
+
+
+def recipe_identity(config: ml_collections.ConfigDict) -> dict:
+    """The recipe keys of ``config`` that differ from their defaults (part of every run's identity)."""
+    return {key: _plain(config[key]) for key, default in RECIPE_DEFAULTS.items()
+            if _plain(config[key]) != _plain(default)}
+
+
+def user_code(config: ml_collections.ConfigDict, dataset: str, model: ModelChoice, method: str) -> str:
+    """A hash of the code outside imbjax that a run of ``method`` on ``dataset`` with ``model`` executes
+    (:func:`imbjax.sweep.program_cache.user_pieces`), ``""`` when all of it is imbjax's."""
+    chosen = method_registry.get(method)
+    return program_cache.user_code_digest(program_cache.user_pieces(
+        chosen, FAMILIES.get(chosen.family), models.MODELS.get(model.name), OPTIMIZERS.get(config.optimizer),
+        datasets.LOADERS.get(dataset)))
+
+
 def expand(config: ml_collections.ConfigDict) -> list[Group]:
     """All groups of the sweep, in a deterministic order (dataset, profile, model, family)."""
     common = {"optimizer": config.optimizer, "batch_size": config.batch_size, "num_steps": config.num_steps,
               "minority": config.minority, "n_max": config.n_max,
-              **({"validation_fraction": float(config.validation_fraction)} if config.validation_fraction else {})}
+              **recipe_identity(config)}
     labelled = "models" in config
+    # A weight-decay column (and identity entry) only where decay is used: old run ids stay valid.
+    swept_decay = _tuple(config.weight_decays) != (0.0,)
     # Methods share a program when they share a family and the same model overrides.
     by_family: dict[tuple[str, tuple], list[str]] = {}
     for name in _tuple(config.methods):
@@ -101,21 +132,26 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
             static = {**common, "model": model.name, "model_kwargs": dict(model.kwargs),
                       **({"model_label": model.label} if labelled else {})}
             model_columns = {"model": model.label, "model_spec": model.spec_json}
+            codes = {name: user_code(config, dataset, model, name) for name in names}
             runs = []
-            for rho, mu, seed, (index, name), lr in itertools.product(
+            for rho, mu, seed, (index, name), lr, wd in itertools.product(
                     _tuple(config.rhos), mus, range(config.seeds), enumerate(names),
-                    _tuple(config.learning_rates)):
+                    _tuple(config.learning_rates), _tuple(config.weight_decays)):
                 for method_hparams in _method_grid(config, name):
                     setting = {"rho": float(rho), "mu": float(mu), "seed": seed, "method": name}
                     method_columns = {"hp_learning_rate": float(lr),
+                                      **({"hp_weight_decay": float(wd)} if swept_decay else {}),
                                       **{f"hp_{k}": v for k, v in method_hparams.items()}}
-                    identity = {**static, **place, **setting, **method_columns, "dataset_kwargs": dataset_kwargs}
+                    identity = {**static, **place, **setting, **method_columns, "dataset_kwargs": dataset_kwargs,
+                                **({"user_code": codes[name]} if codes[name] else {})}
                     hparams = {"rho": float(rho), "mu": 0.5 if math.isnan(mu) else float(mu),
-                               "learning_rate": float(lr), "method_index": index, **method_hparams}
-                    columns = {**place, **setting, **model_columns, **method_columns}
+                               "learning_rate": float(lr), "weight_decay": float(wd), "method_index": index,
+                               **method_hparams}
+                    columns = {**place, **setting, **model_columns,
+                               "validation_fraction": float(config.validation_fraction), **method_columns}
                     runs.append(Run(stable_id(identity), seed, columns, hparams))
             group_id = stable_id({**static, **place, "dataset_kwargs": dataset_kwargs, "family": family,
-                                  "methods": names}, 10)
+                                  "methods": names, **({"user_code": codes} if any(codes.values()) else {})}, 10)
             name_parts = [dataset, profile, *([model.label] if labelled else []), family, group_id]
             groups.append(Group("-".join(name_parts), dataset, dataset_kwargs, profile, model, family,
                                 tuple(names), tuple(runs)))
@@ -124,7 +160,7 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
 
 def stack_hparams(runs: tuple[Run, ...], defaults: dict[str, float]) -> dict[str, np.ndarray]:
     """``{name: array[runs]}``: each run's value, the group default where its method lacks one."""
-    names = ["rho", "mu", "learning_rate", "method_index", *sorted(defaults)]
+    names = ["rho", "mu", "learning_rate", "weight_decay", "method_index", *sorted(defaults)]
     stacked = {}
     for name in names:
         values = [run.hparams.get(name, defaults.get(name, 0.0)) for run in runs]
