@@ -292,7 +292,7 @@ def test_smallest_holm_p_is_what_one_sided_differences_give(n_pairs, n_compariso
         assert floor == pytest.approx(37 * 2 / 2**10)  # the grand comparison's floor: 0.072
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)  # scipy's permutation path takes ~0.2 s an example
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=16))
 def test_wilcoxon_signed_rank_equals_scipy_with_ties_and_zeros(pairs):
     """Scores in quarter steps: ties and zero differences everywhere, so scipy takes its sign-flip
@@ -459,7 +459,7 @@ def test_report_cli_on_a_single_setting_tests_over_seeds_and_explains_skips(tmp_
     workdir.mkdir()
     runs.to_csv(workdir / "runs.csv", index=False)
     parser = add_report_arguments(argparse.ArgumentParser(prog="imbjax report"))
-    args = parser.parse_args([str(workdir), "--metric", "accuracy", "--baseline", "ce", "--latex"])
+    args = parser.parse_args([str(workdir), "--metric", "accuracy", "--baseline", "ce", "--latex", "--blocks", "settings"])
     assert run_report(args) == 0
     out = workdir / "report"
     assert str(out / "report.md") in capsys.readouterr().out
@@ -522,5 +522,187 @@ def test_report_with_seed_blocks_tests_per_setting_over_seeds(tmp_path):
             "and Holm over 2 comparison(s) makes the smallest attainable p_holm 0.0625 > alpha = 0.05") in text
     assert wilcoxon["p_holm"].min() >= 0.0625
 
-    with pytest.raises(ValueError, match=r"unknown blocks='runs'; choose one of \['settings', 'seeds'\]"):
+    with pytest.raises(ValueError, match=r"unknown blocks='runs'; choose one of \['auto', 'settings', 'seeds'\]"):
         report([workdir], tmp_path / "bad", blocks="runs")
+
+
+# --- what a summary pools: settings, diverged runs, trained ratios ---------------------------
+
+def learning_rate_runs(seeds: int = 10) -> pd.DataFrame:
+    """Baseline at rho 1 under two learning rates whose seed-means are 0.968 and 0.593: pooled as if
+    they were 20 seeds they read 0.780 ± 0.19 (what ``imbjax run`` printed before)."""
+    rng = np.random.default_rng(8)
+    rows = []
+    for lr, mean in ((0.01, 0.968), (0.0001, 0.593)):
+        noise = rng.standard_normal(seeds)
+        values = mean + 0.01 * (noise - noise.mean()) / noise.std(ddof=1)  # seed-mean exactly `mean`
+        rows += [{"run_id": f"{lr}-{s}", "group": "g", "dataset": "digits", "profile": "step", "rho": 1.0, "mu": 0.5,
+                  "seed": s, "method": "baseline", "model": "mlp", "hp_learning_rate": lr, "balanced_accuracy": v,
+                  "train_rho": 1.0, "diverged": 0.0} for s, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_summary_keeps_learning_rates_apart_and_states_n(capsys, monkeypatch):
+    from imbjax.sweep.progress import print_summary, summary_cells
+
+    runs = learning_rate_runs()
+    pooled = runs["balanced_accuracy"]
+    assert f"{pooled.mean():.3f} ± {pooled.std():.3f}" == "0.780 ± 0.193"  # the pooled number it must not show
+    cells = summary_cells(runs, "balanced_accuracy").set_index("row")
+    assert sorted(cells.index) == ["baseline (learning_rate=0.0001)", "baseline (learning_rate=0.01)"]
+    for lr, mean in ((0.01, 0.968), (0.0001, 0.593)):
+        cell = cells.loc[f"baseline (learning_rate={lr:g})"]
+        values = runs.loc[runs.hp_learning_rate == lr, "balanced_accuracy"]
+        assert cell["mean"] == pytest.approx(mean) and cell["std"] == pytest.approx(values.std(ddof=1))
+        assert cell["n"] == 10 and cell["cell"] == f"{mean:.3f} ± {values.std(ddof=1):.3f} (n=10)"
+    monkeypatch.setenv("COLUMNS", "200")
+    print_summary(runs, ["balanced_accuracy"])
+    out = capsys.readouterr().out
+    assert "0.968 ± 0.010 (n=10)" in out and "0.593 ± 0.010 (n=10)" in out and "0.780" not in out
+    assert "rho=1 " in out and "*" not in out  # trained at the nominal ratio: nothing flagged
+
+
+def test_summary_splits_a_method_hyper_parameter_grid_and_every_varying_config_column():
+    from imbjax.sweep.progress import panel_columns, summary_cells
+
+    runs = synthetic_runs(np.random.default_rng(9), methods=("ce", "focal"), rhos=(10.0,), mus=(0.5,), seeds=range(4))
+    focal = runs[runs.method == "focal"]
+    runs = pd.concat([runs[runs.method == "ce"], focal, focal.assign(hp_gamma=0.5, accuracy=focal.accuracy - 0.2)])
+    runs = pd.concat([runs.assign(validation_fraction=0.0), runs.assign(validation_fraction=0.2, accuracy=runs.accuracy + 1)])
+    assert panel_columns(runs) == ["dataset", "profile", "validation_fraction"]
+    cells = summary_cells(runs, "accuracy")
+    assert len(cells) == 2 * 3 and cells["n"].eq(4).all()
+    for (fraction, row), cell in cells.set_index(["validation_fraction", "row"]).iterrows():
+        method, gamma = {"ce": ("ce", None), "focal (gamma=2)": ("focal", 2.0), "focal (gamma=0.5)": ("focal", 0.5)}[row]
+        part = runs[(runs.method == method) & (runs.validation_fraction == fraction)]
+        part = part if gamma is None else part[part.hp_gamma == gamma]
+        assert cell["mean"] == pytest.approx(part["accuracy"].mean())
+
+
+def test_summary_counts_diverged_runs_and_flags_a_trained_ratio_off_the_nominal_one(capsys, monkeypatch):
+    from imbjax.sweep.progress import print_summary, summary_cells
+
+    runs = learning_rate_runs()
+    runs = pd.concat([runs, runs.assign(rho=20.0, train_rho=19.5, run_id=runs.run_id + "-20")], ignore_index=True)
+    diverged = (runs.hp_learning_rate == 0.01) & (runs.seed < 2)
+    runs.loc[diverged, "diverged"] = 1.0
+    runs.loc[diverged & (runs.rho == 1.0), "balanced_accuracy"] = 0.1  # chance level: must not be averaged in
+    runs.loc[diverged & (runs.rho == 20.0), ["balanced_accuracy", "train_rho"]] = np.nan
+    cells = summary_cells(runs, "balanced_accuracy").set_index(["row", "rho"])
+    cell = cells.loc[("baseline (learning_rate=0.01)", 1.0)]
+    kept = runs.loc[(runs.hp_learning_rate == 0.01) & (runs.rho == 1.0) & ~diverged, "balanced_accuracy"]
+    assert (cell["n"], cell["n_diverged"], cell["n_undefined"]) == (8, 2, 0)
+    assert cell["mean"] == pytest.approx(kept.mean()) and cell["cell"].endswith("(n=8, 2 diverged)")
+    assert cells.loc[("baseline (learning_rate=0.01)", 20.0), "train_rho"] == 19.5  # taken from its setting's runs
+    monkeypatch.setenv("COLUMNS", "250")
+    print_summary(runs, ["balanced_accuracy"])
+    out = capsys.readouterr().out
+    assert "rho=19.5 (nominal 20) *" in out and "baseline (learning_rate=0.01) *" in out
+    assert "* the trained ratio (train_rho) is not the nominal rho" in out
+    assert out.count("(n=8, 2 diverged)") == 2
+
+
+def test_figure_draws_one_line_per_setting_and_states_its_band_and_n(tmp_path):
+    from imbjax.analysis.plots import describe_band, metric_lines
+
+    runs = learning_rate_runs()
+    runs = pd.concat([runs, runs.assign(rho=10.0, balanced_accuracy=runs.balanced_accuracy - 0.1)], ignore_index=True)
+    runs.loc[0, "diverged"] = 1.0
+    lines = metric_lines(runs, "rho", "balanced_accuracy", band="ci")
+    assert sorted(lines["line"].unique()) == ["baseline (learning_rate=0.0001)", "baseline (learning_rate=0.01)"]
+    for (line, rho), point in lines.set_index(["line", "rho"]).iterrows():
+        lr = 0.01 if line.endswith("0.01)") else 0.0001
+        values = runs.loc[(runs.hp_learning_rate == lr) & (runs.rho == rho) & (runs.diverged == 0), "balanced_accuracy"]
+        low, _ = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+        assert point["mean"] == pytest.approx(values.mean()) and point["band_low"] == pytest.approx(low)
+    assert describe_band(lines, "ci") == "mean and 95% Student-t CI over seeds, n = 9-10 per point, 1 diverged run(s) left out"
+    std_lines = metric_lines(runs[runs.diverged == 0], "rho", "balanced_accuracy")
+    assert describe_band(std_lines, "std") == "mean ± 1 std over seeds, n = 9-10 per point"
+    assert_png(plot_metric_vs(runs, "rho", "balanced_accuracy", path=tmp_path / "lr.png"))
+
+
+# --- blocking and model selection --------------------------------------------------------------
+
+@pytest.mark.parametrize("seeds, blocks, expected, reason", [
+    (6, "auto", "seeds", "`--blocks auto`: every setting has 6 or more seeds (>= 5)"),
+    (3, "auto", "settings", "`--blocks auto`: some setting has only 3 seed(s) (< 5)"),
+    (6, "settings", "settings", "chosen with `--blocks settings`"),
+])
+def test_report_says_at_its_top_which_blocks_it_used_and_why(tmp_path, seeds, blocks, expected, reason):
+    runs = synthetic_runs(np.random.default_rng(13), rhos=(10.0, 100.0), mus=(0.5,), seeds=range(seeds))
+    (tmp_path / "wd").mkdir()
+    runs.to_csv(tmp_path / "wd" / "runs.csv", index=False)
+    written = report([tmp_path / "wd"], tmp_path / "out", metrics=["accuracy"], baseline="ce", blocks=blocks)
+    top = written["report.md"].read_text().splitlines()[2]
+    heading = "**Blocks: (setting, seed).**" if expected == "seeds" else "**Blocks: settings.** "
+    assert top.startswith(heading) and reason in top
+    friedman = pd.read_csv(tmp_path / "out" / "friedman.csv").set_index("metric").loc["accuracy"]
+    assert friedman["n_blocks"] == (2 * seeds if expected == "seeds" else 2)
+
+
+def validation_runs() -> pd.DataFrame:
+    """Two learning rates x focal's two gammas x 6 seeds where validation and test disagree: on
+    validation the small learning rate (and gamma 2) wins, on test the large one; seed 5 prefers
+    the large rate on validation too."""
+    rng = np.random.default_rng(14)
+    rows = []
+    for method, gammas in (("ce", (np.nan,)), ("focal", (0.5, 2.0))):
+        for lr, gamma, seed in itertools.product((0.1, 0.001), gammas, range(6)):
+            small = lr == 0.001
+            val = 0.8 + 0.1 * small + 0.05 * (gamma == 2.0) - 0.2 * (small and seed == 5)
+            rows.append({"run_id": f"{method}-{lr}-{gamma}-{seed}", "dataset": "digits", "profile": "step",
+                         "rho": 10.0, "mu": 0.5, "seed": seed, "method": method, "validation_fraction": 0.2,
+                         "hp_learning_rate": lr, "hp_gamma": gamma, "val_balanced_accuracy": val,
+                         "balanced_accuracy": 0.9 - 0.3 * small + 0.01 * rng.standard_normal(), "diverged": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_select_by_validation_chooses_on_validation_never_on_test():
+    from imbjax.analysis import select_by_validation
+
+    runs = validation_runs()
+    runs.loc[(runs.method == "focal") & (runs.seed == 0) & (runs.hp_learning_rate == 0.001), "diverged"] = 1.0
+    selection = select_by_validation(runs, "val_balanced_accuracy")
+    assert selection.over == {"hp_learning_rate": (0.001, 0.1), "hp_gamma": (0.5, 2.0)} and len(selection.runs) == 12
+    assert not any(c.startswith("hp_") for c in selection.runs.columns)
+    choices = selection.choices.set_index(["method", "seed"])
+    for (method, seed), choice in choices.iterrows():
+        candidates = runs[(runs.method == method) & (runs.seed == seed) & (runs.diverged == 0)]
+        best = candidates.loc[candidates["val_balanced_accuracy"].idxmax()]  # first maximum, in table order
+        assert (choice["hp_learning_rate"], choice["candidates"]) == (best["hp_learning_rate"], 2 if method == "ce" else 4)
+        assert choice["val_balanced_accuracy"] == best["val_balanced_accuracy"]
+        selected = selection.runs.set_index(["method", "seed"]).loc[(method, seed)]
+        assert selected["balanced_accuracy"] == best["balanced_accuracy"]  # the test score of the validation choice
+    assert choices.loc[("focal", 0), "hp_learning_rate"] == 0.1  # its small-rate runs diverged
+    assert choices.loc[("ce", 5), "hp_learning_rate"] == 0.1 and choices.loc[("ce", 1), "hp_learning_rate"] == 0.001
+    assert selection.runs.set_index(["method", "seed"]).loc[("focal", 1), "selected"] == "learning_rate=0.001, gamma=2"
+    assert "for each of 12 (method, setting, seed) triples, the best of 2-4 candidate run(s) over " \
+           "learning_rate in {0.001, 0.1}; gamma in {0.5, 2}" in selection.describe()
+    with pytest.raises(ValueError, match=r"unknown validation metric 'balanced_accuracy'; choose one of "
+                                         r"\['val_balanced_accuracy'\]"):
+        select_by_validation(runs, "balanced_accuracy")
+
+
+def test_report_select_by_reports_the_validation_choice(tmp_path, capsys):
+    runs = validation_runs()
+    (tmp_path / "wd").mkdir()
+    runs.to_csv(tmp_path / "wd" / "runs.csv", index=False)
+    parser = add_report_arguments(argparse.ArgumentParser(prog="imbjax report"))
+    args = parser.parse_args([str(tmp_path / "wd"), "--select-by", "val_balanced_accuracy", "--baseline", "ce"])
+    assert run_report(args) == 0
+    assert "Blocks: (setting, seed). `--blocks auto`: every setting has 6 or more seeds" in capsys.readouterr().out
+    out = tmp_path / "wd" / "report"
+    text = (out / "report.md").read_text()
+    assert "Model selection on `val_balanced_accuracy` (validation part, never the test set)" in text
+    assert "`selected_by_val_balanced_accuracy.csv`" in text and (out / "selected_by_val_balanced_accuracy.csv").is_file()
+    summary = pd.read_csv(out / "summary.csv").set_index(["method", "metric"])
+    assert "val_balanced_accuracy" not in summary.index.get_level_values("metric")  # the criterion is not a result
+    expected = {}
+    for method, part in runs.groupby("method"):
+        best = part.sort_values("val_balanced_accuracy", ascending=False, kind="stable").groupby("seed").head(1)
+        expected[method] = best["balanced_accuracy"].mean()
+    assert summary.loc[("ce", "balanced_accuracy"), "mean"] == pytest.approx(expected["ce"])
+    assert summary.loc[("focal", "balanced_accuracy"), "mean"] == pytest.approx(expected["focal"])
+    assert summary.loc[("ce", "balanced_accuracy"), "n"] == 6
+    with pytest.raises(ValueError, match="unknown validation metric 'val_auc'"):
+        report([tmp_path / "wd"], tmp_path / "bad", select_by="val_auc")

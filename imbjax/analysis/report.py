@@ -16,9 +16,13 @@ into ``out_dir``:
   ``<metric>_vs_model.png`` (the metric per architecture, a line per method) when the model does;
 * ``report.md``: everything above in one page.
 
-What a block is, ``blocks``:
+* ``selected_by_<metric>.csv`` with ``select_by``: the hyper-parameters chosen on validation.
 
-* ``"settings"`` (default): one block per setting less the method (dataset x profile x rho x mu x
+What a block is, ``blocks`` (``report.md`` says at its top which blocking it used and why):
+
+* ``"auto"`` (default): ``"seeds"`` when every setting has at least :data:`MIN_SEED_BLOCKS` seeds,
+  else ``"settings"``.
+* ``"settings"``: one block per setting less the method (dataset x profile x rho x mu x
   model ...), scored by its seed-mean. With few settings the tests have little power: 3 blocks
   cannot give a Wilcoxon p below 0.25.
 * ``"seeds"``: Friedman, Nemenyi and the ranks use one block per (setting, seed), since the runs
@@ -27,6 +31,13 @@ What a block is, ``blocks``:
   table with the setting's varying columns first: ``wilcoxon_<metric>.csv`` / ``.md`` (and
   ``.tex`` with ``latex=True``); ``report.md`` counts per method the settings where it is
   significantly better, worse, or not different.
+
+Model selection, ``select_by`` (a ``val_*`` metric): the report is of the runs chosen by
+:func:`imbjax.analysis.selection.select_by_validation`, for every method, setting and seed the
+hyper-parameters (learning rate and the method's own) best on the validation part; ``report.md``
+states what was selected over and n.
+
+Diverged runs (``diverged`` == 1) are counted per metric and never enter a mean, rank or test.
 """
 from __future__ import annotations
 
@@ -37,9 +48,11 @@ from pathlib import Path
 import pandas as pd
 
 from imbjax.analysis.aggregate import (
-    aggregate, block_columns, check_metrics, classwise_table, format_value, higher_is_better, method_labels,
-    per_class_kinds, read_runs, setting_columns, split_columns, varying_columns, without_redundant,
+    VALIDATION_PREFIX, aggregate, block_columns, check_metrics, classwise_table, diverged_runs, format_value,
+    higher_is_better, mask_diverged, method_labels, per_class_kinds, read_runs, setting_columns, split_columns,
+    varying_columns, without_redundant,
 )
+from imbjax.analysis.selection import select_by_validation
 from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
 from imbjax.analysis.stats import (
     WILCOXON_COLUMNS, block_table, friedman_test, nemenyi, rank_methods, smallest_holm_p, wilcoxon_vs_baseline,
@@ -47,14 +60,48 @@ from imbjax.analysis.stats import (
 from imbjax.analysis.tables import latex_table, markdown_table, write_text
 
 DEFAULT_REPORT_DIR = "report"
-BLOCKS_CHOICES = ("settings", "seeds")
+BLOCKS_CHOICES = ("auto", "settings", "seeds")
+#: Seeds per setting from which ``blocks="auto"`` tests over seeds.
+MIN_SEED_BLOCKS = 5
 PLOT_AXES = ("rho", "mu", "model")
 
 
-def default_metrics(runs: pd.DataFrame) -> list[str]:
-    """All metric columns except the ``*_per_class_<c>`` ones (those get class-wise tables)."""
+def default_metrics(runs: pd.DataFrame, *, validation: bool = True) -> list[str]:
+    """All metric columns except the ``*_per_class_<c>`` ones (those get class-wise tables), and
+    except the ``val_*`` ones unless ``validation``."""
     per_class = {c for c in runs.columns if "_per_class_" in str(c)}
-    return [m for m in split_columns(runs)[1] if m not in per_class]
+    return [m for m in split_columns(runs)[1]
+            if m not in per_class and (validation or not str(m).startswith(VALIDATION_PREFIX))]
+
+
+def seeds_per_setting(runs: pd.DataFrame) -> int:
+    """The fewest seeds any (setting, method) of ``runs`` has (0 without a ``seed`` column)."""
+    if "seed" not in runs.columns or runs.empty:
+        return 0
+    keys = [*block_columns(runs), method_labels(runs).rename("_method")]
+    return int(runs.groupby(keys, dropna=False)["seed"].nunique().min())
+
+
+def choose_blocks(runs: pd.DataFrame, blocks: str) -> tuple[str, str]:
+    """``(blocks, why)``: ``blocks`` with ``"auto"`` resolved (module docstring), and a sentence saying
+    which blocking the tests use and why."""
+    if blocks not in BLOCKS_CHOICES:
+        raise ValueError(f"unknown blocks={blocks!r}; choose one of {list(BLOCKS_CHOICES)}")
+    seeds = seeds_per_setting(runs)
+    n_settings = len(runs[block_columns(runs)].drop_duplicates()) if block_columns(runs) else 1
+    if blocks == "auto":
+        blocks = "seeds" if seeds >= MIN_SEED_BLOCKS else "settings"
+        reason = (f"`--blocks auto`: every setting has {seeds} or more seeds (>= {MIN_SEED_BLOCKS})" if blocks == "seeds"
+                  else f"`--blocks auto`: some setting has only {seeds} seed(s) (< {MIN_SEED_BLOCKS}), too few "
+                       f"to test over seeds")
+    else:
+        reason = f"chosen with `--blocks {blocks}`"
+    if blocks == "seeds":
+        return blocks, (f"**Blocks: (setting, seed).** {reason}; the runs of one seed share subset and "
+                        f"initialisation, so each seed pairs the methods: Friedman/Nemenyi over (setting, seed) "
+                        f"blocks, Wilcoxon-Holm per setting over its seeds.")
+    return blocks, (f"**Blocks: settings.** {reason}; each of the {n_settings} setting(s) is one block, "
+                    f"scored by its mean over seeds, so the tests have {n_settings} pair(s) at most.")
 
 
 class _Writer:
@@ -214,7 +261,8 @@ def report(
     latex: bool = False,
     alpha: float = 0.05,
     confidence: float = 0.95,
-    blocks: str = "settings",
+    blocks: str = "auto",
+    select_by: str | None = None,
 ) -> dict[str, Path]:
     """Write the analysis of the runs of ``workdirs`` into ``out_dir``; returns ``{file name: path}``.
 
@@ -225,12 +273,18 @@ def report(
       baseline: method label to test every other method against (Wilcoxon-Holm); None skips it.
       latex: also write ``means_<metric>.tex`` tables with the best value per row in bold.
       alpha: significance level of Nemenyi and Holm; confidence: CI coverage of ``summary``.
-      blocks: ``"settings"`` or ``"seeds"``, the blocks of the tests (module docstring).
+      blocks: ``"auto"``, ``"settings"`` or ``"seeds"``, the blocks of the tests (module docstring).
+      select_by: a ``val_*`` metric: report, for every method, setting and seed, the run whose
+        hyper-parameters were best on it (module docstring); None reports every run.
     """
     if blocks not in BLOCKS_CHOICES:
         raise ValueError(f"unknown blocks={blocks!r}; choose one of {list(BLOCKS_CHOICES)}")
     runs = read_runs(workdirs)
-    metrics = default_metrics(runs) if metrics is None else check_metrics(runs, metrics)
+    n_read, n_dropped, n_diverged = len(runs), runs.attrs["n_duplicates_dropped"], int(diverged_runs(runs).sum())
+    selection = None if select_by is None else select_by_validation(runs, select_by)
+    runs = mask_diverged(runs if selection is None else selection.runs)
+    metrics = (default_metrics(runs, validation=selection is None) if metrics is None
+               else check_metrics(runs, metrics))
     if not metrics:
         raise ValueError(f"no metric columns to analyse; columns are {list(runs.columns)}")
     labels = sorted(method_labels(runs).unique())
@@ -238,6 +292,7 @@ def report(
         raise ValueError(f"unknown baseline {baseline!r}; choose from {labels}")
     writer = _Writer(Path(out_dir))
     writer.out_dir.mkdir(parents=True, exist_ok=True)
+    blocks, blocking = choose_blocks(runs, blocks)
 
     settings = setting_columns(runs)
     varying = varying_columns(runs, settings)
@@ -253,10 +308,14 @@ def report(
     writer.text("summary.md", "\n".join(summary_md))
 
     undefined = ", ".join(f"{m}: {int(runs[m].isna().sum())}" for m in metrics)
-    lines = [
-        "# imbjax report", "",
-        f"{len(runs)} runs from {len(workdirs)} workdir(s): {', '.join(str(w) for w in workdirs)} "
-        f"({runs.attrs.get('n_duplicates_dropped', 0)} duplicate run_id rows dropped).",
+    lines = ["# imbjax report", "", blocking, ""]
+    if selection is not None:
+        lines += [selection.describe() + f" Choices: `{writer.csv(f'selected_by_{select_by}.csv', selection.choices)}`.",
+                  ""]
+    lines += [
+        f"{n_read} runs from {len(workdirs)} workdir(s): {', '.join(str(w) for w in workdirs)} "
+        f"({n_dropped} duplicate run_id rows dropped"
+        + (f"; {n_diverged} diverged, their metrics left out" if n_diverged else "") + ").",
         f"Methods: {', '.join(labels)}. Fixed: {fixed_line}.",
         f"Undefined (NaN) runs per metric: {undefined}.",
         "Summary table: `summary.md` / `summary.csv`.", "",
@@ -289,9 +348,14 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="method to test every other method against (Wilcoxon signed-rank, Holm)")
     parser.add_argument("--latex", action="store_true", help="also write LaTeX tables (best per row in bold)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    parser.add_argument("--blocks", choices=BLOCKS_CHOICES, default="settings",
-                        help="blocks of the tests: 'settings' (seed-means per setting, the default) or 'seeds' "
-                             "(Friedman/Nemenyi over (setting, seed) blocks, Wilcoxon-Holm per setting over seeds)")
+    parser.add_argument("--blocks", choices=BLOCKS_CHOICES, default="auto",
+                        help="blocks of the tests: 'settings' (seed-means per setting), 'seeds' "
+                             "(Friedman/Nemenyi over (setting, seed) blocks, Wilcoxon-Holm per setting over seeds) "
+                             f"or 'auto' (the default: seeds where every setting has >= {MIN_SEED_BLOCKS} seeds)")
+    parser.add_argument("--select-by", default=None, metavar="VAL_METRIC",
+                        help="model selection: for every method, setting and seed, report the test metrics of the "
+                             "hyper-parameters (learning rate, the method's own) best on this validation metric, "
+                             "e.g. val_balanced_accuracy (needs runs with validation_fraction > 0)")
     return parser
 
 
@@ -299,8 +363,9 @@ def run_report(args: argparse.Namespace) -> int:
     """Run ``report`` from parsed ``add_report_arguments`` arguments; prints the written paths."""
     out_dir = args.out if args.out is not None else args.workdirs[0] / DEFAULT_REPORT_DIR
     written = report(args.workdirs, out_dir, metrics=args.metrics, baseline=args.baseline,
-                     latex=args.latex, alpha=args.alpha, blocks=args.blocks)
-    print(f"wrote {len(written)} files to {out_dir}")
+                     latex=args.latex, alpha=args.alpha, blocks=args.blocks, select_by=args.select_by)
+    blocking = written["report.md"].read_text().splitlines()[2].replace("**", "")
+    print(f"wrote {len(written)} files to {out_dir}. {blocking}")
     for path in written.values():
         print(f"  {path}")
     return 0

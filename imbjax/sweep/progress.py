@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from imbjax.analysis.aggregate import (
-    HP_PREFIX, TRAINED_RATIO, aggregate, format_value, label_runs, mask_diverged, setting_columns,
+    HP_PREFIX, TRAINED_RATIO, aggregate, format_value, label_runs, setting_columns,
     swept_hyper_parameters, varying_columns, without_redundant,
 )
 from imbjax.analysis.plots import plot_metric_vs
@@ -91,14 +91,14 @@ RATIO_TOLERANCE = 1e-3
 def trained_ratio(table: pd.DataFrame) -> pd.Series:
     """Per run, the imbalance ratio of the subset it trained on (``train_rho``, rounded to 3 decimals).
 
-    A run without one (a diverged run: all its metrics are NaN) takes that of the other runs of its
-    setting, and the nominal ``rho`` where no run of the setting has one or the table has no ``train_rho``.
+    A run without one (NaN) takes that of the other runs of its setting, and the nominal ``rho`` where
+    no run of the setting has one or the table has no ``train_rho``.
     """
     if TRAINED_RATIO not in table.columns:
         return table["rho"].astype(float)
-    known = mask_diverged(table)[TRAINED_RATIO]
     settings = [table[c] for c in setting_columns(table)]
-    return known.groupby(settings, dropna=False, sort=False).transform("first").fillna(table["rho"]).round(3)
+    known = table[TRAINED_RATIO].groupby(settings, dropna=False, sort=False).transform("first")
+    return known.fillna(table["rho"]).round(3)
 
 
 def _cell_text(row: pd.Series) -> str:
