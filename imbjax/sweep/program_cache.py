@@ -20,18 +20,30 @@ families' builders, model and optimizer imbjax's own. A method, model, family or
 registered from a user's script (or a test) has code no digest covers, so its programs are traced
 every time. ``IMBJAX_PROGRAM_CACHE=0`` turns the cache off (a run under a
 patched imbjax, ``monkeypatch`` or a debugger, should set it); ``IMBJAX_PROGRAM_CACHE_DIR`` moves it.
+
+The same provenance keeps results honest: :func:`describe_code` is a text of the code outside imbjax
+that a run executes (a user's method pieces, family builder, model class, optimizer, data loader),
+and :func:`user_code_digest` its hash, which :func:`imbjax.sweep.grid.expand` puts into the run and
+group ids, so a sweep re-run after that code changed trains again instead of reusing old results.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import inspect
 import os
+import sys
+import sysconfig
+import types
 import warnings
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 import jax
+import numpy as np
 
 import imbjax
 from imbjax import methods, models
@@ -81,6 +93,141 @@ def spec_is_imbjax_code(spec: ProgramSpec) -> bool:
     model, optimizer = models.MODELS.get(spec.model), OPTIMIZERS.get(spec.optimizer)
     return (model is _OWN_MODELS.get(spec.model) and optimizer is _OWN_OPTIMIZERS.get(spec.optimizer)
             and all(piece is not None and is_imbjax_code(piece) for piece in (*builders, model, optimizer)))
+
+
+#: Where Python's standard library and installed packages live: code there is a library's, not a user's.
+_INSTALLED = tuple({Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def is_library_module(name: str) -> bool:
+    """Whether module ``name`` is imbjax's, Python's own (built in or standard library) or an installed
+    package's (under site-packages): code whose version, not whose text, identifies it."""
+    top = name.partition(".")[0]
+    if methods.is_imbjax_module(name) or top in sys.builtin_module_names or top in sys.stdlib_module_names:
+        return True
+    path = getattr(sys.modules.get(name), "__file__", None)
+    return path is not None and any(Path(path).resolve().is_relative_to(folder) for folder in _INSTALLED)
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    """The global and attribute names ``code`` and the code nested in it (lambdas, inner functions) use."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _code_names(constant)
+    return names
+
+
+def _bytecode_text(code: types.CodeType) -> str:
+    """What ``code`` executes, without its file name or line numbers (for code with no readable source)."""
+    constants = [_bytecode_text(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
+    return repr((code.co_code.hex(), constants, code.co_names, code.co_varnames))
+
+
+def _functions_of(cls: type) -> list[types.FunctionType]:
+    """The functions defined in ``cls``'s body (methods, static and class methods, property getters)."""
+    members = [getattr(member, "__func__", getattr(member, "fget", member)) for member in vars(cls).values()]
+    return [member for member in members if isinstance(member, types.FunctionType)]
+
+
+def _code_text(value: types.FunctionType | type) -> str:
+    """The source of a user's function or class; the bytecode where the source cannot be read."""
+    try:
+        return inspect.getsource(value)
+    except (OSError, TypeError):
+        if isinstance(value, type):
+            return repr(sorted(_bytecode_text(f.__code__) for f in _functions_of(value)))
+        return _bytecode_text(value.__code__)
+
+
+def _references(value: types.FunctionType | type) -> dict[str, object]:
+    """What a user's function or class uses beyond its own code: the globals it names, its closure's
+    values and its defaults (a class: those of its functions, and its bases)."""
+    if isinstance(value, type):
+        used = {"bases": tuple(b for b in value.__bases__ if b is not object)}
+        for function in _functions_of(value):
+            used.update({f"{function.__name__}: {k}": v for k, v in _references(function).items()})
+        return used
+    code = value.__code__
+    used = {name: value.__globals__[name] for name in sorted(_code_names(code)) if name in value.__globals__}
+    for name, cell in zip(code.co_freevars, value.__closure__ or ()):
+        try:
+            used[f"closure {name}"] = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            used[f"closure {name}"] = None
+    return {**used, "defaults": value.__defaults__, "keyword defaults": value.__kwdefaults__}
+
+
+def describe_code(value, seen: set[int] | None = None) -> str:
+    """A text of ``value`` that changes when the code or data it runs change.
+
+    A function or class of a user's module (not :func:`is_library_module`) is its source text
+    (``inspect.getsource``; its bytecode where no source can be read) with, recursively, the
+    globals it names, its closure's values and its defaults, so an edit of a helper it calls or of a
+    module constant it reads counts too. imbjax's and libraries' functions and classes are their
+    qualified names; numbers and strings their ``repr``; arrays their dtype, shape and a hash of their
+    bytes; ``functools.partial`` its function and arguments; a wrapper (``jax.jit``,
+    ``functools.wraps``) the function it wraps; dataclass instances (a :class:`~imbjax.methods.Method`)
+    their class and fields; containers their items; modules their names; an instance of a user's
+    class that class and its attributes; any other object its type. An object met again is written
+    ``<again>``.
+    """
+    if value is None or isinstance(value, (str, bytes, int, float, complex)):
+        return repr(value)
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return "<again>"
+    seen.add(id(value))
+    describe = functools.partial(describe_code, seen=seen)
+    if isinstance(value, functools.partial):
+        return f"partial({describe(value.func)}, {describe(value.args)}, {describe(value.keywords)})"
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__}({', '.join(map(describe, value))})"
+    if isinstance(value, (set, frozenset)):
+        return f"{type(value).__name__}({', '.join(sorted(map(describe, value)))})"
+    if isinstance(value, Mapping):
+        items = sorted(f"{describe(key)}: {describe(item)}" for key, item in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, types.ModuleType):
+        return f"module {value.__name__}"
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        array = np.asarray(value)
+        return f"array({array.dtype}, {array.shape}, {hashlib.sha256(array.tobytes()).hexdigest()})"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+        return f"{describe(type(value))}{describe(fields)}"
+    if isinstance(value, types.MethodType):
+        return f"method({describe(value.__func__)}, {describe(value.__self__)})"
+    name = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', getattr(value, '__name__', '?'))}"
+    if isinstance(value, (types.FunctionType, type)) and not is_library_module(value.__module__ or ""):
+        return f"{name}:\n{_code_text(value)}\n{describe(_references(value))}"
+    wrapped = getattr(value, "__wrapped__", None)
+    if callable(wrapped):  # jax.jit, functools.wraps: the function inside counts
+        return f"{name}({describe(wrapped)})"
+    if isinstance(value, (types.FunctionType, type, types.BuiltinFunctionType)) or hasattr(value, "__qualname__"):
+        return name
+    if is_library_module(type(value).__module__):
+        return f"<{describe(type(value))}>"
+    return f"<{describe(type(value))} {describe(getattr(value, '__dict__', {}))}>"
+
+
+def user_code_digest(pieces: Mapping[str, object]) -> str:
+    """A short hash of :func:`describe_code` of ``pieces`` (name -> function, class or method object);
+    ``""`` for no pieces."""
+    if not pieces:
+        return ""
+    return hashlib.sha256(describe_code(dict(pieces)).encode()).hexdigest()[:12]
+
+
+def user_pieces(method: methods.Method, family: Callable | None, model: Callable | None,
+                optimizer: Callable | None, loader: Callable | None) -> dict[str, object]:
+    """The code of a run that is not imbjax's: ``method`` when it is not a method imbjax registered
+    (all its fields: a user's method made of imbjax's pieces is identified by which pieces), and each
+    of its family builder, model class, optimizer and data loader that is not an imbjax function
+    (:func:`is_imbjax_code`; a ``functools.partial`` counts as the function it wraps)."""
+    registered = {"family": family, "model": model, "optimizer": optimizer, "loader": loader}
+    pieces = {name: piece for name, piece in registered.items() if piece is not None and not is_imbjax_code(piece)}
+    return pieces if methods.is_built_in(method) else {"method": method, **pieces}
 
 
 def cache_directory() -> Path | None:
