@@ -3,6 +3,7 @@ import copy
 import dataclasses
 import functools
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -388,6 +389,110 @@ def test_a_program_that_cannot_be_saved_still_runs(tiny_config, tmp_path, monkey
         table = runner.run_sweep(tiny_config, tmp_path / "run")
     assert len(table) == 8 and table["balanced_accuracy"].between(0, 1).all()
     assert not list((tmp_path / "programs").glob("*.jaxexport"))
+
+
+USER_METHOD = textwrap.dedent("""
+    from imbjax import methods
+
+    def scaled_ce(logits, labels, ctx):
+        return {scale}methods.mean_ce(logits, labels, ctx)
+
+    methods.register(methods.Method("user_scaled_ce", loss=scaled_ce))
+""")
+
+
+def _register_user_method(path: Path, scale: str) -> None:
+    """(Re-)register ``user_scaled_ce`` from the module file ``path``, as a user's script does."""
+    import importlib.util
+
+    methods.REGISTRY.pop("user_scaled_ce", None)
+    path.write_text(USER_METHOD.format(scale=scale))
+    spec = importlib.util.spec_from_file_location("user_method_module", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+def test_a_user_method_whose_code_changed_trains_again(tiny_config, tmp_path, monkeypatch):
+    """Editing a registered loss to ``0.0 * ...`` gives new run ids: the re-run trains with the new code
+    instead of reporting the old results as already finished; unchanged code is still skipped."""
+    monkeypatch.setattr(methods, "REGISTRY", dict(methods.REGISTRY))  # the user's method leaves with the test
+    tiny_config.methods, tiny_config.rhos, tiny_config.seeds, tiny_config.num_steps = ("user_scaled_ce",), (10.0,), 1, 10
+    module, workdir = tmp_path / "user_method.py", tmp_path / "work"
+
+    def sweep():
+        events = []
+        table = runner.run_sweep(tiny_config, workdir, report=lambda event, info: events.append(event))
+        return table, events
+
+    _register_user_method(module, "")
+    first, events = sweep()
+    assert events == ["group_start", "part_done", "group_done"] and (first["train_loss"] > 0).all()
+    _register_user_method(module, "0.0 * ")
+    second, events = sweep()
+    assert "group_skipped" not in events and set(second["run_id"]).isdisjoint(first["run_id"])
+    assert (second["train_loss"] == 0).all()  # the new code's results, and only those, in runs.csv
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / "runs.csv"), second)
+    _, events = sweep()
+    assert events == ["group_skipped"]
+
+
+def test_user_code_description_follows_helpers_constants_closures_and_which_imbjax_pieces():
+    from imbjax.sweep import program_cache
+
+    namespace = {}
+    source = textwrap.dedent("""
+        SCALE = 2.0
+        def helper(x):
+            return SCALE * x
+        def loss(logits, labels, ctx):
+            return helper(logits.mean())
+        def make(factor):
+            return lambda logits, labels, ctx: factor * logits.mean()
+    """)
+    exec(compile(source, "<user>", "exec"), namespace)  # no readable source: described by bytecode
+    before = program_cache.describe_code(namespace["loss"])
+    assert before == program_cache.describe_code(namespace["loss"]) and "SCALE" in before
+    namespace["SCALE"] = 0.0  # a constant the helper reads
+    assert program_cache.describe_code(namespace["loss"]) != before
+    make = namespace["make"]
+    assert program_cache.describe_code(make(1.0)) != program_cache.describe_code(make(0.0))  # closure values
+    assert program_cache.describe_code(methods.mean_ce) == "imbjax.methods.mean_ce"
+    same_pieces = methods.Method("mine", loss=methods.mean_ce)
+    other_pieces = methods.Method("mine", loss=methods.cost_sensitive_mean_ce)
+    digests = {program_cache.user_code_digest(program_cache.user_pieces(m, None, None, None, None))
+               for m in (same_pieces, other_pieces)}
+    assert len(digests) == 2 and "" not in digests  # a user's method of imbjax pieces: which pieces counts
+
+
+def test_imbjax_code_leaves_run_ids_as_they_were():
+    """Everything imbjax registers contributes no user code, so committed studies keep their run ids."""
+    from imbjax import models
+    from imbjax.sweep import program_cache
+    from imbjax.train import FAMILIES, OPTIMIZERS
+
+    for name in methods.available():
+        method = methods.get(name)
+        for model, optimizer, loader in zip(models.MODELS.values(), itertools.cycle(OPTIMIZERS.values()),
+                                            itertools.cycle(datasets.LOADERS.values())):
+            assert program_cache.user_pieces(method, FAMILIES[method.family], model, optimizer, loader) == {}, name
+    config = config_lib.load_config(ROOT / "experiments" / "quickstart.py")
+    committed = pd.read_csv(ROOT / "results" / "quickstart" / "runs.csv", dtype={"run_id": str})
+    assert {run.run_id for group in grid.expand(config) for run in group.runs} == set(committed["run_id"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_results_files_follow_the_umask(tmp_path, umask):
+    """config.json, groups/<id>.csv, runs.csv and meta.json get the mode any new file gets, not 0600."""
+    previous = os.umask(umask)
+    try:
+        store.claim_workdir(tmp_path, {"name": "tiny"})
+        store.write_group(tmp_path, "g", pd.DataFrame({"run_id": ["a"], "accuracy": [0.5]}))
+        store.write_runs(tmp_path, [pd.read_csv(store.group_path(tmp_path, "g"))])
+        store.atomic_write_json(tmp_path / store.META_FILE, {"groups": {}})
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / store.CONFIG_FILE, store.group_path(tmp_path, "g"), tmp_path / store.RUNS_FILE,
+                 tmp_path / store.META_FILE):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
 
 
 def test_orbax_is_imported_only_by_sweeps_that_checkpoint():
