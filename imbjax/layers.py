@@ -273,3 +273,44 @@ class ConvLayers(NamedTuple):
     @property
     def channel_axis(self) -> int:
         return channel_axis(self.layout)
+
+
+#: Smallest norm :func:`l2_normalise` divides by (``torch.nn.functional.normalize``'s ``eps``).
+NORM_EPSILON = 1e-12
+
+
+def l2_normalise(x: Array, axis: int = -1, epsilon: float = NORM_EPSILON) -> Array:
+    """``x / max(||x||_2, epsilon)`` along ``axis`` (``torch.nn.functional.normalize``).
+
+    Written as ``x * rsqrt(max(sum x^2, epsilon^2))``, which is the same value, so that the
+    gradient at ``x = 0`` (an all-zero ReLU feature vector) is finite: zero, not NaN.
+    """
+    squared_norm = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
+    return x * jax.lax.rsqrt(jnp.maximum(squared_norm, epsilon ** 2))
+
+
+def unit_column_init(key: Array, shape: Sequence[int], dtype=jnp.float32) -> Array:
+    """``U(-1, 1)`` entries with every column (``kernel[:, j]``) scaled to unit L2 norm: Cao et
+    al.'s ``NormedLinear`` initialisation, ``weight.uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)``
+    (kaidic/LDAM-DRW, models/resnet_cifar.py). ``shape = [in_features, out_features]``."""
+    return l2_normalise(jax.random.uniform(key, shape, dtype, -1.0, 1.0), axis=0)
+
+
+class NormedLinear(nn.Module):
+    """Cosine classifier of LDAM (Cao et al. 2019; their code's ``NormedLinear``, kaidic/LDAM-DRW
+    models/resnet_cifar.py): the cosine similarity of the features and each class's weight vector,
+
+        ``cos[n, j] = <x_n / ||x_n||, w_j / ||w_j||>``,  ``x: [batch, in]``, ``kernel: [in, out]``,
+
+    output ``[batch, out]`` in ``[-1, 1]``. No bias. Both norms are floored at
+    :data:`NORM_EPSILON`, as ``torch.nn.functional.normalize``; kernel initialised by
+    :func:`unit_column_init`. The loss scales the cosines (LDAM's ``s``); this layer does not.
+    """
+
+    features: int
+    kernel_init: Callable = unit_column_init
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+        return l2_normalise(x) @ l2_normalise(kernel, axis=0)

@@ -3,6 +3,10 @@
 ``features`` is the penultimate representation ``[batch, feature_dim]`` (input of the output
 layer), which category centres, DOS, LMLE and CRL work on. Parameters are plain pytrees, so a
 model initialised from a vmapped key gives one parameter set per run.
+
+Every model takes ``head``: its output layer (named :data:`HEAD`) is a dense layer
+(``"linear"``, logits ``W^T h + b``) or LDAM's cosine classifier (``"cosine"``,
+:class:`imbjax.layers.NormedLinear`: ``cos(h, w_j)`` in ``[-1, 1]``, no bias; Cao et al. 2019).
 """
 from __future__ import annotations
 
@@ -11,10 +15,26 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from imbjax.layers import ConvLayers
+from imbjax.layers import ConvLayers, NormedLinear
 
 #: Name of the output layer in every model (output-layer-only fine-tuning uses it).
 HEAD = "head"
+#: Output layers a model's ``head`` argument selects.
+HEADS = ("linear", "cosine")
+
+
+def check_head(head: str) -> None:
+    """Raise a ``ValueError`` naming ``head`` and the valid choices if it is not one of :data:`HEADS`."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {list(HEADS)}")
+
+
+def output_layer(head: str, num_classes: int) -> nn.Module:
+    """The output layer :data:`HEAD` of kind ``head``: ``nn.Dense`` or :class:`~imbjax.layers.NormedLinear`."""
+    check_head(head)
+    if head == "cosine":
+        return NormedLinear(num_classes, name=HEAD)
+    return nn.Dense(num_classes, name=HEAD)
 
 
 class MLP(nn.Module):
@@ -22,13 +42,14 @@ class MLP(nn.Module):
 
     num_classes: int
     hidden: Sequence[int] = (128, 128)
+    head: str = "linear"
 
     @nn.compact
     def __call__(self, x):
         h = x.reshape((x.shape[0], -1))
         for width in self.hidden:
             h = nn.relu(nn.Dense(width)(h))
-        return nn.Dense(self.num_classes, name=HEAD)(h), h
+        return output_layer(self.head, self.num_classes)(h), h
 
 
 class SmallCNN(nn.Module):
@@ -42,6 +63,7 @@ class SmallCNN(nn.Module):
     channels: Sequence[int] = (16, 32)
     dense: int = 64
     conv_impl: str = "auto"
+    head: str = "linear"
 
     @nn.compact
     def __call__(self, x):
@@ -51,7 +73,7 @@ class SmallCNN(nn.Module):
             h = nn.relu(ops.conv(width, (3, 3), padding="SAME")(h))
         h = ops.flatten(ops.max_pool(h, (2, 2), strides=(2, 2)))
         h = nn.relu(nn.Dense(self.dense)(h))
-        return nn.Dense(self.num_classes, name=HEAD)(h), h
+        return output_layer(self.head, self.num_classes)(h), h
 
 
 class LeNet5(nn.Module):
@@ -63,6 +85,7 @@ class LeNet5(nn.Module):
 
     num_classes: int
     conv_impl: str = "auto"
+    head: str = "linear"
 
     @nn.compact
     def __call__(self, x):
@@ -73,7 +96,7 @@ class LeNet5(nn.Module):
         h = ops.flatten(ops.max_pool(h, (2, 2), strides=(2, 2)))
         h = nn.relu(nn.Dense(120)(h))
         h = nn.relu(nn.Dense(84)(h))
-        return nn.Dense(self.num_classes, name=HEAD)(h), h
+        return output_layer(self.head, self.num_classes)(h), h
 
 
 #: He et al. (2015) normal initialisation for convolutions followed by ReLU: ``N(0, 2 / fan_in)``.
@@ -101,6 +124,7 @@ class AllCNN(nn.Module):
     num_classes: int
     widths: Sequence[int] = (96, 192)
     conv_impl: str = "auto"
+    head: str = "linear"
 
     @nn.compact
     def __call__(self, x):
@@ -112,7 +136,7 @@ class AllCNN(nn.Module):
         for width, size, stride in layers:
             h = nn.relu(ops.conv(width, (size, size), strides=stride, padding="SAME", kernel_init=he_normal)(h))
         features = ops.global_mean(h)
-        return nn.Dense(self.num_classes, name=HEAD)(features), features
+        return output_layer(self.head, self.num_classes)(features), features
 
 
 #: Depths of the CIFAR ResNets of He et al. (2016), 6n + 2 for n = 1, 2, 3, 5, 7, 9.
@@ -147,6 +171,7 @@ class ResNet(nn.Module):
     widths: Sequence[int] = (16, 32, 64)
     norm_groups: int = 8
     conv_impl: str = "auto"
+    head: str = "linear"
 
     @nn.compact
     def __call__(self, x):
@@ -168,7 +193,7 @@ class ResNet(nn.Module):
                     branch = branch + option_a_shortcut(h, width, stride, ops.channel_axis)
                 h = nn.relu(branch)
         features = ops.global_mean(h)
-        return nn.Dense(self.num_classes, name=HEAD)(features), features
+        return output_layer(self.head, self.num_classes)(features), features
 
 
 def option_a_shortcut(x, width: int, stride: int, channel_axis: int):
@@ -194,8 +219,10 @@ def check_model(name: str) -> None:
 
 
 def make_model(name: str, num_classes: int, **kwargs) -> nn.Module:
-    """Build model ``name`` (one of :data:`MODELS`) with ``num_classes`` outputs."""
+    """Build model ``name`` (one of :data:`MODELS`) with ``num_classes`` outputs; ``head`` (in
+    ``kwargs``, default ``"linear"``) is checked here, before anything is traced."""
     check_model(name)
+    check_head(kwargs.get("head", "linear"))
     try:
         return MODELS[name](num_classes=num_classes, **kwargs)
     except TypeError as err:

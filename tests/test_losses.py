@@ -57,13 +57,22 @@ def np_class_balanced_weights(counts, beta):
     return weights / weights.sum() * len(counts)
 
 
-def np_ldam(z, y, counts, max_margin, scale, weights):
-    margins = 1.0 / np.maximum(np.asarray(counts, np.float64), 1.0) ** 0.25
-    margins *= max_margin / margins.max()
-    adjusted = np.array(z, np.float64)
-    adjusted[np.arange(len(y)), y] -= margins[y]
-    weight = weights if np.ndim(weights) == 0 else np.asarray(weights)[y]
-    return weight * np_ce(scale * adjusted, y)
+def np_official_ldam(x, target, cls_num_list, max_m=0.5, s=30.0, weight=None, reduction="mean"):
+    """kaidic/LDAM-DRW losses.py ``LDAMLoss(cls_num_list, max_m, weight, s).forward(x, target)`` in
+    float64: ``m_j = 1 / sqrt(sqrt(n_j))`` scaled so that ``max_j m_j = max_m``, the batch margins by
+    the same one-hot matmul, ``cross_entropy(s * where(index, x - m, x), target, weight)``: PyTorch's
+    mean reduction ``sum_i w_{y_i} CE_i / sum_i w_{y_i}``; ``reduction="none"`` gives ``w_{y_i} CE_i``."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m_list = 1.0 / np.sqrt(np.sqrt(np.asarray(cls_num_list, np.float64)))
+        m_list = m_list * (max_m / np.max(m_list))
+        index = np.zeros(x.shape, bool)
+        index[np.arange(len(target)), target] = True
+        batch_m = (m_list[None, :] @ index.astype(np.float64).T).reshape(-1, 1)
+    output = np.where(index, x - batch_m, x)
+    w = np.ones(x.shape[1]) if weight is None else np.asarray(weight, np.float64)
+    per_example = w[target] * np_ce(s * output, target)
+    return per_example if reduction == "none" else per_example.sum() / w[target].sum()
 
 
 def np_squared_errors(z, y, activation):
@@ -193,6 +202,34 @@ def test_focal_loss_never_exceeds_ce(seed, gamma):
     assert np.all(np.asarray(focal) <= np.asarray(ce) * (1 + 1e-6) + 1e-7)
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5])
+def test_focal_method_weights_minority_classes_by_alpha_and_the_largest_by_one(alpha):
+    """``alpha_t = alpha`` for a true class with fewer examples than the largest (the singleton and
+    the empty class included), 1 for the largest; ``alpha = 1`` is the unweighted focal loss."""
+    from imbjax.method_library.losses import focal_mean
+
+    logits, labels = random_problem(30)
+    got = focal_mean(jnp.asarray(logits), jnp.asarray(labels), _library_context(COUNTS, 0, gamma=1.5, alpha=alpha))
+    np.testing.assert_allclose(got, np.mean(np_focal(logits, labels, 1.5, [1.0, alpha, alpha, alpha])), rtol=RTOL)
+
+
+def test_focal_method_with_alpha_one_is_unweighted_and_lin_et_al_alpha_maps_to_its_odds():
+    """alpha = 1, gamma = 0 is CE; Lin et al.'s binary alpha_t (0.25 rare, 0.75 frequent) is the
+    method's alpha = 0.25 / 0.75 = 1/3 times the overall factor 0.75."""
+    from imbjax.method_library.losses import focal_mean
+
+    logits, labels = random_problem(31, classes=2)
+    counts = np.array([100, 10])
+
+    def method(gamma, alpha):
+        return float(focal_mean(jnp.asarray(logits), jnp.asarray(labels),
+                                _library_context(counts, 0, gamma=gamma, alpha=alpha)))
+
+    np.testing.assert_allclose(method(0.0, 1.0), np.mean(np_ce(logits, labels)), rtol=RTOL)
+    lin = np.mean(np_focal(logits, labels, 2.0, np.array([0.75, 0.25])))
+    np.testing.assert_allclose(0.75 * method(2.0, 1.0 / 3.0), lin, rtol=RTOL)
+
+
 # --- Class-balanced, LDAM-DRW, logit adjustment, balanced softmax ---------------------------------
 
 @pytest.mark.parametrize("beta", [0.0, 0.9, 0.999, 0.9999])
@@ -218,12 +255,95 @@ def test_class_balanced_weights_reject_beta_of_one():
         losses.class_balanced_weights(COUNTS, beta=1.0)
 
 
-@pytest.mark.parametrize("weights", [1.0, np.array([0.2, 1.0, 3.0, 0.5], np.float32)])
-def test_ldam_loss_is_cao_et_al(weights):
-    logits, labels = random_problem(10)
-    got = losses.ldam_loss(logits, labels, class_counts=COUNTS, max_margin=0.5, scale=30.0, weights=weights)
-    np.testing.assert_allclose(got, np_ldam(logits, labels, COUNTS, 0.5, 30.0, weights), rtol=RTOL, atol=1e-4)
-    np.testing.assert_allclose(jnp.max(losses.ldam_margins(COUNTS, max_margin=0.5)), 0.5, rtol=RTOL)
+NONEMPTY_COUNTS = np.array([500, 40, 3, 1])
+
+
+def random_cosines(seed, batch=BATCH, classes=CLASSES):
+    """LDAM's inputs: cosines in [-1, 1] (what a ``head="cosine"`` model outputs) and labels."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, (batch, classes)).astype(np.float32), rng.integers(0, classes, batch).astype(np.int32)
+
+
+@functools.cache
+def _jitted_ldam():
+    return jax.jit(lambda z, y, counts, m, s, w: losses.ldam_loss(z, y, class_counts=counts, max_margin=m, scale=s,
+                                                               weights=w))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), max_margin=st.floats(0.0, 1.0), scale=st.floats(1.0, 64.0),
+       weighted=st.booleans())
+def test_ldam_loss_is_the_official_ldam_loss(seed, max_margin, scale, weighted):
+    logits, labels = random_cosines(seed)
+    weights = np.random.default_rng(seed).uniform(0.1, 3.0, CLASSES) if weighted else None
+    got = _jitted_ldam()(logits, labels, NONEMPTY_COUNTS, max_margin, scale, 1.0 if weights is None else weights)
+    expected = np_official_ldam(logits, labels, NONEMPTY_COUNTS, max_margin, scale, weights, reduction="none")
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=1e-4)
+
+
+def test_ldam_margins_are_c_over_n_to_the_quarter_scaled_to_max_margin():
+    margins = np.asarray(losses.ldam_margins(NONEMPTY_COUNTS, max_margin=0.5))
+    constant = 0.5 * NONEMPTY_COUNTS.min() ** 0.25  # C, so that the smallest class's margin is 0.5
+    np.testing.assert_allclose(margins, constant / NONEMPTY_COUNTS ** 0.25, rtol=RTOL)
+
+
+@pytest.mark.parametrize("value", [1.0, 1e4])
+def test_ldam_loss_at_extreme_logits_equals_the_official_loss(value):
+    """Saturated cosines (+-1, the cosine head's range) and logits +-1e4: confidently right and
+    wrong for every class, the loss and its gradient finite."""
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3], np.int32)
+    logits = np.full((8, CLASSES), -value, np.float32)
+    logits[np.arange(4), labels[:4]] = value
+    logits[np.arange(4, 8), (labels[4:] + 1) % CLASSES] = value
+    loss = functools.partial(losses.ldam_loss, class_counts=NONEMPTY_COUNTS, max_margin=0.5, scale=30.0)
+    np.testing.assert_allclose(loss(logits, labels), np_official_ldam(logits, labels, NONEMPTY_COUNTS,
+                                                                      reduction="none"), rtol=RTOL, atol=1e-3)
+    grad = jax.grad(lambda z: jnp.mean(loss(z, labels)))(jnp.asarray(logits))
+    assert np.all(np.isfinite(grad))
+
+
+def test_ldam_loss_with_an_empty_class_counts_it_as_a_singleton():
+    """The official margins of an empty class are 1/0 -> NaN for every example (the one-hot matmul
+    spreads the NaN); here an empty class has a singleton's margin, so the loss is the official loss
+    of the counts with 0 replaced by 1."""
+    logits, labels = random_cosines(20)
+    assert np.all(np.isnan(np_official_ldam(logits, labels, COUNTS, reduction="none")))
+    got = losses.ldam_loss(logits, labels, class_counts=COUNTS, max_margin=0.5, scale=30.0)
+    np.testing.assert_allclose(got, np_official_ldam(logits, labels, np.maximum(COUNTS, 1), reduction="none"),
+                               rtol=RTOL, atol=1e-4)
+
+
+def _library_context(counts, step, num_steps=100, **hparams):
+    import imbjax.method_library.losses  # noqa: F401  (registers the methods)
+    from imbjax import methods
+
+    return methods.Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
+                           jnp.int32(step), num_steps)
+
+
+@pytest.mark.parametrize("step", [79, 80])
+def test_ldam_drw_batch_loss_is_the_official_weighted_mean(step):
+    """Before epoch 160 of 200 the official code's weights are all 1 (beta = 0), from it on the
+    class-balanced weights with beta = 0.9999; its cross_entropy divides by the batch's summed weights."""
+    from imbjax.method_library.losses import ldam_drw_mean, ldam_mean
+
+    logits, labels = random_cosines(21)
+    hparams = dict(max_margin=0.5, scale=30.0, drw_start=0.8, beta=0.9999)
+    weights = np_class_balanced_weights(NONEMPTY_COUNTS, 0.9999) if step >= 80 else None
+    expected = np_official_ldam(logits, labels, NONEMPTY_COUNTS, weight=weights)
+    got = ldam_drw_mean(jnp.asarray(logits), jnp.asarray(labels), _library_context(NONEMPTY_COUNTS, step, **hparams))
+    np.testing.assert_allclose(got, expected, rtol=RTOL)
+    plain = ldam_mean(jnp.asarray(logits), jnp.asarray(labels), _library_context(NONEMPTY_COUNTS, step, **hparams))
+    np.testing.assert_allclose(plain, np_official_ldam(logits, labels, NONEMPTY_COUNTS), rtol=RTOL)
+
+
+def test_ldam_prediction_is_the_softmax_of_the_scaled_cosines():
+    from imbjax.method_library.losses import ldam_probabilities
+
+    logits, _ = random_cosines(22)
+    probs = ldam_probabilities(jnp.asarray(logits), _library_context(NONEMPTY_COUNTS, 0, scale=30.0))
+    np.testing.assert_allclose(probs, np.exp(np_log_softmax(30.0 * logits)), rtol=RTOL, atol=1e-7)
+    np.testing.assert_array_equal(np.argmax(probs, axis=1), np.argmax(logits, axis=1))
 
 
 def test_drw_weights_switch_at_start_step_inside_scan():
@@ -402,13 +522,16 @@ def test_vmap_over_a_hyperparameter_grid_equals_a_loop():
 
 # --- The registered loss methods --------------------------------------------------------------------
 
-LOSS_METHODS = ("focal", "mse", "mfe", "msfe", "cb_ce", "cb_focal", "ldam", "ldam_drw", "logit_adjusted",
-                "logit_adjust_posthoc", "balanced_softmax")
+def standard_loop_methods() -> list[str]:
+    """Every registered method of the standard training loop: its loss and prediction read only the
+    logits, labels, class counts, hyper-parameters and step."""
+    from imbjax import methods
+
+    return [name for name in methods.available() if methods.get(name).family == "standard"]
 
 
-@pytest.mark.parametrize("name", LOSS_METHODS)
+@pytest.mark.parametrize("name", standard_loop_methods())
 def test_registered_method_is_finite_and_reads_each_of_its_hparams(name):
-    import imbjax.method_library.losses  # noqa: F401  (registers the methods)
     from imbjax import methods
 
     method = methods.get(name)
@@ -432,16 +555,15 @@ def test_registered_method_is_finite_and_reads_each_of_its_hparams(name):
 
 @pytest.mark.slow
 def test_every_loss_method_runs_through_the_cli(tmp_path):
-    """Issue 4: a digits sweep (step imbalance, rho = 20) runs every loss for 5 seeds through the
-    CLI and writes one row per run."""
+    """Issue 4: a digits sweep (step imbalance, rho = 20) runs every method of the standard loop (every
+    loss) for 5 seeds through the CLI and writes one row per run."""
     import subprocess
     import sys
     import textwrap
 
     import pandas as pd
 
-    loss_methods = ("baseline", "cs_ce", "focal", "mse", "mfe", "msfe", "cb_ce", "cb_focal", "ldam", "ldam_drw",
-                    "logit_adjusted", "logit_adjust_posthoc", "balanced_softmax")
+    loss_methods = tuple(standard_loop_methods())
     config = tmp_path / "losses.py"
     config.write_text(textwrap.dedent(f"""
         from imbjax.config import base_config

@@ -1,5 +1,6 @@
 """Models and the patches convolution: references are flax.linen.Conv / max_pool / GroupNorm and
 NumPy transcriptions of the paper definitions (option-A shortcuts, All-CNN / ResNet layer counts)."""
+import dataclasses
 import functools
 
 import flax.linen as nn
@@ -247,3 +248,86 @@ def test_gradients_agree_under_vmap_over_runs():
         model = models.LeNet5(10, conv_impl=impl)
         grads[impl] = jax.jit(jax.vmap(lambda k, xs, ys: loss_and_grads(model, model.init(k, xs), xs, ys)))(keys, x, y)
     jax.tree.map(assert_close, grads["patches"], grads["xla"])
+
+
+# --- The cosine head (Cao et al. 2019's NormedLinear) ----------------------------------------------
+
+def np_normed_linear(x, kernel):
+    """Cao et al.'s ``NormedLinear.forward`` in float64: ``normalize(x, dim=1) @ normalize(W, dim=0)``
+    with ``torch.nn.functional.normalize``'s ``x / max(||x||, 1e-12)``."""
+    x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+    x_unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    kernel_unit = kernel / np.maximum(np.linalg.norm(kernel, axis=0, keepdims=True), 1e-12)
+    return x_unit @ kernel_unit
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 6), width=st.integers(1, 9), classes=st.integers(1, 5),
+       log_scale=st.floats(-6.0, 6.0))
+def test_normed_linear_is_the_cosine_of_features_and_class_weights(seed, batch, width, classes, log_scale):
+    rng = np.random.default_rng(seed)
+    x = (10.0 ** log_scale * rng.standard_normal((batch, width))).astype(np.float32)
+    kernel = rng.standard_normal((width, classes)).astype(np.float32)
+    layer = layers.NormedLinear(classes)
+    params = {"params": {"kernel": jnp.asarray(kernel)}}
+    assert jax.tree.map(jnp.shape, layer.init(jax.random.PRNGKey(0), x)) == jax.tree.map(jnp.shape, params)
+    np.testing.assert_allclose(layer.apply(params, x), np_normed_linear(x, kernel), rtol=1e-5, atol=1e-6)
+
+
+def test_normed_linear_init_is_uniform_columns_scaled_to_unit_norm():
+    """``weight.uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)``: each column of a U(-1, 1) draw
+    rescaled to norm 1 (renorm caps the norm of every slice along dim 1 at 1e-5)."""
+    key = jax.random.PRNGKey(3)
+    kernel = layers.NormedLinear(7).init(key, jnp.ones((2, 5)))["params"]["kernel"]
+    uniform = np.asarray(jax.random.uniform(jax.random.fold_in(key, 0), (5, 7), jnp.float32, -1.0, 1.0))
+    drawn = np.asarray(layers.unit_column_init(jax.random.fold_in(key, 0), (5, 7)))
+    np.testing.assert_allclose(drawn, uniform / np.linalg.norm(uniform, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(kernel, axis=0), 1.0, rtol=1e-6)
+
+
+def test_normed_linear_at_a_zero_feature_vector_outputs_zero_with_finite_gradients():
+    x = jnp.zeros((2, 4)).at[1].set(jnp.array([1.0, -2.0, 0.5, 3.0]))
+    layer = layers.NormedLinear(3)
+    params = layer.init(jax.random.PRNGKey(0), x)
+    out = layer.apply(params, x)
+    np.testing.assert_array_equal(out[0], np.zeros(3))
+    grads = jax.grad(lambda p, xx: jnp.sum(layer.apply(p, xx) ** 2), argnums=(0, 1))(params, x)
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(grads))
+    np.testing.assert_array_equal(grads[1][0], np.zeros(4))
+
+
+#: A tiny input and arguments for every model of ``models.MODELS`` (a new model needs an entry).
+TINY_MODELS = {
+    "mlp": ((6,), {"hidden": (5, 4)}),
+    "small_cnn": ((8, 8, 1), {"channels": (2, 3), "dense": 4}),
+    "lenet5": ((28, 28, 1), {}),
+    "all_cnn": ((8, 8, 1), {"widths": (2, 4)}),
+    "resnet": ((8, 8, 2), {"depth": 8, "widths": (2, 4, 4), "norm_groups": 2}),
+    "mnist1d_logistic": ((40,), {}),
+    "mnist1d_mlp": ((40,), {"hidden": 6}),
+    "mnist1d_cnn": ((40,), {"channels": 3}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_every_model_has_a_cosine_head(name):
+    """``head="cosine"``: the logits are NormedLinear of the features (a kernel, no bias), in [-1, 1];
+    ``"linear"`` is the default."""
+    if name not in TINY_MODELS:
+        pytest.fail(f"add a tiny input shape and arguments for model {name!r} to TINY_MODELS")
+    assert {field.name: field.default for field in dataclasses.fields(models.MODELS[name])}["head"] == "linear"
+    shape, kwargs = TINY_MODELS[name]
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, *shape))
+    model = models.make_model(name, 4, head="cosine", **kwargs)
+    (logits, features), params = jax.jit(model.init_with_output)(jax.random.PRNGKey(0), x)
+    head = params["params"][models.HEAD]
+    assert set(head) == {"kernel"}
+    np.testing.assert_allclose(logits, np_normed_linear(features, head["kernel"]), rtol=1e-5, atol=1e-6)
+    assert np.all(np.abs(np.asarray(logits)) <= 1.0 + 1e-6)
+
+
+def test_unknown_head_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"^unknown head 'arcface'; choose one of \['linear', 'cosine'\]$"):
+        models.make_model("mlp", 3, head="arcface")
+    with pytest.raises(ValueError, match=r"^unknown head 'normed'"):
+        models.MLP(3, head="normed").init(jax.random.PRNGKey(0), jnp.ones((1, 4)))

@@ -144,12 +144,19 @@ def focal_loss(logits: jax.Array, labels: jax.Array, *, gamma=2.0, alpha=1.0) ->
     ``p_t`` rounds to 1 (the modulating factor is then ~0 and its gradient exactly 0, which is the limit).
     ``gamma = 0`` and ``alpha = 1`` give plain CE, with finite gradients.
 
+    The alpha convention: ``alpha_t`` is the weight of example ``i``'s **true class**. A scalar
+    ``alpha`` weights every example alike (``alpha = 1``, the default: no weighting, the unweighted
+    focal loss); a vector ``alpha: [classes]`` gives ``alpha_t = alpha[y_i]``. Lin et al.'s
+    ``alpha_t`` is defined for two classes: ``alpha`` for the positive (rare, foreground) class 1 and
+    ``1 - alpha`` for the negative class 0, i.e. the vector ``[1 - alpha, alpha]`` here (and
+    :func:`sigmoid_focal_loss`'s ``alpha``); their RetinaNet setting ``alpha = 0.25`` weights the rare
+    class one third as much as the frequent one.
+
     Args:
       logits: ``[batch, classes]``.
       labels: ``int[batch]``.
       gamma: focusing parameter >= 0, scalar.
-      alpha: a scalar (a uniform loss scale) or a per-class weight ``[classes]``; ``alpha_t = alpha[y_i]``.
-        Lin et al.'s ``alpha = 0.25`` is defined for the sigmoid loss (see :func:`sigmoid_focal_loss`).
+      alpha: a scalar (a weight for every example) or a per-class weight ``[classes]``; ``alpha_t = alpha[y_i]``.
 
     Returns:
       ``float[batch]``.
@@ -175,7 +182,8 @@ def sigmoid_focal_loss(logits: jax.Array, labels: jax.Array, *, alpha=None, gamm
     Args:
       logits: ``[...]``, e.g. ``[batch]`` or ``[batch, classes]`` (one-vs-rest).
       labels: ``{0, 1}``, broadcastable to ``logits``.
-      alpha: ``None`` or a weight in [0, 1] for positives (negatives get ``1 - alpha``).
+      alpha: ``None`` (no weighting) or a weight in [0, 1] for positives (negatives get ``1 - alpha``):
+        ``alpha = 0.5`` halves every term, ``alpha = 1`` drops the negatives' terms.
       gamma: focusing parameter >= 0.
 
     Returns:

@@ -82,17 +82,22 @@ def ldam_margins(class_counts: jax.Array, *, max_margin=0.5) -> jax.Array:
 
 def ldam_loss(logits: jax.Array, labels: jax.Array, *, class_counts: jax.Array, max_margin=0.5, scale=30.0,
               weights=1.0) -> jax.Array:
-    """Label-distribution-aware margin loss (Cao et al. 2019).
+    """Label-distribution-aware margin loss (Cao et al. 2019), with their code's scale ``s``.
 
     ``loss_i = w_{y_i} CE(s (z_i - Delta_{y_i} e_{y_i}), y_i)``: the true-class logit is lowered by the
-    class margin :func:`ldam_margins`, all logits are multiplied by ``scale`` ``s`` (Cao et al. use
-    ``s = 30`` with normalised features), and the example is weighted by ``weights`` (a scalar or
-    ``[classes]``; pass :func:`drw_weights` for LDAM-DRW). ``max_margin = 0, scale = 1, weights = 1``
-    give plain CE. The weight multiplies each example's CE; PyTorch's weighted ``cross_entropy`` with
-    mean reduction divides by the batch's summed weights instead.
+    class margin :func:`ldam_margins`, then all logits are multiplied by ``scale`` ``s``, and the example
+    is weighted by ``weights`` (a scalar or ``[classes]``; pass :func:`drw_weights` for LDAM-DRW). This
+    is the official ``LDAMLoss`` (kaidic/LDAM-DRW, losses.py: ``cross_entropy(s * where(index, x - m, x))``)
+    per example. Cao et al. feed it **cosine similarities** ``z_ij = cos(h_i, w_j)`` from a normalised
+    classifier (``imbjax.layers.NormedLinear``, a model's ``head="cosine"``), with ``s = 30``, so that the
+    margin ``Delta_j <= max_margin`` is measured on the cosine scale ``[-1, 1]``; on unnormalised logits
+    the margin has no fixed scale. ``max_margin = 0, scale = 1, weights = 1`` give plain CE. The weight
+    multiplies each example's CE; PyTorch's weighted ``cross_entropy`` with mean reduction (the official
+    code's batch loss) divides the batch's sum by the batch's summed weights instead.
 
     Args:
-      logits: ``[batch, classes]``; labels: ``int[batch]``; class_counts: ``[classes]``.
+      logits: ``[batch, classes]``, cosines in ``[-1, 1]`` for the paper's method.
+      labels: ``int[batch]``; class_counts: ``[classes]``.
       max_margin: largest margin (of the smallest class), >= 0.
       scale: logit scale ``s`` > 0.
       weights: scalar or ``[classes]``.

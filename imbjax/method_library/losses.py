@@ -25,11 +25,19 @@ REN = "Ren et al. 2020 (balanced softmax, NeurIPS)"
 
 
 def focal_mean(logits, labels, ctx):
-    """Softmax focal loss with RetinaNet's alpha carried over class-wise: ``alpha_t = alpha`` for minority
-    classes (RetinaNet's rare foreground) and ``1 - alpha`` for the largest classes (its background).
-    ``alpha = 0.5`` weights all classes equally. A scalar alpha would only scale the softmax loss."""
-    alpha = ctx.hparams["alpha"]
-    alpha_t = jnp.where(losses.minority_classes(ctx.class_counts), alpha, 1.0 - alpha)
+    """Softmax focal loss (:func:`imbjax.losses.focal_loss`) with a class weight on the minority classes:
+    ``alpha_t = alpha`` if the true class is a minority class (fewer examples than the largest class),
+    else 1.
+
+    ``alpha = 1`` (the default) is no weighting: the unweighted focal loss, plain CE at ``gamma = 0``.
+    ``alpha < 1`` down-weights the minority classes, ``alpha > 1`` up-weights them. Lin et al.'s
+    ``alpha_t`` (``alpha`` for the rare class, ``1 - alpha`` for the frequent one) is this weighting with
+    ``alpha_here = alpha_Lin / (1 - alpha_Lin)`` times the overall factor ``1 - alpha_Lin``: RetinaNet's
+    ``alpha_Lin = 0.25`` is ``alpha = 1/3`` here (minority classes weighted one third), which works against
+    re-balancing; their detector needed it because ``gamma`` already down-weights the easy, frequent
+    background. Our variant: the weight is ``(alpha, 1)`` instead of ``(alpha, 1 - alpha)`` so that the
+    value with no weighting is 1."""
+    alpha_t = jnp.where(losses.minority_classes(ctx.class_counts), ctx.hparams["alpha"], 1.0)
     return jnp.mean(losses.focal_loss(logits, labels, gamma=ctx.hparams["gamma"], alpha=alpha_t))
 
 
@@ -70,17 +78,29 @@ def class_balanced_focal_mean(logits, labels, ctx):
 
 
 def ldam_mean(logits, labels, ctx):
+    """Cao et al.'s LDAM loss of the cosine classifier's outputs: the batch mean of
+    :func:`imbjax.losses.ldam_loss` (the official ``LDAMLoss`` without weights). ``logits`` are the
+    cosines ``cos(h, w_j)`` of the model's ``head="cosine"`` (the method's ``model_kwargs``)."""
     return jnp.mean(losses.ldam_loss(logits, labels, class_counts=ctx.class_counts,
                                      max_margin=ctx.hparams["max_margin"], scale=ctx.hparams["scale"]))
 
 
 def ldam_drw_mean(logits, labels, ctx):
-    """LDAM with deferred re-weighting from step ``drw_start * num_steps`` on."""
+    """LDAM with deferred re-weighting from step ``drw_start * num_steps`` on, reduced as the official
+    code's weighted ``cross_entropy``: ``sum_i w_{y_i} l_i / sum_i w_{y_i}`` over the batch (the plain
+    mean before re-weighting starts, when every weight is 1)."""
     weights = losses.drw_weights(ctx.class_counts, ctx.step, start_step=ctx.hparams["drw_start"] * ctx.num_steps,
                                  beta=ctx.hparams["beta"])
-    return jnp.mean(losses.ldam_loss(logits, labels, class_counts=ctx.class_counts,
-                                     max_margin=ctx.hparams["max_margin"], scale=ctx.hparams["scale"],
-                                     weights=weights))
+    weighted = losses.ldam_loss(logits, labels, class_counts=ctx.class_counts, max_margin=ctx.hparams["max_margin"],
+                                scale=ctx.hparams["scale"], weights=weights)
+    return jnp.sum(weighted) / jnp.sum(weights[labels])
+
+
+def ldam_probabilities(logits, ctx):
+    """``softmax(s cos)``, ``s = hparams["scale"]``: the probabilities of the classifier LDAM trains (its
+    loss is the CE of the scaled, margin-shifted cosines; no margin at test time). Same argmax as the
+    cosines, which the official code predicts with."""
+    return jax.nn.softmax(ctx.hparams["scale"] * logits, axis=-1)
 
 
 def logit_adjusted_mean(logits, labels, ctx):
@@ -99,9 +119,10 @@ def balanced_softmax_mean(logits, labels, ctx):
     return jnp.mean(losses.balanced_softmax_loss(logits, labels, class_counts=ctx.class_counts))
 
 
-register(Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 0.25},
-                bounds={"gamma": (0.0, math.inf), "alpha": (0.0, 1.0)},
-                reference=f"{LIN}; softmax form, alpha for minority classes and 1 - alpha for the others"))
+register(Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 1.0},
+                bounds={"gamma": (0.0, math.inf), "alpha": (1e-6, math.inf)},
+                reference=f"{LIN}; softmax form, weight alpha on minority classes and 1 on the others "
+                          "(alpha = 1: no weighting; Lin et al.'s alpha = 0.25 is alpha = 1/3 here)"))
 register(Method("mse", loss=mse_mean, postprocess=sigmoid_probabilities,
                 reference=f"{WANG_2016}: the MSE baseline, sigmoid outputs"))
 register(Method("mfe", loss=mfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MFE, Eq. 14"))
@@ -111,10 +132,10 @@ register(Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, 
 register(Method("cb_focal", loss=class_balanced_focal_mean, hparams={"beta": 0.9999, "gamma": 1.0},
                 bounds={"beta": (0.0, 1 - 1e-12), "gamma": (0.0, math.inf)},
                 reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"))
-register(Method("ldam", loss=ldam_mean, hparams={"max_margin": 0.5, "scale": 30.0},
+register(Method("ldam", loss=ldam_mean, postprocess=ldam_probabilities, hparams={"max_margin": 0.5, "scale": 30.0},
                 bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)},
                 reference=f"{CAO}; LDAM without re-weighting"))
-register(Method("ldam_drw", loss=ldam_drw_mean,
+register(Method("ldam_drw", loss=ldam_drw_mean, postprocess=ldam_probabilities,
                 hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
                 bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf), "drw_start": (0.0, 1.0),
                         "beta": (0.0, 1 - 1e-12)},
