@@ -76,3 +76,43 @@ def test_out_of_range_hyperparameters_are_refused(method, grid, message):
     with pytest.raises(ValueError, match=message):
         methods.check_hparams(method, grid)
     methods.check_hparams(method, {})  # the defaults are valid
+
+
+def test_threshold_n_that_thresholds_no_class_is_refused_before_compiling(tiny_config):
+    """N at or above n_max (the largest class of every run) leaves every class whole; floor(N) is
+    the N the sampler applies, so 99.9 still thresholds a class of 100."""
+    from imbjax import train
+    from imbjax.data import load
+
+    check = methods.get("two_phase_threshold_n").check_setting
+    check({"threshold_n": (1.0, 20.0, 99.9)}, 100)
+    with pytest.raises(ValueError, match=r"^two_phase_threshold_n: threshold_n=100.0 thresholds no class \(the "
+                                         r"largest class has n_max=100 examples\); choose threshold_n < 100$"):
+        check({"threshold_n": (20.0, 100.0)}, 100)
+    tiny_config.methods = ("two_phase_threshold_n",)
+    dataset = load("digits")
+    with pytest.raises(ValueError, match=r"threshold_n=5000.0 thresholds no class"):  # Lee et al.'s default N
+        train.program_spec(tiny_config, dataset, profile="step", method_names=tiny_config.methods)
+    tiny_config.hparams = {"two_phase_threshold_n": {"threshold_n": (20.0,)}}
+    assert train.program_spec(tiny_config, dataset, profile="step", method_names=tiny_config.methods).n_max > 20
+
+
+def test_ldam_runs_train_a_cosine_classifier_in_a_group_of_their_own(tiny_config):
+    """The LDAM methods' model_kwargs put the cosine head on the run's model: their own group and
+    program, recorded in model_spec; the other methods keep the linear head."""
+    from imbjax import models, train
+    from imbjax.data import load
+    from imbjax.sweep import grid
+
+    tiny_config.methods = ("baseline", "ldam", "ldam_drw")
+    groups = {group.methods: group for group in grid.expand(tiny_config)}
+    assert set(groups) == {("baseline",), ("ldam", "ldam_drw")}
+    assert dict(groups["ldam", "ldam_drw"].model.kwargs)["head"] == "cosine"
+    assert "head" not in dict(groups["baseline",].model.kwargs)
+    specs = {run.columns["method"]: run.columns["model_spec"] for group in groups.values() for run in group.runs}
+    assert '"head":"cosine"' in specs["ldam"] and '"head":"cosine"' in specs["ldam_drw"]
+    assert "head" not in specs["baseline"]
+    spec = train.program_spec(tiny_config, load("digits"), profile="step", method_names=("ldam", "ldam_drw"))
+    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.ones((1, *spec.input_shape)))
+    assert set(params["params"][models.HEAD]) == {"kernel"}

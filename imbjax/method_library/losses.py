@@ -2,13 +2,18 @@
 balanced softmax. Importing this module adds them to :mod:`imbjax.methods`' registry.
 
 Every method here trains with the standard loop (family ``"standard"``); only the loss and, for the
-post-hoc and the squared-error methods, the prediction probabilities differ. Each loss is the batch
-mean of the per-example kernel in :mod:`imbjax.losses` (MFE and MSFE are batch losses themselves).
-Hyper-parameters are read from ``ctx.hparams`` (scalars, sweepable) with the papers' defaults.
+post-hoc, the squared-error and the LDAM methods, the prediction probabilities differ. LDAM and
+LDAM-DRW also replace the model's output layer by a cosine classifier (``model_kwargs``:
+``head="cosine"``), so they train in a program of their own. Each loss is the batch
+mean of the per-example kernel in :mod:`imbjax.losses` (MFE and MSFE are batch losses themselves;
+LDAM-DRW's is the weighted mean of the official code). Hyper-parameters are read from
+``ctx.hparams`` (scalars, sweepable) with the papers' defaults, except focal's ``alpha = 1`` (no
+class weighting; :func:`focal_mean` says how Lin et al.'s ``alpha = 0.25`` maps onto it).
 """
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import jax
 import jax.numpy as jnp
@@ -132,14 +137,18 @@ register(Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, 
 register(Method("cb_focal", loss=class_balanced_focal_mean, hparams={"beta": 0.9999, "gamma": 1.0},
                 bounds={"beta": (0.0, 1 - 1e-12), "gamma": (0.0, math.inf)},
                 reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"))
+#: LDAM's model: the cosine classifier of Cao et al.'s code (``NormedLinear``, ``use_norm=True`` for LDAM).
+COSINE_HEAD = MappingProxyType({"head": "cosine"})
+
 register(Method("ldam", loss=ldam_mean, postprocess=ldam_probabilities, hparams={"max_margin": 0.5, "scale": 30.0},
-                bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)},
-                reference=f"{CAO}; LDAM without re-weighting"))
+                bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
+                reference=f"{CAO}; LDAM without re-weighting, cosine classifier"))
 register(Method("ldam_drw", loss=ldam_drw_mean, postprocess=ldam_probabilities,
                 hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
                 bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf), "drw_start": (0.0, 1.0),
-                        "beta": (0.0, 1 - 1e-12)},
-                reference=f"{CAO}; class-balanced re-weighting from 80% of the steps (epoch 160 of 200)"))
+                        "beta": (0.0, 1 - 1e-12)}, model_kwargs=COSINE_HEAD,
+                reference=f"{CAO}; cosine classifier, class-balanced re-weighting from 80% of the steps "
+                          "(epoch 160 of 200)"))
 register(Method("logit_adjusted", loss=logit_adjusted_mean, hparams={"tau": 1.0},
                 reference=f"{MENON}; logit-adjusted loss, plain softmax at test time"))
 register(Method("logit_adjust_posthoc", loss=mean_ce, postprocess=logit_adjusted_probabilities,

@@ -23,10 +23,13 @@ Methods (hyper-parameters are sweepable scalars):
   convergence; a fixed step budget splits it by ``phase1_fraction`` instead.
 * ``two_phase_threshold_n`` (Lee et al.'s "Thresh + full", method G): pre-training on thresholded
   data, every class with more than ``threshold_n`` examples randomly under-sampled to
-  ``threshold_n`` (Lee et al.: N = 5000); classes at or below N keep all their examples, so
-  ``threshold_n`` above the largest class makes pre-training plain (the documented fallback, not an
-  error). Lee et al. report no pre-training length or fine-tuning details; the whole network is
-  fine-tuned here at ``0.1 lr``.
+  ``threshold_n`` (Lee et al.: N = 5000); classes at or below N keep all their examples. An N at or
+  above the largest class (``n_max``, the largest class of every run) would threshold no class and
+  make pre-training plain training, so a sweep with one is refused before compiling
+  (:func:`check_threshold_n`, the method's ``check_setting``): Lee et al.'s N = 5000 fits data with
+  classes larger than 5000, e.g. MNIST; set ``threshold_n`` below ``n_max`` elsewhere. Lee et al.
+  report no pre-training length or fine-tuning details; the whole network is fine-tuned here at
+  ``0.1 lr``.
 
 Valid ranges (``Method.bounds``, checked for every swept value before compiling): ``phase1_fraction``
 in [0, 1], ``finetune_lr_factor`` > 0, ``finetune_head_only`` in [0, 1] (read as a switch: > 0.5
@@ -70,6 +73,20 @@ def phase1_steps(phase1_fraction, num_steps: int) -> Array:
     return jnp.round(jnp.clip(phase1_fraction, 0.0, 1.0) * num_steps).astype(jnp.int32)
 
 
+def effective_threshold(threshold_n: float) -> int:
+    """The N :func:`threshold_n_sampler` applies: ``threshold_n`` floored, at least 1."""
+    return max(math.floor(threshold_n), 1)
+
+
+def check_threshold_n(values, n_max: int) -> None:
+    """Refuse a swept ``threshold_n`` that thresholds no class (``N >= n_max``, the largest class of
+    every run): its pre-training would be plain training on the imbalanced subset."""
+    for threshold_n in values["threshold_n"]:
+        if effective_threshold(threshold_n) >= n_max:
+            raise ValueError(f"two_phase_threshold_n: threshold_n={threshold_n!r} thresholds no class (the largest "
+                             f"class has n_max={n_max} examples); choose threshold_n < {n_max}")
+
+
 def threshold_n_sampler(key, labels, mask, ctx):
     """Lee et al.'s thresholded data: every class with more than ``N = hparams["threshold_n"]``
     examples is randomly under-sampled to N, smaller classes are kept whole; uniform weights over
@@ -78,7 +95,7 @@ def threshold_n_sampler(key, labels, mask, ctx):
     return subset_mask(key, labels, counts, pool=mask).astype(jnp.float32)
 
 
-@register_family(FAMILY)
+@register_family(FAMILY, own_batches=True)
 def two_phase_program(spec: ProgramSpec) -> Program:
     """Pre-train on the method's sampler, fine-tune on all data from step T1 (see the module docstring).
     Evaluation is the standard one (the method's post-processing of the test logits)."""
@@ -115,10 +132,10 @@ BOUNDS = {"phase1_fraction": (0.0, 1.0), "finetune_lr_factor": (1e-6, math.inf),
           "threshold_n": (1.0, math.inf)}
 
 
-def two_phase_method(name: str, sampler, hparams: dict[str, float], reference: str) -> Method:
+def two_phase_method(name: str, sampler, hparams: dict[str, float], reference: str, check_setting=None) -> Method:
     """A two-phase method with its hyper-parameters' :data:`BOUNDS`."""
     return Method(name, sampler=sampler, hparams=hparams, bounds={k: BOUNDS[k] for k in hparams}, family=FAMILY,
-                  reference=reference)
+                  reference=reference, check_setting=check_setting)
 
 
 BUDA_DEFAULTS = {"phase1_fraction": 0.5, "finetune_lr_factor": 0.1, "finetune_head_only": 1.0}
@@ -131,4 +148,4 @@ register(two_phase_method("two_phase_threshold_n", threshold_n_sampler,
                           {"phase1_fraction": 0.5, "threshold_n": 5000.0, "finetune_lr_factor": 0.1,
                            "finetune_head_only": 0.0},
                           f"{LEE}: pre-training on classes under-sampled to at most N = 5000, "
-                          "whole-network fine-tuning on all data"))
+                          "whole-network fine-tuning on all data", check_setting=check_threshold_n))
