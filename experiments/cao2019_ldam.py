@@ -11,8 +11,8 @@ What it reproduces (Cao et al. 2019, Table 2, in direction): on exponentially im
 class-balanced focal < LDAM < LDAM-DRW; the published CIFAR-10-LT errors at rho = 100 with a
 ResNet-32 are CE 29.64%, focal 29.62%, CB focal 25.43%, LDAM-DRW 22.97%. Comparators from the
 later long-tail work: class-balanced CE (Cui et al. 2019) and balanced softmax (Ren et al.
-2020). Methods: ``baseline`` (CE), ``focal`` (gamma 1 from Cui et al.'s grid, alpha 0.5: every
-class weighted alike), ``cb_ce`` and ``cb_focal`` (beta = 0.9999), ``balanced_softmax``,
+2020). Methods: ``baseline`` (CE), ``focal`` (gamma 1 from Cui et al.'s grid, alpha 1: no class
+weighting, as Cao et al.'s focal baseline), ``cb_ce`` and ``cb_focal`` (beta = 0.9999), ``balanced_softmax``,
 ``ldam`` and ``ldam_drw`` (margin 0.5, scale 30, re-weighting from 80% of the steps, i.e. epoch
 160 of 200). Profiles: exponential (CIFAR-10-LT) and step with half the classes minority, both
 at rho in {10, 100}, as in the paper. The test set is balanced, so accuracy is their metric.
@@ -42,7 +42,7 @@ def get_config(scale: str | None = None):
     config.mus = (0.5,)
     config.minority = "last"
     config.methods = ("baseline", "focal", "cb_ce", "cb_focal", "balanced_softmax", "ldam", "ldam_drw")
-    config.hparams = {"focal": {"gamma": (1.0,), "alpha": (0.5,)}}
+    config.hparams = {"focal": {"gamma": (1.0,), "alpha": (1.0,)}}
     config.figure_metrics = ("accuracy", "balanced_accuracy", "min_class_recall")
     if scale == "small":
         small_scale(config)

@@ -11,7 +11,8 @@ the methods compared on the same data sets and imbalance levels, with several co
 metrics and statistical evidence, including class rarity (very few minority examples), which the
 surveyed studies left open. The method list is ``imbjax.methods.available()`` read when the config
 is loaded, so a newly registered method joins the comparison without editing this file; each
-method runs with its registered (paper) hyper-parameters. Every method of a seed sees the same
+method runs with its registered (paper) hyper-parameters (focal: gamma 2 and alpha 1, no class
+weighting, which does not work against re-balancing). Every method of a seed sees the same
 imbalanced subset and initial parameters, so ``imbjax report``'s Wilcoxon signed-rank tests
 (Holm-corrected) against ``baseline`` are paired.
 

@@ -12,9 +12,11 @@ classes, two of them rare, and found the rare classes' accuracy best at gamma = 
 cross-entropy) for one of them (the survey's reading of their Fig. 4); Lin et al. chose gamma = 2,
 alpha = 0.25 for RetinaNet. The question here: does any gamma beat cross-entropy on class-wise
 accuracy (``recall_per_class_<c>``, ``balanced_accuracy``, ``min_class_recall``)? Methods:
-``baseline`` (cross-entropy) and ``focal`` with gamma in {0, 0.5, 1, 2, 5} x alpha in {0.25, 0.5}
-(alpha weighs the minority classes, 1 - alpha the others; alpha = 0.5 weighs all classes
-equally, so focal with gamma = 0, alpha = 0.5 is half the cross-entropy). The figure plots each
+``baseline`` (cross-entropy) and ``focal`` with gamma in {0, 0.5, 1, 2, 5} x alpha in {0.25, 0.5, 1}
+(alpha weighs the minority classes, 1 the largest ones: alpha = 1 is no class weighting, so focal
+with gamma = 0, alpha = 1 is the cross-entropy, and alpha = 0.25 and 0.5 down-weight the minority
+classes to a quarter and a half of the others; Lin et al.'s alpha_t, 0.25 for the rare class and
+0.75 for the frequent one, is alpha = 1/3 here up to the factor 0.75). The figure plots each
 metric against rho, a line per (method, gamma, alpha); ``imbjax.analysis.plot_metric_vs(table,
 "hp_gamma", ...)`` plots against gamma, cross-entropy as the dashed reference.
 
@@ -24,12 +26,12 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 * ``small``: three-class synthetic Gaussian clusters (Nemoto et al.'s three classes; n_max = 140)
   with two minority classes (step, mu = 0.5 rounds to 2 of 3) and scikit-learn digits (n_max = 122,
   five minority classes), rho in {10, 100} (at rho = 100 a minority class keeps 1 example), an MLP
-  with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds: 440 runs in 2 compiled programs.
-  Expected runtime on the project's 2-core CPU machine: about 1.5 minutes (estimate from
+  with hidden layers 128-128, 300 Adam steps of batch 64, 10 seeds: 640 runs in 2 compiled programs.
+  Expected runtime on the project's 2-core CPU machine: about 2 minutes (estimate from
   hensman2015_ros.py, measured: ~17 s per compile and ~0.1 s per MLP run with other jobs running;
   not measured).
 * ``paper``: ``tfds:cifar10`` as CIFAR-10-LT (exponential, rho in {10, 100}), a ResNet-32,
-  16,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 66 runs. Cao et al. (2019,
+  16,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 96 runs. Cao et al. (2019,
   Table 2) report 29.62% top-1 error for the focal loss on CIFAR-10-LT at rho = 100 (CE 29.64%).
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
@@ -42,7 +44,7 @@ def get_config(scale: str | None = None):
     config.rhos = (10.0, 100.0)
     config.minority = "last"
     config.methods = ("baseline", "focal")
-    config.hparams = {"focal": {"gamma": (0.0, 0.5, 1.0, 2.0, 5.0), "alpha": (0.25, 0.5)}}
+    config.hparams = {"focal": {"gamma": (0.0, 0.5, 1.0, 2.0, 5.0), "alpha": (0.25, 0.5, 1.0)}}
     config.figure_metrics = ("balanced_accuracy", "min_class_recall", "accuracy")
     if scale == "small":
         small_scale(config, datasets=("synthetic", "digits"))
