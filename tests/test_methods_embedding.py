@@ -1,10 +1,11 @@
 """Embedding methods: DOS (Ando & Huang 2017) and LMLE (Huang et al. 2016).
 
-References: NumPy transcriptions of the building blocks (in-class neighbour targets, micro-cluster
-loss, weighted CE over the targets, quintuplet selection, triple-header hinge loss, cluster-wise kNN);
-the refresh inside the scan against the network's own features and the kernels (vmapped, with a run
-that is not due); both methods trained in one tiny sweep on separable clusters at rho = 20 and with
-single-example minority classes; DOS without neighbours against the baseline run.
+References: NumPy transcriptions of the building blocks (in-class neighbour targets, DOS's per-example
+loss with r-fold overloading, rho-weighted target CE and micro-cluster loss, quintuplet selection,
+triple-header hinge loss, cluster-wise kNN); the refresh inside the scan against the network's own
+features and the kernels (vmapped, with a run that is not due, twice for determinism); both methods
+trained in one tiny sweep on separable clusters at rho = 20 and with single-example minority
+classes; DOS without neighbours or replication against the baseline run.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import log_softmax
 
 from imbjax import data as datasets
@@ -43,10 +46,10 @@ def embedding_config(method_names):
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """The runs table of the baseline, DOS (k_minority 5 and 0) and LMLE at rho 20 and 140, two seeds
-    each (one compile per method)."""
+    """The runs table of the baseline, DOS (k_minority 5 and 0 x oversampling_rate 0 and 1) and LMLE
+    at rho 20 and 140, two seeds each (one compile per family)."""
     config = embedding_config(("baseline", "dos", "lmle"))
-    config.hparams = {"dos": {"k_minority": (5.0, 0.0)}}
+    config.hparams = {"dos": {"k_minority": (5.0, 0.0), "oversampling_rate": (0.0, 1.0)}}
     return runner.run_sweep(config, tmp_path_factory.mktemp("embedding"))
 
 
@@ -77,11 +80,27 @@ def neighbor_targets_numpy(x, labels, mask, k_per_class, width):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_neighbor_targets_match_numpy(seed):
+def test_neighbor_targets_are_in_class_training_examples_other_than_self(seed):
     x, labels, mask = random_problem(seed)
     k_per_class = np.array([3, 0, 5])
-    got = dos.neighbor_targets(jnp.array(x), jnp.array(labels), jnp.array(mask), jnp.array(k_per_class), 6)
+    got = np.asarray(dos.neighbor_targets(jnp.array(x), jnp.array(labels), jnp.array(mask), jnp.array(k_per_class), 6))
     np.testing.assert_array_equal(got, neighbor_targets_numpy(x, labels, mask, k_per_class, 6))
+    rows, slots = np.nonzero(got >= 0)
+    chosen = got[rows, slots]
+    assert len(chosen) > 0
+    assert np.all(labels[chosen] == labels[rows]) and np.all(chosen != rows) and np.all(mask[chosen])
+    assert np.all(got[labels == 1] == -1)  # k = 0 for class 1
+
+
+def test_neighbor_search_in_normalised_features_is_the_search_of_unit_rows():
+    x, labels, mask = random_problem(7)
+    x = x * np.random.default_rng(8).uniform(0.1, 10.0, (len(x), 1)).astype(np.float32)
+    k_per_class = np.array([4, 4, 4])
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    got = dos.neighbor_targets(dos.feature_space(jnp.array(x), 1.0), jnp.array(labels), jnp.array(mask),
+                               jnp.array(k_per_class), 4)
+    np.testing.assert_array_equal(got, neighbor_targets_numpy(unit, labels, mask, k_per_class, 4))
+    np.testing.assert_array_equal(dos.feature_space(jnp.array(x), 0.0), x)
 
 
 def test_neighbors_per_class_gives_minority_classes_k_minority():
@@ -91,33 +110,137 @@ def test_neighbors_per_class_gives_minority_classes_k_minority():
     np.testing.assert_array_equal(dos.neighbors_per_class(jnp.array([7.0, 7.0]), 5.0, 2.0, 10), [2, 2])
 
 
-def test_micro_cluster_loss_and_weighted_ce_match_numpy():
-    rng = np.random.default_rng(0)
-    batch, width, dim, classes = 6, 4, 3, 5
-    features = rng.normal(size=(batch, dim)).astype(np.float32)
-    targets = rng.normal(size=(batch, width, dim)).astype(np.float32)
-    valid = rng.random((batch, width)) < 0.6
-    valid[0] = False
-    logits = rng.normal(size=(batch, classes)).astype(np.float32)
-    target_logits = rng.normal(size=(batch, width, classes)).astype(np.float32)
-    labels = rng.integers(0, classes, batch)
+def test_oversampling_rates_replicate_minority_classes_only():
+    counts = jnp.array([100.0, 100.0, 10.0, 2.0, 3.0])
+    np.testing.assert_array_equal(dos.oversampling_rates(counts, 0.0), [1, 1, 10, 50, 33])  # round(n_max / n_c)
+    np.testing.assert_array_equal(dos.oversampling_rates(counts, 3.0), [1, 1, 3, 3, 3])
+    np.testing.assert_array_equal(dos.oversampling_rates(counts, 1.0), [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(dos.oversampling_rates(jnp.array([7.0, 7.0]), 0.0), [1, 1])
 
-    pull, ce = [], []
-    for i in range(batch):
-        chosen = targets[i][valid[i]]
-        pull.append(((features[i] - chosen.mean(0)) ** 2).sum() if len(chosen) else 0.0)
-        ce.append(-log_softmax(logits[i])[labels[i]]
-                  - 0.5 * sum(log_softmax(target_logits[i, j])[labels[i]] for j in range(width) if valid[i, j]))
-    got_pull = jax.jit(dos.micro_cluster_loss)(jnp.array(features), jnp.array(targets), jnp.array(valid))
-    np.testing.assert_allclose(got_pull, pull, rtol=1e-5, atol=1e-6)
-    got_ce = jax.jit(dos.weighted_target_ce)(jnp.array(logits), jnp.array(target_logits), jnp.array(labels),
-                                             jnp.array(valid), 0.5)
-    np.testing.assert_allclose(got_ce, ce, rtol=1e-5)
-    # the micro-cluster loss is (1/k) sum_j ||f - v_j||^2 less the targets' spread
-    i = 1
-    chosen = targets[i][valid[i]].astype(np.float64)
-    spread = ((chosen - chosen.mean(0)) ** 2).sum(-1).mean()
-    np.testing.assert_allclose(pull[i], ((features[i] - chosen) ** 2).sum(-1).mean() - spread, rtol=1e-5)
+
+copies_per_weight_vector = jax.jit(dos.copies_per_weight_vector, static_argnums=1)
+
+
+@given(st.lists(st.integers(1, 45), min_size=8, max_size=8), st.sampled_from([1, 3, 10]))
+@settings(max_examples=30, deadline=None)
+def test_copies_per_weight_vector_cycle_through_the_vectors(rates, num_vectors):
+    got = np.asarray(copies_per_weight_vector(jnp.array(rates, jnp.float32), num_vectors))
+    expected = np.array([[sum(1 for l in range(r) if l % num_vectors == m) for m in range(num_vectors)]
+                         for r in rates])
+    np.testing.assert_array_equal(got, expected)
+
+
+def dos_example_loss_numpy(logits, features, labels, targets, target_logits, valid, draws, rates, lam, beta, normalise):
+    """The module docstring's L_i, transcribed with loops: r overloaded instances, instance l with
+    weight vector l mod R (the draws normalised over the real neighbours), each adding the own CE,
+    beta * sum_j rho_j CE(g(v_j)) and lambda * sum_j w_j ||f - v_j||^2."""
+    def space(a):
+        a = np.asarray(a, np.float64)
+        return a / np.linalg.norm(a, axis=-1, keepdims=True) if normalise else a
+
+    num_vectors = draws.shape[1]
+    out = []
+    for i in range(len(labels)):
+        own = -log_softmax(logits[i].astype(np.float64))[labels[i]]
+        real = np.flatnonzero(valid[i])
+        distances = np.array([np.linalg.norm(space(features[i]) - space(targets[i, j])) for j in real])
+        target_ce = np.array([-log_softmax(target_logits[i, j].astype(np.float64))[labels[i]] for j in real])
+        total = 0.0
+        for copy in range(int(rates[i])):
+            total += own
+            if len(real) == 0:
+                continue
+            w = draws[i, copy % num_vectors, real].astype(np.float64)
+            w = w / w.sum()
+            rho = np.exp(-w * distances) / np.exp(-w * distances).sum()
+            total += beta * (rho * target_ce).sum() + lam * (w * distances**2).sum()
+        out.append(total)
+    return np.array(out)
+
+
+def random_dos_batch(seed, batch=7, width=4, dim=3, classes=5, num_vectors=3):
+    rng = np.random.default_rng(seed)
+    valid = rng.random((batch, width)) < 0.6
+    valid[0] = False   # an example without neighbours
+    valid[1] = True
+    return dict(
+        logits=rng.normal(size=(batch, classes)).astype(np.float32),
+        features=rng.normal(size=(batch, dim)).astype(np.float32),
+        labels=rng.integers(0, classes, batch),
+        targets=rng.normal(size=(batch, width, dim)).astype(np.float32),
+        target_logits=rng.normal(size=(batch, width, classes)).astype(np.float32),
+        valid=valid,
+        draws=rng.uniform(1e-3, 1.0, (batch, num_vectors, width)).astype(np.float32),
+        rates=rng.integers(1, 8, batch).astype(np.float32))
+
+
+example_loss = jax.jit(dos.dos_example_loss)
+
+
+def dos_example_loss(b, lam, beta, normalise):
+    """:func:`dos.dos_example_loss` of a :func:`random_dos_batch` (compiled once per shape)."""
+    targets = dos.DOSTargets(jnp.array(b["targets"]), jnp.array(b["target_logits"]), jnp.array(b["valid"]),
+                             jnp.array(b["draws"]))
+    return example_loss(jnp.array(b["logits"]), jnp.array(b["features"]), jnp.array(b["labels"]), targets,
+                        jnp.array(b["rates"]), jnp.float32(lam), jnp.float32(beta), jnp.float32(normalise))
+
+
+@given(st.integers(0, 2**31 - 1), st.sampled_from([0.0, 0.5, 2.0]), st.sampled_from([0.0, 1.0, 3.0]),
+       st.sampled_from([0.0, 1.0]))
+@settings(max_examples=12, deadline=None)
+def test_dos_example_loss_matches_numpy_transcription(seed, lam, beta, normalise):
+    b = random_dos_batch(seed)
+    got = dos_example_loss(b, lam, beta, normalise)
+    expected = dos_example_loss_numpy(**b, lam=lam, beta=beta, normalise=normalise)
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-5)
+    own = -log_softmax(b["logits"].astype(np.float64), axis=-1)[np.arange(7), b["labels"]]
+    np.testing.assert_allclose(got[0], b["rates"][0] * own[0], rtol=1e-5)  # k = 0: r times the plain CE
+
+
+def test_dos_without_micro_cluster_targets_or_replication_is_plain_ce():
+    b = random_dos_batch(3)
+    ce = -log_softmax(b["logits"].astype(np.float64), axis=-1)[np.arange(7), b["labels"]]
+    np.testing.assert_allclose(dos_example_loss({**b, "rates": np.ones(7, np.float32)}, 0.0, 0.0, 0.0), ce, rtol=1e-5)
+    np.testing.assert_allclose(dos_example_loss({**b, "valid": np.zeros_like(b["valid"])}, 2.0, 3.0, 0.0),
+                               b["rates"] * ce, rtol=1e-5)  # no neighbours: each copy is the plain CE
+
+
+def test_target_ce_trains_only_the_output_layer_and_micro_cluster_only_the_features():
+    """rho and the targets are constants: the targets' CE has no gradient with respect to f(x_i) or
+    g(f(x_i)); the micro-cluster loss has none with respect to the logits. Gradients stay finite
+    with normalised features of 0."""
+    b = random_dos_batch(4)
+    b["features"][2] = 0.0
+
+    targets = dos.DOSTargets(jnp.array(b["targets"]), jnp.array(b["target_logits"]), jnp.array(b["valid"]),
+                             jnp.array(b["draws"]))
+
+    @jax.jit
+    def grads(logits, features, lam, beta, normalise):
+        def total(logits, features):
+            return jnp.sum(dos.dos_example_loss(logits, features, jnp.array(b["labels"]), targets,
+                                                jnp.array(b["rates"]), lam, beta, normalise))
+        return jax.grad(total, argnums=(0, 1))(logits, features)
+
+    logits, features = jnp.array(b["logits"]), jnp.array(b["features"])
+    grad_ce = grads(logits, features, 0.0, 0.0, 0.0)
+    grad_targets = grads(logits, features, 0.0, 5.0, 0.0)
+    np.testing.assert_allclose(grad_targets[0], grad_ce[0], rtol=1e-6)
+    np.testing.assert_array_equal(grad_targets[1], 0.0)
+    grad_pull = grads(logits, features, 2.0, 0.0, 1.0)
+    np.testing.assert_allclose(grad_pull[0], grad_ce[0], rtol=1e-6)
+    assert np.all(np.isfinite(grad_pull[1])) and np.abs(np.asarray(grad_pull[1][1])).sum() > 0
+
+
+def test_micro_cluster_term_is_bounded_by_four_with_normalised_features():
+    b = random_dos_batch(5)
+    b["features"] *= 100.0
+    b["targets"] *= 50.0
+    ones = {**b, "rates": np.ones(7, np.float32)}
+    micro = np.asarray(dos_example_loss(ones, 1.0, 0.0, 1.0) - dos_example_loss(ones, 0.0, 0.0, 1.0))
+    assert np.all(micro <= 4.0 + 1e-5) and np.all(micro >= 0.0) and micro[1] > 0
+    raw = np.asarray(dos_example_loss(ones, 1.0, 0.0, 0.0) - dos_example_loss(ones, 0.0, 0.0, 0.0))
+    assert raw[1] > 100.0
 
 
 def test_head_logits_are_the_models_logits_of_its_features():
@@ -128,15 +251,25 @@ def test_head_logits_are_the_models_logits_of_its_features():
     np.testing.assert_allclose(dos.head_logits(params, features), logits, rtol=1e-5, atol=1e-6)
 
 
-def first_steps(method):
-    """``(spec, data, model, initial, state, after)``: two runs of ``method`` (seed 0, rho 20) with
-    ``refresh_steps`` 3 and 100, vmapped, at init, after 3 steps and after 4 steps."""
+def test_weight_vectors_are_fixed_per_example_and_round():
+    key = jax.random.PRNGKey(3)
+    draw = jax.jit(dos.draw_weight_vectors, static_argnums=(2, 3))
+    a = draw(key, jnp.array([4, 9, 4]), 3, 5)
+    np.testing.assert_array_equal(a[0], a[2])
+    assert not np.allclose(a[0], a[1])
+    assert not np.allclose(draw(jax.random.fold_in(key, 1), jnp.array([4, 9, 4]), 3, 5)[0], a[0])
+    assert a.shape == (3, 3, 5) and np.all((np.asarray(a) > 0) & (np.asarray(a) <= 1))
+
+
+def first_steps(method, **overrides):
+    """``(spec, data, model, initial, state, after, not_due)``: two runs of ``method`` (seed 0, rho 20)
+    with ``refresh_steps`` 3 and 100, vmapped, at init, after 3 steps and after 4 steps (both runs)."""
     config = embedding_config((method,))
     dataset = datasets.load("synthetic", **config.dataset_kwargs["synthetic"])
     spec = program_spec(config, dataset, profile="step", method_names=(method,))
     program = make_program(spec)
     data = DeviceData.from_dataset(dataset)
-    values = {"rho": 20.0, "mu": 0.5, "learning_rate": 1e-2, **spec.hparam_defaults()}
+    values = {"rho": 20.0, "mu": 0.5, "learning_rate": 1e-2, **spec.hparam_defaults(), **overrides}
     hparams = {**{k: jnp.full(2, v, jnp.float32) for k, v in values.items()},
                "refresh_steps": jnp.array([3.0, 100.0]), "method_index": jnp.zeros(2, jnp.int32)}
 
@@ -146,16 +279,21 @@ def first_steps(method):
     for _ in range(3):
         state = step(state, hparams)
     after = step(state, hparams)
+    again = step(step(step(step(init(jnp.stack([jax.random.PRNGKey(0)] * 2), hparams), hparams), hparams), hparams),
+                 hparams)
+    jax.tree.map(np.testing.assert_array_equal, again, after)  # deterministic
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
     first, second = (lambda tree: jax.tree.map(lambda a: a[0], tree)), (lambda tree: jax.tree.map(lambda a: a[1], tree))
     return spec, data, model, first(initial), first(state), first(after), second(after)
 
 
-def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps():
+@pytest.mark.parametrize("normalise", [0.0, 1.0])
+def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps(normalise):
     """Up to step R the targets are those of init; the step starting at R refreshes them from the
-    network of step R (embeddings and in-class neighbours of the pool); a run with a longer
-    interval in the same vmapped program keeps its targets."""
-    spec, data, model, initial, state, after, not_due = first_steps("dos")
+    network of step R (features and in-class neighbours of the pool, searched in the normalised
+    features when ``normalise``); a run with a longer interval in the same vmapped program keeps its
+    targets. Two calls of the vmapped program give the same states."""
+    spec, data, model, initial, state, after, not_due = first_steps("dos", normalise=normalise)
     np.testing.assert_array_equal(state.extra.embeddings, initial.extra.embeddings)
     np.testing.assert_array_equal(not_due.extra.embeddings, initial.extra.embeddings)
     _, embeddings = apply_in_batches(model, state.params, data.x_train, spec.eval_batch_size)
@@ -163,10 +301,29 @@ def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps():
     assert not np.allclose(after.extra.embeddings, initial.extra.embeddings)
     labels, mask, counts = np.asarray(data.y_train), np.asarray(state.extra.mask), np.asarray(state.class_counts)
     k = np.asarray(dos.neighbors_per_class(counts, 5.0, 0.0, dos.MAX_NEIGHBORS))
-    expected = neighbor_targets_numpy(np.asarray(embeddings), labels, mask, k, dos.MAX_NEIGHBORS)
+    space = np.asarray(embeddings, np.float64)
+    if normalise:
+        space = space / np.linalg.norm(space, axis=1, keepdims=True)
+    expected = neighbor_targets_numpy(space, labels, mask, k, dos.MAX_NEIGHBORS)
     np.testing.assert_array_equal(after.extra.neighbors, expected)
     found = np.asarray(after.extra.neighbors >= 0).sum(1)
     np.testing.assert_array_equal(found[mask], np.minimum(k[labels], counts[labels] - 1)[mask])
+
+
+def dos_config(hparams):
+    config = embedding_config(("dos",))
+    config.hparams = {"dos": hparams}
+    return config
+
+
+@pytest.mark.parametrize("hparams,bad", [
+    ({"oversampling_rate": (1.0, 2.5)}, "oversampling_rate=2.5"),
+    ({"normalise": 0.5}, "normalise=0.5"),
+])
+def test_settings_that_cannot_do_what_they_say_are_refused_before_compiling(hparams, bad):
+    dataset = datasets.load("synthetic", **embedding_config(()).dataset_kwargs["synthetic"])
+    with pytest.raises(ValueError, match=bad):
+        program_spec(dos_config(hparams), dataset, profile="step", method_names=("dos",))
 
 
 # --- LMLE -----------------------------------------------------------------------------------------
@@ -333,7 +490,8 @@ def test_lmle_reclusters_every_refresh_steps():
 
 @pytest.mark.parametrize("method", ["dos", "lmle"])
 def test_method_beats_chance_on_minority_classes_and_survives_single_example_classes(sweep, method):
-    runs = sweep[(sweep.method == method) & (sweep.get("hp_k_minority", 5.0).fillna(5.0) == 5.0)]
+    defaults = (sweep.get("hp_k_minority", 5.0).fillna(5.0) == 5.0) & (sweep.get("hp_oversampling_rate", 0.0).fillna(0.0) == 0.0)
+    runs = sweep[(sweep.method == method) & defaults]
     assert len(runs) == 4
     metrics = [c for c in runs.columns if runs[c].dtype.kind == "f" and not c.startswith("hp_")]
     assert {"accuracy", "ovr_roc_auc", "train_loss", "recall_per_class_3"} <= set(metrics)
@@ -346,10 +504,11 @@ def test_method_beats_chance_on_minority_classes_and_survives_single_example_cla
 
 
 def test_dos_without_neighbours_is_the_baseline(sweep):
-    """k = 0 for every class leaves only the CE of the batch's own embeddings: the baseline's loss on
-    the baseline's batches (same key streams), so the same runs."""
+    """k = 0 for every class and over-sampling rate 1 leave only the CE of the batch's own features:
+    the baseline's loss on the baseline's batches (same key streams), so the same runs."""
     baseline = sweep[sweep.method == "baseline"].sort_values(["rho", "seed"])
-    plain_dos = sweep[(sweep.method == "dos") & (sweep.hp_k_minority == 0.0)].sort_values(["rho", "seed"])
+    plain_dos = sweep[(sweep.method == "dos") & (sweep.hp_k_minority == 0.0)
+                      & (sweep.hp_oversampling_rate == 1.0)].sort_values(["rho", "seed"])
     assert len(baseline) == len(plain_dos) == 4
     for column in ("train_loss", "ovr_roc_auc", "balanced_accuracy", "log_loss"):
         np.testing.assert_allclose(plain_dos[column], baseline[column], rtol=1e-4, atol=1e-5, err_msg=column)
@@ -361,6 +520,8 @@ def test_dos_without_neighbours_is_the_baseline(sweep):
     ("dos", {"micro_cluster_weight": (1.0, -0.5)}, "micro_cluster_weight"),
     ("dos", {"refresh_steps": -2.0}, "refresh_steps"),
     ("dos", {"k": 3.0}, "'k'"),
+    ("dos", {"oversampling_rate": -1.0}, "oversampling_rate"),
+    ("dos", {"normalise": 2.0}, "normalise"),
     ("lmle", {"margin_cluster": -0.1}, "margin_cluster"),
     ("lmle", {"margin_negative": (0.2, 5.0)}, "margin_negative"),
     ("lmle", {"knn_temperature": 0.0}, "knn_temperature"),

@@ -1,49 +1,90 @@
 """Deep over-sampling, DOS (Ando & Huang 2017, ECML-PKDD; survey "Deep over-sampling (DOS)").
 
-Every training example ``x_i`` (class ``y_i``) is presented together with its ``k_{y_i}`` in-class
-nearest neighbours in the deep feature space, ``v_i1 .. v_ik`` (embeddings ``f(x_j)`` of other
-training examples of class ``y_i``, taken at the last refresh and held constant in between). With
-``v_i0 = f(x_i)`` the current embedding and ``g`` the output layer, the per-example loss is::
+The network is split into lower layers ``f`` (the deep feature, our models' penultimate features)
+and upper layers ``g`` (the output layer). Every training example ``x_i`` of class ``y_i`` is
+*overloaded*: paired with its ``k = k_{y_i}`` in-class nearest neighbours in the deep feature space,
+``N_i = (v_i1 .. v_ik)`` (features ``f(x_j)`` of other training examples of class ``y_i``, taken at
+the last refresh and held constant in between), and with ``r = r_{y_i}`` weight vectors
+``w_i^(1) .. w_i^(r)`` on the simplex over ``N_i`` (the over-sampling rate: a minority example is
+presented ``r`` times, each time with another weight vector). Each overloaded instance
+``(x_i, y_i, N_i, w_i^(l))`` has the losses::
 
-    l(x_i) = sum_{j=0..k} w_j CE(g(v_ij), y_i)                    (weighted CE over the targets)
-             + lambda || f(x_i) - (1/k) sum_{j=1..k} v_ij ||^2    (micro-cluster loss)
+    l_f(l) = sum_j w_ij^(l) ||f(x_i) - v_ij||^2                          (micro-cluster loss: lower layers)
+    rho_ij^(l) = exp(-w_ij^(l) ||f(x_i) - v_ij||) / sum_j' exp(-w_ij'^(l) ||f(x_i) - v_ij'||)
+    l_g(l) = sum_j rho_ij^(l) CE(g(v_ij), y_i)                            (targets' CE: upper layers)
 
-* The weighted CE trains the output layer on ``k`` stored neighbour embeddings besides the
-  example's own: a class with ``k_c`` neighbours per example is over-sampled ``(1 + k_c)``-fold in
-  feature space. The weights are a choice (the survey does not give Ando & Huang's): ``w_0 = 1``
-  and ``w_j = target_weight`` (default 1) for ``j >= 1``. The targets are constants, so their CE
-  moves only the output layer, while ``CE(g(f(x_i)))`` moves every layer.
-* The micro-cluster loss pulls the embedding towards the mean of its neighbours (the lower layers'
-  objective in Ando & Huang). It equals ``(1/k) sum_j ||f(x_i) - v_ij||^2`` less a constant (the
-  targets' spread), so the two have the same gradient up to the factor ``1/k``; it is 0 for an
-  example with ``k = 0`` neighbours (the majority classes by default). ``lambda =
-  micro_cluster_weight`` (default 1).
+``l_f`` is smallest at ``f(x_i) = sum_j w_ij v_ij``: each weight vector is a synthetic embedding
+target in the linear subspace of the in-class neighbours (the paper's abstract), and the pull
+towards it shrinks the in-class variance. ``l_g`` trains the output layer on the neighbours'
+features, weighted by ``rho``. Our per-example loss sums the example's ``r`` overloaded instances::
 
-Neighbours per class (``k_c``, the DOS over-sampling rate): Ando & Huang use a larger ``k`` for
-minority classes and ``k = 0`` for the majority (survey: "k = 3 for the minority class, and k = 0 for
-the majority class"). Here a class is a *minority* class when it has fewer training examples than
-the largest class of the run's subset; ``k_c = k_minority`` (default 5, the paper's Table 14) for
-minority classes and ``k_c = k_majority`` (default 0) for the others, both rounded and at most
-:data:`MAX_NEIGHBORS` (static: it sets the neighbour table's shape). A class with fewer than
-``k_c + 1`` examples uses all its other examples; a class with one example has no neighbours (its
-loss is the plain CE).
+    L_i = sum_{l=1..r} [ CE(g(f(x_i)), y_i) + target_weight * l_g(l) + micro_cluster_weight * l_f(l) ]
+        = r CE(g(f(x_i)), y_i) + sum_l [ target_weight * l_g(l) + micro_cluster_weight * l_f(l) ]
 
-Refresh: the embeddings of the whole pool are recomputed and the in-class neighbours re-found
-(exact kNN, :func:`imbjax.sampling.knn`) at ``init`` and then every ``refresh_steps`` steps inside the
-run's ``lax.scan`` (``refresh_steps = 0``, the default, is one epoch of the training subset,
-``ceil(n / batch_size)`` steps; Ando & Huang alternate one training epoch and one target update).
-Under ``vmap`` the refresh runs only at steps where some run refreshes
-(:func:`imbjax.train.round_update`). Batches are drawn uniformly from the training
-subset (the over-sampling is in feature space), with the same key stream as the baseline, so runs
-with one seed see the same batches. Prediction is the network's softmax.
+and the batch loss is the mean of ``L_i`` over a batch drawn uniformly from the training subset.
+An example without neighbours (``k = 0``: the majority classes by default) has ``L_i = r CE``, a
+majority example ``r = 1``: plain CE. With ``micro_cluster_weight = target_weight = 0`` and
+``oversampling_rate = 1`` the loss is the baseline's CE.
 
-Hyper-parameters (sweepable; ``Method.bounds`` refuses other values before compiling):
-``k_minority``, ``k_majority`` in [0, MAX_NEIGHBORS], ``micro_cluster_weight`` >= 0,
-``target_weight`` >= 0, ``refresh_steps`` >= 0.
+Where the equations come from: the split into ``l_f`` for the lower and a weighted sum of the
+targets' CE for the upper layers, the per-class ``k`` and the alternation of training and target
+updates are the survey's account and the paper's abstract; ``rho``, the ``r`` weight vectors per
+example drawn at each target update and normalised to sum 1, and ``l_f`` as the ``w``-weighted
+distances follow the public re-implementation in ``MaxDietsch/master-thesis`` (mmpretrain
+``DOSLoss`` / ``DOSTrainLoop``). The paper's own method section could not be consulted here; the
+choices below are ours and each is a parameter or named:
+
+* **Own CE** (our variant): ``CE(g(f(x_i)), y_i)`` is in every overloaded instance (weight 1), so
+  the example's own features are classified too and ``k = 0`` is plain CE; the re-implementation
+  presents an overloaded example to the output layer through its neighbours only.
+* **Squared distance in l_f** (our reading): the re-implementation sums unsquared distances;
+  squared ones make the minimiser the weighted mean of the neighbours (the abstract's "linear
+  subspace"). ``rho`` uses the unsquared distance, as the re-implementation.
+* **Gradients**: the targets ``v_ij`` are constants and ``rho`` is held constant
+  (``stop_gradient``), so ``l_g`` moves only the output layer and ``l_f`` only the lower layers
+  (the survey: "optimizing the lower layer and upper layer parameters separately"); the own CE
+  moves both.
+* **Weight vectors**: ``w^(l) ~ U(0, 1)^k`` normalised to sum 1 over the example's neighbours (the
+  re-implementation draws ``|N(0, 1)|``), drawn per example and refresh round (fixed within a
+  round) from the run's own key stream. At most :data:`MAX_WEIGHT_VECTORS` distinct vectors per
+  example (static shape): a rate ``r`` above it presents copies ``l`` and ``l +
+  MAX_WEIGHT_VECTORS`` with the same vector (our variant; exact up to that rate).
+* **Replication as multiplicity** (our variant): the ``r`` instances of an example enter its loss
+  together instead of as ``r`` entries of a larger epoch; in expectation the same, and batches are
+  the baseline's (same key stream), so runs of one seed see the same examples.
+* **Over-sampling rate** ``oversampling_rate`` (``r`` of every minority class; majority classes
+  ``r = 1``): a whole number ``>= 1``, or 0 (the default, our choice) for the class-balancing rate
+  ``r_c = round(n_max / n_c)`` at which the minority classes' overloaded instances match the
+  largest class in number (as SMOTE "to balance").
+* **normalise** (0 or 1, default 0 = the paper's raw features; our variant): 1 measures every
+  distance (neighbour search, ``l_f``, ``rho``) between L2-normalised features ``f / ||f||``, so
+  ``l_f <= 4 sum_j w_ij`` and the micro-cluster term cannot grow with the feature scale.
+* **Initial targets** from the initialised network (no pre-training phase).
+
+Neighbours per class (``k_c``): the survey gives ``k = 3`` for the minority class and ``k = 0`` for
+the majority as an example; the paper's Table 14 uses ``k = 5``. A class is a *minority* class when
+it has fewer training examples than the largest class of the run's subset; ``k_c = k_minority``
+(default 5) for minority classes and ``k_majority`` (default 0) for the others, rounded and at most
+:data:`MAX_NEIGHBORS` (static). A class with fewer than ``k_c + 1`` examples uses all its other
+examples; a class with one example has none (its loss is ``r`` CE).
+
+Refresh: the features of the whole pool are recomputed and the in-class neighbours re-found
+(exact kNN, :func:`imbjax.sampling.knn`), and new weight vectors drawn, at ``init`` and then every
+``refresh_steps`` steps inside the run's ``lax.scan`` (``refresh_steps = 0``, the default, is one
+epoch of the training subset, ``ceil(n / batch_size)`` steps: the paper alternates training and
+target updates). Under ``vmap`` the refresh runs only at steps where some run refreshes
+(:func:`imbjax.train.round_update`). Prediction is the network's softmax.
+
+Hyper-parameters (sweepable; refused before compiling outside ``Method.bounds`` or, for
+``oversampling_rate`` and ``normalise``, when not whole / not 0 or 1): ``k_minority``,
+``k_majority`` in [0, MAX_NEIGHBORS], ``oversampling_rate`` >= 0, ``micro_cluster_weight`` >= 0
+(lambda, default 1: the losses added unweighted), ``target_weight`` >= 0 (default 1), ``normalise``
+in {0, 1}, ``refresh_steps`` >= 0.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import jax
@@ -63,6 +104,10 @@ ANDO = "Ando & Huang 2017 (ECML-PKDD), deep over-sampling (DOS)"
 FAMILY = "dos"
 #: Largest number of in-class neighbours per example (static: the neighbour table's width).
 MAX_NEIGHBORS = 10
+#: Distinct weight vectors per example (static); higher over-sampling rates reuse them cyclically.
+MAX_WEIGHT_VECTORS = 10
+#: Folded into a run's key for the weight vectors' stream.
+WEIGHT_STREAM = 11
 
 
 class DOSState(NamedTuple):
@@ -74,31 +119,80 @@ class DOSState(NamedTuple):
       neighbors: ``int32[N, MAX_NEIGHBORS]`` each example's in-class neighbours (pool indices,
         nearest first), -1 beyond its class's ``k_c`` or its class's size.
       refresh_steps: ``int32`` steps between refreshes (the epoch length when ``refresh_steps = 0``).
+      weight_key: the key of the run's weight vectors (folded with the refresh step and the example).
     """
 
     mask: Array
     embeddings: Array
     neighbors: Array
     refresh_steps: Array
+    weight_key: Array
 
 
 class DOSTargets(NamedTuple):
-    """What the DOS loss reads from ``ctx.extra``: a batch's neighbour targets ``[B, K, D]``,
-    their logits ``g(v) : [B, K, C]`` and which are real ``bool[B, K]``."""
+    """What the DOS loss reads from ``ctx.extra`` for a batch of ``B`` examples: the neighbour
+    targets ``embeddings: [B, K, D]``, their logits ``g(v): [B, K, C]``, which are real
+    ``valid: bool[B, K]`` and the raw weight draws ``weights: [B, R, K]`` in (0, 1)."""
 
     embeddings: Array
     logits: Array
     valid: Array
+    weights: Array
 
 
 # --- Kernels ---------------------------------------------------------------------------------
 
+def minority_classes(class_counts: Array) -> Array:
+    """``bool[C]``: classes with fewer training examples than the largest."""
+    counts = jnp.asarray(class_counts, jnp.float32)
+    return counts < jnp.max(counts)
+
+
 def neighbors_per_class(class_counts: Array, k_minority, k_majority, max_neighbors: int) -> Array:
     """``k_c``: ``k_minority`` for classes smaller than the largest, ``k_majority`` for the others,
     rounded and clipped to ``[0, max_neighbors]``; ``int32[C]``."""
-    counts = jnp.asarray(class_counts, jnp.float32)
-    k = jnp.where(counts < jnp.max(counts), k_minority, k_majority)
+    k = jnp.where(minority_classes(class_counts), k_minority, k_majority)
     return jnp.clip(jnp.round(k), 0, max_neighbors).astype(jnp.int32)
+
+
+def oversampling_rates(class_counts: Array, oversampling_rate) -> Array:
+    """``r_c``, the overloaded instances per example of class c: ``round(oversampling_rate)`` for
+    minority classes (``round(n_max / n_c)`` when it is 0), 1 for the largest; ``float32[C]``, >= 1."""
+    counts = jnp.asarray(class_counts, jnp.float32)
+    balancing = jnp.round(jnp.max(counts) / jnp.maximum(counts, 1.0))
+    rate = jnp.where(jnp.round(oversampling_rate) > 0, jnp.round(oversampling_rate), balancing)
+    return jnp.where(minority_classes(counts), jnp.maximum(rate, 1.0), 1.0)
+
+
+def copies_per_weight_vector(rates: Array, num_vectors: int) -> Array:
+    """How many of an example's ``r`` overloaded instances use each of its ``num_vectors`` weight
+    vectors (instance ``l`` uses vector ``l mod num_vectors``): ``float32[B, num_vectors]``, rows
+    summing to ``r``. ``rates: [B]`` whole numbers >= 1."""
+    vector = jnp.arange(num_vectors, dtype=jnp.float32)[None, :]
+    rates = jnp.asarray(rates, jnp.float32)[:, None]
+    return jnp.where(vector < rates, jnp.floor((rates - 1.0 - vector) / num_vectors) + 1.0, 0.0)
+
+
+def simplex_weights(draws: Array, valid: Array) -> Array:
+    """Weight vectors on the simplex over each example's real neighbours: ``draws`` zeroed where
+    ``valid`` is False and divided by their sum (all 0 without neighbours).
+
+    Args:
+      draws: ``[B, R, K]`` positive draws.
+      valid: ``bool[B, K]``.
+    """
+    kept = jnp.where(valid[:, None, :], draws, 0.0)
+    return kept / jnp.maximum(jnp.sum(kept, axis=-1, keepdims=True), 1e-12)
+
+
+def unit_rows(features: Array) -> Array:
+    """``f / ||f||_2`` along the last axis; 0 stays 0, with a finite gradient there."""
+    return features * jax.lax.rsqrt(jnp.maximum(jnp.sum(features**2, axis=-1, keepdims=True), 1e-24))
+
+
+def feature_space(features: Array, normalise) -> Array:
+    """The features distances are measured in: L2-normalised where ``normalise`` (> 0.5), else as given."""
+    return jnp.where(normalise > 0.5, unit_rows(features), features)
 
 
 def neighbor_targets(embeddings: Array, labels: Array, mask: Array, k_per_class: Array, max_neighbors: int
@@ -113,39 +207,48 @@ def neighbor_targets(embeddings: Array, labels: Array, mask: Array, k_per_class:
     return jnp.where(wanted, index, -1)
 
 
-def micro_cluster_loss(embeddings: Array, targets: Array, valid: Array) -> Array:
-    """``|| f_i - mean_{j: valid_ij} v_ij ||^2`` per example, 0 where no target is valid: ``float32[B]``.
+def draw_weight_vectors(round_key: Array, index: Array, num_vectors: int, max_neighbors: int) -> Array:
+    """Raw weight draws ``U(0, 1): [B, num_vectors, max_neighbors]`` of the pool examples ``index:
+    int[B]``, a function of ``(round_key, example)`` only (the same within a refresh round)."""
+    def one(i):
+        return jax.random.uniform(jax.random.fold_in(round_key, i), (num_vectors, max_neighbors),
+                                  minval=1e-6, maxval=1.0)
+
+    return jax.vmap(one)(index)
+
+
+def dos_example_loss(logits: Array, features: Array, labels: Array, targets: DOSTargets, rates: Array,
+                     micro_cluster_weight, target_weight, normalise) -> Array:
+    """``L_i`` of the module docstring per example, ``float32[B]``.
 
     Args:
-      embeddings: ``[B, D]`` the batch's current features ``f(x_i)``.
-      targets: ``[B, K, D]`` the neighbour targets ``v_ij``.
-      valid: ``bool[B, K]`` which targets exist.
+      logits: ``[B, C]`` ``g(f(x_i))``; features: ``[B, D]`` ``f(x_i)``; labels: ``int[B]``.
+      targets: the batch's :class:`DOSTargets` (``K`` neighbours, ``R`` weight draws each).
+      rates: ``[B]`` the examples' over-sampling rates ``r_{y_i}`` (whole numbers >= 1).
+      micro_cluster_weight, target_weight: ``lambda`` and the targets' CE weight.
+      normalise: > 0.5 measures distances between L2-normalised features.
     """
-    weight = valid.astype(jnp.float32)
-    count = jnp.sum(weight, axis=1)
-    mean = jnp.sum(targets * weight[..., None], axis=1) / jnp.maximum(count, 1.0)[:, None]
-    return jnp.where(count > 0, jnp.sum((embeddings - mean) ** 2, axis=-1), 0.0)
-
-
-def weighted_target_ce(logits: Array, target_logits: Array, labels: Array, valid: Array, target_weight) -> Array:
-    """``CE(g(f_i), y_i) + target_weight * sum_{j: valid_ij} CE(g(v_ij), y_i)`` per example, ``float32[B]``.
-
-    Args:
-      logits: ``[B, C]`` of the batch's own embeddings; target_logits: ``[B, K, C]`` of the targets.
-      labels: ``int[B]``; valid: ``bool[B, K]``.
-    """
-    own = losses.cross_entropy(logits, labels)
-    targets = losses.cross_entropy(target_logits, jnp.broadcast_to(labels[:, None], valid.shape))
-    return own + target_weight * jnp.sum(jnp.where(valid, targets, 0.0), axis=1)
+    weights = simplex_weights(targets.weights, targets.valid)                       # [B, R, K]
+    copies = copies_per_weight_vector(rates, weights.shape[1])                       # [B, R]
+    squared = jnp.sum((feature_space(features, normalise)[:, None, :]
+                       - feature_space(targets.embeddings, normalise)) ** 2, axis=-1)  # [B, K]
+    micro_cluster = jnp.einsum("brk,bk->br", weights, squared)                      # l_f per vector
+    distance = jnp.sqrt(jax.lax.stop_gradient(squared))
+    scores = jnp.where(targets.valid[:, None, :], -weights * distance[:, None, :], -1e30)
+    rho = jnp.where(targets.valid[:, None, :], jax.nn.softmax(scores, axis=-1), 0.0)
+    target_ce = losses.cross_entropy(targets.logits, jnp.broadcast_to(labels[:, None], targets.valid.shape))
+    target_loss = jnp.einsum("brk,bk->br", rho, jnp.where(targets.valid, target_ce, 0.0))  # l_g per vector
+    per_vector = target_weight * target_loss + micro_cluster_weight * micro_cluster
+    return rates * losses.cross_entropy(logits, labels) + jnp.sum(copies * per_vector, axis=1)
 
 
 def dos_loss(logits, labels, ctx):
-    """The batch mean of DOS's loss (module docstring): ``ctx.features`` are the batch's embeddings
-    ``[B, D]``, ``ctx.extra`` its :class:`DOSTargets`."""
-    targets = ctx.extra
-    ce = weighted_target_ce(logits, targets.logits, labels, targets.valid, ctx.hparams["target_weight"])
-    pull = micro_cluster_loss(ctx.features, targets.embeddings, targets.valid)
-    return jnp.mean(ce + ctx.hparams["micro_cluster_weight"] * pull)
+    """The batch mean of DOS's per-example loss (:func:`dos_example_loss`): ``ctx.features`` are the
+    batch's features ``[B, D]``, ``ctx.extra`` its :class:`DOSTargets`."""
+    hparams = ctx.hparams
+    rates = oversampling_rates(ctx.class_counts, hparams["oversampling_rate"])[labels]
+    return jnp.mean(dos_example_loss(logits, ctx.features, labels, ctx.extra, rates, hparams["micro_cluster_weight"],
+                                     hparams["target_weight"], hparams["normalise"]))
 
 
 def head_logits(params, features: Array) -> Array:
@@ -155,12 +258,26 @@ def head_logits(params, features: Array) -> Array:
     return jnp.matmul(features, head["kernel"], precision=jax.lax.Precision.HIGHEST) + head["bias"]
 
 
+def check_setting(values: Mapping[str, tuple[float, ...]], n_max: int) -> None:
+    """Refuse over-sampling rates that are not whole numbers and ``normalise`` values other than 0 / 1."""
+    del n_max
+    for rate in values["oversampling_rate"]:
+        if rate != round(rate):
+            raise ValueError(f"dos hyper-parameter oversampling_rate={rate!r} is not a whole number of overloaded "
+                             f"instances; use 0 (the class-balancing rate) or 1, 2, 3, ...")
+    for flag in values["normalise"]:
+        if flag not in (0.0, 1.0):
+            raise ValueError(f"dos hyper-parameter normalise={flag!r} must be 0 (raw features) or 1 "
+                             f"(L2-normalised features)")
+
+
 # --- The training program ------------------------------------------------------------------------
 
 @register_family(FAMILY)
 def dos_program(spec: ProgramSpec) -> Program:
     """Uniform batches from the training subset, each example with its stored in-class neighbour
-    targets; the method's loss (DOS's); embeddings and neighbours refreshed every ``refresh_steps``."""
+    targets and weight vectors; the method's loss (DOS's); features and neighbours refreshed every
+    ``refresh_steps``."""
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
@@ -168,28 +285,31 @@ def dos_program(spec: ProgramSpec) -> Program:
     def refresh(carry, inputs):
         """New ``(embeddings, neighbors)`` from the network's current features of the pool."""
         del carry
-        params, x, labels, mask, k_per_class = inputs
+        params, x, labels, mask, k_per_class, normalise = inputs
         _, embeddings = apply_in_batches(model, params, x, spec.eval_batch_size)
-        return embeddings, neighbor_targets(embeddings, labels, mask, k_per_class, MAX_NEIGHBORS)
+        neighbors = neighbor_targets(feature_space(embeddings, normalise), labels, mask, k_per_class, MAX_NEIGHBORS)
+        return embeddings, neighbors
 
     maybe_refresh = round_update(refresh)
 
-    def k_per_class(state, hparams):
-        return neighbors_per_class(state.class_counts, hparams["k_minority"], hparams["k_majority"], MAX_NEIGHBORS)
+    def refresh_inputs(data, state, hparams, mask):
+        k_per_class = neighbors_per_class(state.class_counts, hparams["k_minority"], hparams["k_majority"],
+                                          MAX_NEIGHBORS)
+        return state.params, data.x_train, data.y_train, mask, k_per_class, hparams["normalise"]
 
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
-        embeddings, neighbors = refresh(None, (state.params, data.x_train, data.y_train, mask,
-                                               k_per_class(state, hparams)))
+        embeddings, neighbors = refresh(None, refresh_inputs(data, state, hparams, mask))
         steps = refresh_interval(hparams["refresh_steps"], jnp.sum(state.class_counts), spec.batch_size)
-        return state._replace(extra=DOSState(mask, embeddings, neighbors, steps))
+        return state._replace(extra=DOSState(mask, embeddings, neighbors, steps,
+                                             jax.random.fold_in(key, WEIGHT_STREAM)))
 
     def train_step(data, hparams, state):
         extra = state.extra
-        due = (state.step > 0) & (state.step % extra.refresh_steps == 0)
+        since_refresh = state.step % extra.refresh_steps
         embeddings, neighbors = maybe_refresh(
-            due, (extra.embeddings, extra.neighbors),
-            (state.params, data.x_train, data.y_train, extra.mask, k_per_class(state, hparams)))
+            (state.step > 0) & (since_refresh == 0), (extra.embeddings, extra.neighbors),
+            refresh_inputs(data, state, hparams, extra.mask))
         state = state._replace(extra=extra._replace(embeddings=embeddings, neighbors=neighbors))
         key, batch_key = jax.random.split(state.key)  # the key stream of train.draw_training_batch
         index = draw_batch(batch_key, state.weights, spec.batch_size)
@@ -197,10 +317,12 @@ def dos_program(spec: ProgramSpec) -> Program:
         x, y = data.x_train[index], data.y_train[index]
         valid = neighbors[index] >= 0
         targets = embeddings[jnp.maximum(neighbors[index], 0)]
+        round_key = jax.random.fold_in(extra.weight_key, state.step - since_refresh)
+        draws = draw_weight_vectors(round_key, index, MAX_WEIGHT_VECTORS, MAX_NEIGHBORS)
 
         def batch_loss(params):
             logits, features = model.apply(params, x)
-            batch = DOSTargets(targets, head_logits(params, targets), valid)
+            batch = DOSTargets(targets, head_logits(params, targets), valid, draws)
             ctx = context(spec, state, hparams, features)._replace(extra=batch)
             return choose(loss_fns, hparams["method_index"], logits, y, ctx)
 
@@ -214,10 +336,12 @@ def dos_program(spec: ProgramSpec) -> Program:
 
 register(Method(
     "dos", loss=dos_loss, sampler=uniform_sampler, family=FAMILY,
-    hparams={"k_minority": 5.0, "k_majority": 0.0, "micro_cluster_weight": 1.0, "target_weight": 1.0,
-             "refresh_steps": 0.0},
+    hparams={"k_minority": 5.0, "k_majority": 0.0, "oversampling_rate": 0.0, "micro_cluster_weight": 1.0,
+             "target_weight": 1.0, "normalise": 0.0, "refresh_steps": 0.0},
     bounds={"k_minority": (0.0, MAX_NEIGHBORS), "k_majority": (0.0, MAX_NEIGHBORS),
-            "micro_cluster_weight": (0.0, math.inf), "target_weight": (0.0, math.inf),
-            "refresh_steps": (0.0, math.inf)},
-    reference=f"{ANDO}: k = 5 in-class feature-space neighbours for minority classes, 0 for the majority; "
-              "micro-cluster loss + CE over the targets; targets refreshed every epoch"))
+            "oversampling_rate": (0.0, math.inf), "micro_cluster_weight": (0.0, math.inf),
+            "target_weight": (0.0, math.inf), "normalise": (0.0, 1.0), "refresh_steps": (0.0, math.inf)},
+    check_setting=check_setting,
+    reference=f"{ANDO}: minority examples overloaded r times (r = class-balancing rate) with k = 5 in-class "
+              "feature-space neighbours and random simplex weights; micro-cluster loss + rho-weighted CE over "
+              "the targets; targets refreshed every epoch"))
