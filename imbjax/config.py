@@ -31,8 +31,8 @@ from typing import Iterable
 
 import ml_collections
 
-from imbjax import data, imbalance, methods, models
-from imbjax.train import LR_SCHEDULES, OPTIMIZERS
+from imbjax import augment, data, imbalance, methods, models
+from imbjax.train import BATCH_SAMPLINGS, LR_SCHEDULES, OPTIMIZERS
 
 
 
@@ -113,6 +113,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.lr_decay_factor = 0.1
     config.batch_size = 64
     config.num_steps = 300
+    config.batch_sampling = "iid"  # or "epoch": each epoch a permutation of the subset (by the sampler's weights)
+    config.augment = "none"  # or "crop_flip" (images) or "shift_noise" (1-D signals), in-jit per run key
+    config.augment_kwargs = ml_collections.ConfigDict()  # e.g. {"padding": 4}, {"max_shift": 4, "noise_std": 0.1}
     # Execution.
     config.checkpoint_every = 0  # steps between checkpoints; 0 = none
     config.max_parallel = 0  # most runs trained at once per group; 0 = as many as fit in memory
@@ -250,7 +253,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
     ``model_kwargs``, ``models``) accept new keys, and the optional ``models`` may be added; everywhere
     else an unknown key is an error. A mapping value is never wrapped into a tuple.
     """
-    open_mappings = ("hparams", "dataset_kwargs", "model_kwargs", "models")
+    open_mappings = ("hparams", "dataset_kwargs", "model_kwargs", "models", "augment_kwargs")
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep:
@@ -339,6 +342,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if bad_wd:
         raise ValueError(f"weight decays must be >= 0, got {bad_wd[0]!r}")
     _require_choice("lr_schedule", config.lr_schedule, LR_SCHEDULES)
+    _require_choice("batch_sampling", config.batch_sampling, BATCH_SAMPLINGS)
+    augment.check_augmentation(config.augment, tuple(config.augment_kwargs.keys()))
     fractions = (config.lr_warmup_fraction, *_as_tuple(config.lr_decay_fractions))
     bad_fraction = [f for f in fractions if not 0.0 <= f < 1.0]
     if bad_fraction:

@@ -28,12 +28,12 @@ import jax.numpy as jnp
 import optax
 from jax.custom_batching import custom_vmap
 
+from imbjax import augment, imbalance, metrics, models
 from imbjax import data as datasets
-from imbjax import imbalance, metrics, models
 from imbjax import methods as method_registry
 from imbjax.data import Dataset
 from imbjax.methods import Context, Method
-from imbjax.sampling import draw_batch
+from imbjax.sampling import draw_batch, epochs
 
 Array = jax.Array
 
@@ -119,7 +119,8 @@ class TrainState(NamedTuple):
 
     ``subset`` marks the run's imbalanced training subset of the pool and ``validation`` its
     validation part (:func:`imbalance.validation_split`; all ``False`` when
-    ``spec.validation_fraction`` is 0); the two never overlap.
+    ``spec.validation_fraction`` is 0); the two never overlap. ``batch_order`` is the current epoch's
+    example order with epoch sampling (``spec.batch_sampling == "epoch"``), else ``()``.
     ``extra`` is the method state of families that need one (learned costs, cluster
     assignments, neighbour targets, per-class sampling rates); ``()`` in the standard family.
     """
@@ -133,6 +134,7 @@ class TrainState(NamedTuple):
     loss_ema: Array
     subset: Array
     validation: Array
+    batch_order: object = ()
     extra: object = ()
 
 
@@ -152,6 +154,9 @@ class ProgramSpec:
     optimizer: str = "adam"
     lr_schedule: LRSchedule = LRSchedule()
     weight_decay: bool = False
+    batch_sampling: str = "iid"
+    augmentation: str = "none"
+    augment_kwargs: tuple[tuple[str, object], ...] = ()
     batch_size: int = 64
     num_steps: int = 300
     profile: str = "step"
@@ -244,7 +249,8 @@ def initial_state(spec: ProgramSpec, model, data: DeviceData, key: Array, hparam
     params = model.init(init_key, jnp.zeros((1, *spec.input_shape), jnp.float32))
     state = TrainState(params=params, opt_state=optimizer_for(spec, hparams).init(params), key=train_key,
                        step=jnp.int32(0), weights=jnp.zeros(mask.shape, jnp.float32), class_counts=counts,
-                       loss_ema=jnp.float32(jnp.nan), subset=mask, validation=validation)
+                       loss_ema=jnp.float32(jnp.nan), subset=mask, validation=validation,
+                       batch_order=jnp.zeros(mask.shape, jnp.int32) if spec.batch_sampling == "epoch" else ())
     weights = choose(sampler, hparams["method_index"], sampler_key, data.y_train, mask,
                      context(spec, state, hparams))
     return state._replace(weights=weights), mask
@@ -261,11 +267,43 @@ def gradient_step(spec: ProgramSpec, state: TrainState, hparams, loss_of_params:
                           step=state.step + 1, loss_ema=loss_ema)
 
 
-def draw_training_batch(spec: ProgramSpec, data: DeviceData, state: TrainState) -> tuple[TrainState, Array, Array]:
-    """``(state with a fresh key, x, y)``: a batch drawn by the run's sampling weights."""
+#: How a run's batches are drawn (``config.batch_sampling``).
+BATCH_SAMPLINGS = ("iid", "epoch")
+
+
+def draw_training_indices(spec: ProgramSpec, state: TrainState) -> tuple[TrainState, Array]:
+    """``(state with a fresh key, int32[batch] pool indices)`` of the run's next batch.
+
+    ``iid``: ``batch_size`` draws with replacement by the run's sampling weights. ``epoch``: the next
+    slice of the current epoch's order (:mod:`imbjax.sampling.epochs`: every example of the subset once
+    per epoch for uniform weights, class-balanced epochs for ROS weights), a new order drawn at the start
+    of every epoch from the weights of that moment.
+    """
     key, batch_key = jax.random.split(state.key)
-    index = draw_batch(batch_key, state.weights, spec.batch_size)
-    return state._replace(key=key), data.x_train[index], data.y_train[index]
+    if spec.batch_sampling == "iid":
+        return state._replace(key=key), draw_batch(batch_key, state.weights, spec.batch_size)
+    size = jnp.sum(state.weights > 0)
+    position = state.step % epochs.steps_per_epoch(size, spec.batch_size)
+    order = refresh_epoch_order(position == 0, state.batch_order, (batch_key, state.weights, size))
+    return (state._replace(key=key, batch_order=order),
+            epochs.epoch_batch(order, position, size, spec.batch_size))
+
+
+def augment_batch(spec: ProgramSpec, state: TrainState, x: Array) -> tuple[TrainState, Array]:
+    """``(state with a fresh key, x augmented)`` by the spec's augmentation (:mod:`imbjax.augment`);
+    ``x`` and the key stream unchanged without one."""
+    if spec.augmentation == "none":
+        return state, x
+    key, augment_key = jax.random.split(state.key)
+    return state._replace(key=key), augment.augment(spec.augmentation, augment_key, x, **dict(spec.augment_kwargs))
+
+
+def draw_training_batch(spec: ProgramSpec, data: DeviceData, state: TrainState) -> tuple[TrainState, Array, Array]:
+    """``(state with a fresh key, x, y)``: the run's next batch (:func:`draw_training_indices`), augmented
+    (:func:`augment_batch`)."""
+    state, index = draw_training_indices(spec, state)
+    state, x = augment_batch(spec, state, data.x_train[index])
+    return state, x, data.y_train[index]
 
 
 def apply_in_batches(model, params, x: Array, batch_size: int) -> tuple[Array, Array]:
@@ -358,6 +396,9 @@ def round_update(update: Callable) -> Callable:
 
 
 
+refresh_epoch_order = round_update(lambda order, inputs: epochs.epoch_order(*inputs))
+
+
 def refresh_interval(requested, num_examples: Array, batch_size: int) -> Array:
     """``round(requested)`` steps, or one epoch ``ceil(num_examples / batch_size)`` when that is 0; ``int32``.
 
@@ -374,12 +415,20 @@ def refresh_interval(requested, num_examples: Array, batch_size: int) -> Array:
 FAMILIES: dict[str, Callable[[ProgramSpec], Program]] = {}
 
 
-def register_family(name: str):
-    """Decorator registering ``builder(spec) -> Program`` as the training loop of family ``name``."""
+#: Families whose batches do not come from :func:`draw_training_batch` (they sample their own way), so
+#: epoch sampling and augmentation are refused for them before compiling.
+OWN_BATCHES: set[str] = set()
+
+
+def register_family(name: str, *, own_batches: bool = False):
+    """Decorator registering ``builder(spec) -> Program`` as the training loop of family ``name``;
+    ``own_batches``: its batches do not come from :func:`draw_training_batch` (:data:`OWN_BATCHES`)."""
     def decorate(builder):
         if name in FAMILIES:
             raise ValueError(f"family {name!r} is already registered")
         FAMILIES[name] = builder
+        if own_batches:
+            OWN_BATCHES.add(name)
         return builder
     return decorate
 
@@ -495,10 +544,18 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
     for method in methods:
         if method.check_setting is not None:
             method.check_setting(method_setting_values(config, method), n_max)
+    own = sorted({m.family for m in methods} & OWN_BATCHES)
+    if own and (config.batch_sampling != "iid" or config.augment != "none"):
+        raise ValueError(f"family {own[0]!r} ({', '.join(m.name for m in methods)}) draws its own batches; "
+                         f"batch_sampling={config.batch_sampling!r} and augment={config.augment!r} are not "
+                         f"available for it: use batch_sampling='iid' and augment='none'")
+    augment.check_fits(config.augment, tuple(dataset.input_shape))
     return ProgramSpec(
         num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape), methods=methods,
         model=model.name, model_kwargs=model.kwargs, optimizer=config.optimizer,
         lr_schedule=LRSchedule.from_config(config), weight_decay=tuple(config.weight_decays) != (0.0,),
+        batch_sampling=config.batch_sampling, augmentation=config.augment,
+        augment_kwargs=tuple(sorted(config.augment_kwargs.to_dict().items())),
         batch_size=config.batch_size,
         num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max,
         validation_fraction=validation_fraction)

@@ -307,7 +307,7 @@ def lmle_family(num_clusters: int) -> str:
     with :func:`imbjax.train.register_family` on first use."""
     name = f"lmle_{num_clusters}_clusters"
     if name not in FAMILIES:
-        register_family(name)(functools.partial(lmle_program, num_clusters=num_clusters))
+        register_family(name, own_batches=True)(functools.partial(lmle_program, num_clusters=num_clusters))
     return name
 
 

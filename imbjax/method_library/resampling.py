@@ -174,7 +174,7 @@ def synthetic_buffer_size(spec: ProgramSpec) -> int:
     return (spec.num_classes - 1) * spec.n_max
 
 
-@register_family(FAMILY)
+@register_family(FAMILY, own_batches=True)
 def resampling_program(spec: ProgramSpec) -> Program:
     """Resample once at ``init`` (the method's resampler), then train on uniform draws from the kept
     pool examples and the synthetic buffer (see the module docstring)."""

@@ -90,7 +90,8 @@ def _method_grid(config, name: str) -> Iterator[dict]:
 
 #: Recipe keys at their defaults leave a run's identity as it was before they existed.
 RECIPE_DEFAULTS = {"validation_fraction": 0.0, "lr_schedule": "constant", "lr_warmup_fraction": 0.0,
-                   "lr_decay_fractions": (), "lr_decay_factor": 0.1}
+                   "lr_decay_fractions": (), "lr_decay_factor": 0.1, "batch_sampling": "iid", "augment": "none",
+                   "augment_kwargs": {}}
 
 
 def recipe_identity(config: ml_collections.ConfigDict) -> dict:

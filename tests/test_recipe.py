@@ -1,0 +1,132 @@
+"""The training recipe's batch pieces: in-jit augmentation and epoch sampling."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imbjax import augment
+from imbjax.config import validate
+from imbjax.data import load
+from imbjax.sampling import epochs, ros_weights
+from imbjax.train import DeviceData, draw_training_indices, make_program, make_train, program_spec
+
+
+# --- augmentation -------------------------------------------------------------------------------
+
+def test_crop_and_flip_is_a_padded_crop_then_a_flip():
+    images = jnp.asarray(np.random.default_rng(0).normal(size=(16, 8, 6, 3)), jnp.float32)
+    key = jax.random.PRNGKey(4)
+    out = np.asarray(jax.jit(augment.crop_and_flip, static_argnames="padding")(key, images, padding=2))
+    padded = np.pad(np.asarray(images), ((0, 0), (2, 2), (2, 2), (0, 0)))
+    for image, result in zip(padded, out):
+        candidates = [image[i:i + 8, j:j + 6] for i in range(5) for j in range(5)]
+        assert any(np.array_equal(result, c) or np.array_equal(result, c[:, ::-1]) for c in candidates)
+    np.testing.assert_array_equal(out, np.asarray(augment.crop_and_flip(key, images, padding=2)))
+    assert not np.array_equal(out, np.asarray(augment.crop_and_flip(jax.random.PRNGKey(5), images, padding=2)))
+
+
+def test_crop_and_flip_flips_about_half_and_moves_crops():
+    images = jnp.broadcast_to(jnp.arange(8.0)[None, None, :, None], (400, 8, 8, 1))
+    out = np.asarray(augment.crop_and_flip(jax.random.PRNGKey(0), images, padding=0))
+    flipped = np.mean([np.array_equal(o[0, :, 0], np.arange(8.0)[::-1]) for o in out])
+    assert 0.4 < flipped < 0.6
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), max_shift=st.integers(0, 6))
+def test_shift_and_noise_rolls_each_signal_within_the_bound(seed, max_shift):
+    signals = jnp.asarray(np.random.default_rng(seed).normal(size=(12, 40)), jnp.float32)
+    out = np.asarray(augment.shift_and_noise(jax.random.PRNGKey(seed), signals, max_shift=max_shift))
+    for signal, result in zip(np.asarray(signals), out):
+        assert any(np.array_equal(result, np.roll(signal, s)) for s in range(-max_shift, max_shift + 1))
+
+
+def test_shift_noise_adds_noise_of_the_given_scale():
+    signals = jnp.zeros((500, 40))
+    out = np.asarray(augment.shift_and_noise(jax.random.PRNGKey(0), signals, max_shift=0, noise_std=0.3))
+    assert out.std() == pytest.approx(0.3, rel=0.02)
+
+
+@pytest.mark.parametrize("name, shape, message", [
+    ("crop_flip", (64,), "does not fit inputs of shape"), ("shift_noise", (8, 8, 1), "does not fit")])
+def test_augmentation_that_does_not_fit_the_data_is_refused(name, shape, message):
+    with pytest.raises(ValueError, match=message):
+        augment.check_fits(name, shape)
+
+
+def test_unknown_augmentation_and_argument_are_refused(tiny_config):
+    tiny_config.augment = "mixup"
+    with pytest.raises(ValueError, match="unknown augmentation 'mixup'"):
+        validate(tiny_config)
+    tiny_config.augment = "crop_flip"
+    tiny_config.augment_kwargs = {"noise_std": 0.1}
+    with pytest.raises(ValueError, match="augmentation 'crop_flip' has no argument 'noise_std'; valid arguments are"):
+        validate(tiny_config)
+
+
+# --- epoch sampling -----------------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 300), pool=st.integers(300, 400))
+def test_an_epoch_of_uniform_weights_is_a_permutation_of_the_subset(seed, n, pool):
+    rng = np.random.default_rng(seed)
+    subset = np.zeros(pool, bool)
+    subset[rng.choice(pool, n, replace=False)] = True
+    order = np.asarray(epochs.epoch_order(jax.random.PRNGKey(seed), jnp.asarray(subset, jnp.float32), n))
+    assert sorted(order[:n]) == sorted(np.flatnonzero(subset))
+
+
+def test_a_class_balanced_epoch_gives_every_class_its_share():
+    labels = jnp.asarray(np.repeat(np.arange(4), [100, 40, 10, 2]))
+    mask = jnp.ones(152, bool)
+    order = np.asarray(epochs.epoch_order(jax.random.PRNGKey(0), ros_weights(labels, mask, 4), 152))
+    per_class = np.bincount(np.asarray(labels)[order[:152]], minlength=4)
+    np.testing.assert_array_equal(per_class, [38, 38, 38, 38])
+
+
+def test_epoch_sampling_visits_every_training_example_once_per_epoch(tiny_config):
+    tiny_config.batch_sampling = "epoch"
+    tiny_config.rhos = (10.0,)
+    tiny_config.batch_size = 30  # the subset at rho 10 (n_max 120) has 660 examples: 22 full batches
+    dataset = load("digits")
+    spec = program_spec(tiny_config, dataset, profile="step", method_names=("baseline",))
+    data = DeviceData.from_dataset(dataset)
+    hparams = {"rho": jnp.float32(10.0), "mu": jnp.float32(0.5), "learning_rate": jnp.float32(1e-3),
+               "method_index": jnp.int32(0)}
+    state = make_program(spec).init(data, jax.random.PRNGKey(0), hparams)
+    size = int(jnp.sum(state.subset))
+    assert size == 660
+
+    @jax.jit
+    def one_epoch(state):
+        def step(state, _):
+            state, index = draw_training_indices(spec, state)
+            return state._replace(step=state.step + 1), index
+        return jax.lax.scan(step, state, length=size // 30)
+
+    state, first = one_epoch(state)
+    _, second = one_epoch(state)
+    for indices in (first, second):
+        assert sorted(np.asarray(indices).ravel()) == sorted(np.flatnonzero(np.asarray(state.subset)))
+    assert not np.array_equal(np.asarray(first), np.asarray(second))
+
+
+def test_a_sweep_trains_with_epochs_and_augmentation(tiny_config):
+    tiny_config.batch_sampling = "epoch"
+    tiny_config.augment = "shift_noise"
+    tiny_config.augment_kwargs = {"max_shift": 2, "noise_std": 0.05}
+    tiny_config.num_steps = 200
+    train = jax.jit(make_train(tiny_config, method="ros"))
+    out = train(jax.random.PRNGKey(0), {"rho": 10.0})
+    assert float(out["balanced_accuracy"]) > 0.2
+    np.testing.assert_array_equal(np.asarray(out["accuracy"]), np.asarray(train(jax.random.PRNGKey(0),
+                                                                                 {"rho": 10.0})["accuracy"]))
+
+
+def test_families_that_draw_their_own_batches_refuse_epochs(tiny_config):
+    tiny_config.batch_sampling = "epoch"
+    tiny_config.methods = ("two_phase_ros",)
+    with pytest.raises(ValueError, match="draws its own batches; batch_sampling='epoch'"):
+        program_spec(tiny_config, load("digits"), profile="step", method_names=("two_phase_ros",))
