@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from imbjax.layers import ConvLayers, NormedLinear
+from imbjax.layers import ConvLayers, NormedLinear, swap_batch_and_channels
 
 #: Name of the output layer in every model (output-layer-only fine-tuning uses it).
 HEAD = "head"
@@ -205,11 +206,109 @@ def option_a_shortcut(x, width: int, stride: int, channel_axis: int):
     return jnp.pad(x, padding)
 
 
+# --- MNIST-1D's models: Greydanus & Kobak (2024), greydanus/mnist1d notebooks/models.py ---------------
+
+#: PyTorch's default ``nn.Linear`` / ``nn.Conv1d`` weight initialisation, ``kaiming_uniform_(a=sqrt(5))``:
+#: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in`` = inputs per output unit (``in_channels * kernel_size``).
+torch_kernel_init = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+
+
+def torch_bias_init(fan_in: int) -> Callable:
+    """PyTorch's default bias initialisation of ``nn.Linear`` / ``nn.Conv1d``: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
+    bound = fan_in ** -0.5
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def torch_dense(features: int, fan_in: int) -> nn.Dense:
+    """``nn.Dense(features)`` initialised as PyTorch's ``nn.Linear(fan_in, features)``."""
+    return nn.Dense(features, kernel_init=torch_kernel_init, bias_init=torch_bias_init(fan_in))
+
+
+class Mnist1dLogistic(nn.Module):
+    """MNIST-1D's logistic regression (``LinearBase``): ``logits = W^T x + b``, ``x: [batch, 40]``.
+
+    The model is its output layer, so ``features`` is the input, ``[batch, 40]``. Parameters:
+    ``40 * C + C`` (410 for ten classes). The head is Flax's ``nn.Dense`` default initialisation
+    (:func:`output_layer`), not PyTorch's.
+    """
+
+    num_classes: int
+    head: str = "linear"
+
+    @nn.compact
+    def __call__(self, x):
+        h = x.reshape((x.shape[0], -1))
+        return output_layer(self.head, self.num_classes)(h), h
+
+
+class Mnist1dMLP(nn.Module):
+    """MNIST-1D's MLP (``MLPBase``) with a residual second layer::
+
+        h1 = relu(W1 x + b1),  h2 = h1 + relu(W2 h1 + b2),  logits = W3 h2 + b3,
+
+    ``x: [batch, 40]``, hidden width ``hidden`` (the paper: 100); ``features`` is ``h2``, ``[batch,
+    hidden]``. Parameters ``40 H + H + H^2 + H + H C + C`` (15,210 for H = 100, C = 10). Hidden layers
+    are initialised as PyTorch's ``nn.Linear``; the head by :func:`output_layer`.
+    """
+
+    num_classes: int
+    hidden: int = 100
+    head: str = "linear"
+
+    @nn.compact
+    def __call__(self, x):
+        x = x.reshape((x.shape[0], -1))
+        h = nn.relu(torch_dense(self.hidden, x.shape[-1])(x))
+        h = h + nn.relu(torch_dense(self.hidden, self.hidden)(h))
+        return output_layer(self.head, self.num_classes)(h), h
+
+
+class Mnist1dCNN(nn.Module):
+    """MNIST-1D's CNN (``ConvBase``): three 1-D convolutions with ``channels`` (25) channels, kernel
+    sizes 5, 3, 3, stride 2, zero padding 1, each followed by ReLU, then a linear classifier on the
+    flattened maps::
+
+        L_out = floor((L_in + 2 - k) / 2) + 1:  40 -> 19 -> 10 -> 5,  features: [batch, 25 * 5 = 125],
+
+    flattened channel-major as PyTorch's ``h3.view(batch, -1)`` of ``[batch, channels, length]``
+    (feature ``c * 5 + l``), so a PyTorch ``ConvBase``'s weights map onto this model unchanged.
+    ``x: [batch, 40]``. Parameters ``(1*5*K + K) + 2 (K*3*K + K) + (5K*C + C)`` (5,210 for K = 25,
+    C = 10). The 1-D convolutions are 2-D ones over a ``[1, 40]`` map with ``(1, k)`` kernels, so
+    ``conv_impl`` (see :class:`SmallCNN`) picks patches x matmul on CPU. Convolutions are initialised
+    as PyTorch's ``nn.Conv1d``; the head by :func:`output_layer`.
+    """
+
+    num_classes: int
+    channels: int = 25
+    conv_impl: str = "auto"
+    head: str = "linear"
+
+    @nn.compact
+    def __call__(self, x):
+        ops = ConvLayers.of(self.conv_impl)
+        h = ops.enter(x.reshape((x.shape[0], 1, -1, 1)))
+        in_channels = 1
+        for size in (5, 3, 3):
+            conv = ops.conv(self.channels, (1, size), strides=(1, 2), padding=((0, 0), (1, 1)),
+                            kernel_init=torch_kernel_init, bias_init=torch_bias_init(in_channels * size))
+            h, in_channels = nn.relu(conv(h)), self.channels
+        features = channel_major_flatten(h, ops.layout)
+        return output_layer(self.head, self.num_classes)(features), features
+
+
+def channel_major_flatten(h, layout: str):
+    """``[N, C * H * W]`` ordered ``(c, h, w)``, PyTorch's flattening of ``[N, C, H, W]``, from
+    ``h`` in ``layout`` (``"NHWC"`` or ``"CHWN"``, see :mod:`imbjax.layers`)."""
+    nhwc = h if layout == "NHWC" else swap_batch_and_channels(h)
+    return jnp.transpose(nhwc, (0, 3, 1, 2)).reshape(nhwc.shape[0], -1)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": MLP, "small_cnn": SmallCNN, "lenet5": LeNet5, "all_cnn": AllCNN, "resnet": ResNet,
+    "mnist1d_logistic": Mnist1dLogistic, "mnist1d_mlp": Mnist1dMLP, "mnist1d_cnn": Mnist1dCNN,
 }
 #: Models built on convolutions (vmapping them over runs gives grouped convolutions).
-CONVOLUTIONAL_MODELS = frozenset(MODELS) - {"mlp"}
+CONVOLUTIONAL_MODELS = frozenset(MODELS) - {"mlp", "mnist1d_logistic", "mnist1d_mlp"}
 
 
 def check_model(name: str) -> None:
