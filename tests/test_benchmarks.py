@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,15 @@ def test_gpu_bench_tiny_runs_every_measurement_on_cpu(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("workload, runs, steps", [("mlp", 2, 60), ("lenet5", 2, 2)])
 def test_jax_floor_trains_its_workload(workload, runs, steps):
+    start = time.perf_counter()
     out = subprocess.run([sys.executable, "scripts/jax_floor.py", workload, "--runs", str(runs), "--steps", str(steps)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - start
     assert out.returncode == 0, out.stderr[-3000:]
     record = last_json_line(out.stdout)
     assert (record["workload"], record["runs"], record["steps"]) == (workload, runs, steps)
-    assert record["seconds"] == pytest.approx(record["compile_seconds"] + record["run_seconds"])
+    # Each timed part is positive and the whole fits inside the process's wall time.
+    assert record["compile_seconds"] > 0 and record["run_seconds"] > 0 and 0 < record["seconds"] < wall
     if workload == "mlp":  # 60 Adam steps on digits learn (chance is 0.1); the random LeNet-5 data has nothing to learn
         assert record["mean_accuracy"] > 0.6
     else:
