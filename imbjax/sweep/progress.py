@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from imbjax.analysis.aggregate import (
-    HP_PREFIX, TRAINED_RATIO, aggregate, format_value, label_runs, setting_columns,
+    DIVERGED, HP_PREFIX, TRAINED_RATIO, aggregate, format_value, label_runs, setting_columns,
     swept_hyper_parameters, varying_columns, without_redundant,
 )
 from imbjax.analysis.plots import plot_metric_vs
@@ -122,8 +122,11 @@ def summary_cells(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """
     panels = panel_columns(table)
     rows = label_runs(table, "method", swept_hyper_parameters(table))
-    keyed = table.assign(row=rows, **{TRAINED_RATIO: trained_ratio(table)})
+    status = [DIVERGED] if DIVERGED in table.columns else []
+    keyed = table[[*panels, "rho", metric, *status]].assign(row=rows, **{TRAINED_RATIO: trained_ratio(table)})
     cells = aggregate(keyed, metric, by=[*panels, "row", "rho", TRAINED_RATIO])
+    order = {label: index for index, label in enumerate(dict.fromkeys(rows))}  # the config's order
+    cells = cells.sort_values("row", key=lambda labels: labels.map(order), kind="stable", ignore_index=True)
     return cells.assign(cell=cells.apply(_cell_text, axis=1))
 
 
