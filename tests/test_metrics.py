@@ -155,7 +155,7 @@ def test_compute_all_vmap_over_100_runs_equals_loop():
 def _stack_of_runs(runs, size, num_classes, seed=0):
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, num_classes, (runs, size)).astype(np.int32)
-    probs = np.round(rng.dirichlet(np.ones(num_classes), (runs, size)), 2).astype(np.float32)  # ties
+    probs = (rng.multinomial(100, np.ones(num_classes) / num_classes, (runs, size)) / 100).astype(np.float32)  # ties
     return y_true, probs
 
 
@@ -274,3 +274,42 @@ def test_report_docstring_example():
 def test_bad_arguments_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+GOOD_PROBS = np.array([[0.75, 0.25], [0.4, 0.6], [0.5, 0.5]], np.float32)
+
+
+def _with(row, column, value):
+    probs = GOOD_PROBS.copy()
+    probs[row, column] = value
+    return probs
+
+
+@pytest.mark.parametrize("y_true, probs, message", [
+    ([0, 1, 1], _with(1, 0, np.nan), r"^probs must be finite probabilities in \[0, 1\], got probs\[1, 0\] = nan$"),
+    ([0, 1, 1], _with(2, 1, np.inf), r"got probs\[2, 1\] = inf$"),
+    ([0, 1, 1], _with(0, 1, -0.25), r"got probs\[0, 1\] = -0.25$"),
+    ([0, 1, 1], _with(2, 0, 1.5), r"got probs\[2, 0\] = 1.5$"),
+    ([0, 1, 1], _with(1, 1, 0.5), r"^each row of probs must sum to 1 \(within 0.001\), got row 1 summing to 0.9"),
+    (np.array([0.0, 1.0, 1.7]), GOOD_PROBS,
+     r"^y_true must hold integer class indices, got float64 values such as y_true\[0\] = 0.0$"),
+    (np.zeros(0, np.int32), np.zeros((0, 2), np.float32), r"^y_true and probs hold no examples \(n = 0\)"),
+    ([0, 1, 1, 0], GOOD_PROBS, r"^y_true must have shape \[n\] with n = 3 \(the rows of probs\), got shape \(4,\)$"),
+    ([0, 2, 1], GOOD_PROBS, r"^y_true must hold class indices in \[0, 2\), got 2$"),
+])
+def test_compute_all_refuses_bad_concrete_inputs_naming_the_bad_value(y_true, probs, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.compute_all(y_true, probs, num_classes=2)
+
+
+def test_compute_all_under_jit_skips_the_value_checks():
+    """Traced values cannot be inspected: unnormalised rows and float labels pass through (the engine
+    scores under jit); a shape mismatch is still refused, shapes being static."""
+    y_true = np.array([0.0, 1.0, 1.0], np.float32)
+    unnormalised = _with(1, 1, 0.5)
+    scores = compute_all(y_true, unnormalised, num_classes=2)
+    reference = metrics.compute_all(y_true.astype(np.int32), unnormalised / unnormalised.sum(1, keepdims=True),
+                                    num_classes=2)
+    np.testing.assert_allclose(scores["balanced_accuracy"], reference["balanced_accuracy"])
+    with pytest.raises(ValueError, match="n = 3"):
+        compute_all(np.zeros(4, np.int32), GOOD_PROBS, num_classes=2)

@@ -17,4 +17,4 @@ def check_in_range(name: str, value, *, low: float, high: float, high_inclusive:
     bad = values[~((values >= low) & upper_ok)]
     if bad.size:
         interval = f"[{low}, {high}]" if high_inclusive else f"[{low}, {high})"
-        raise ValueError(f"{name} must lie in {interval}, got {bad[0]!r}")
+        raise ValueError(f"{name} must lie in {interval}, got {bad[0].item()!r}")

@@ -38,7 +38,7 @@ def check_labels(name: str, labels, num_classes: int) -> None:
         raise ValueError(f"{name} must be one-dimensional [n], got shape {values.shape}")
     bad = values[(values < 0) | (values >= num_classes)]
     if bad.size:
-        raise ValueError(f"{name} must hold class indices in [0, {num_classes}), got {bad[0]!r}")
+        raise ValueError(f"{name} must hold class indices in [0, {num_classes}), got {bad[0].item()!r}")
 
 
 def check_probabilities(name: str, probs, num_classes: int | None = None) -> None:
@@ -47,3 +47,37 @@ def check_probabilities(name: str, probs, num_classes: int | None = None) -> Non
     if len(shape) != 2 or (num_classes is not None and shape[1] != num_classes):
         expected = f"[n, {num_classes}]" if num_classes is not None else "[n, classes]"
         raise ValueError(f"{name} must have shape {expected}, got {shape}")
+
+
+#: How far from 1 a row of ``probs`` may sum (float32 softmax rows are within ~1e-6 of 1).
+ROW_SUM_TOLERANCE = 1e-3
+
+
+def check_scored_examples(y_true, probs) -> None:
+    """``y_true: int[n]`` and ``probs: float[n, C]`` describe the same ``n >= 1`` examples; concrete
+    ``y_true`` holds integers and concrete ``probs`` finite probabilities in [0, 1] whose rows sum
+    to 1 within :data:`ROW_SUM_TOLERANCE`. Shapes are checked always (they are static); the values
+    of traced arrays (under ``jit``/``vmap``) cannot be and are not."""
+    labels_shape, probs_shape = np.shape(y_true), np.shape(probs)
+    if len(labels_shape) != 1 or labels_shape[0] != probs_shape[0]:
+        raise ValueError(f"y_true must have shape [n] with n = {probs_shape[0]} (the rows of probs), "
+                         f"got shape {labels_shape}")
+    if labels_shape[0] == 0:
+        raise ValueError("y_true and probs hold no examples (n = 0); metrics need at least one")
+    if not isinstance(y_true, jax.core.Tracer):
+        labels = np.asarray(y_true)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"y_true must hold integer class indices, got {labels.dtype} values such as "
+                             f"y_true[0] = {labels[0].item()!r}")
+    if not isinstance(probs, jax.core.Tracer):
+        values = np.asarray(probs, np.float64)
+        bad = np.argwhere(~((values >= 0.0) & (values <= 1.0)))  # NaN fails both comparisons
+        if bad.size:
+            row, column = bad[0]
+            raise ValueError(f"probs must be finite probabilities in [0, 1], got probs[{row}, {column}] = "
+                             f"{float(values[row, column])!r}")
+        sums = values.sum(axis=1)
+        off = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_TOLERANCE)
+        if off.size:
+            raise ValueError(f"each row of probs must sum to 1 (within {ROW_SUM_TOLERANCE}), got row {off[0]} "
+                             f"summing to {float(sums[off[0]])!r}")

@@ -18,7 +18,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax.metrics import calibration, confusion, ranking
-from imbjax.metrics._validation import check_labels, check_num_classes, check_probabilities
+from imbjax.metrics._validation import (
+    check_labels, check_num_classes, check_probabilities, check_scored_examples,
+)
 from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 
 #: Scalar keys of ``compute_all``.
@@ -52,9 +54,15 @@ def compute_all(y_true: jax.Array, probs: jax.Array, *, num_classes: int) -> dic
     """All metrics of ``probs`` against ``y_true``; ``jax.jit`` with static ``num_classes``, vmap-able.
 
     Args:
-      y_true: ``int[n]`` class indices in ``[0, num_classes)``.
+      y_true: ``int[n]`` class indices in ``[0, num_classes)``, ``n >= 1``.
       probs: ``float[n, num_classes]`` class probabilities (rows sum to 1).
       num_classes: static int.
+
+    Raises:
+      ValueError: for shapes that do not fit, and for concrete (not traced) inputs with float
+        labels, labels outside ``[0, num_classes)``, probabilities that are not finite or outside
+        [0, 1], or rows that do not sum to 1 within ``ROW_SUM_TOLERANCE`` (1e-3); each message names
+        the first bad value. Under ``jit``/``vmap`` the values are not checked.
 
     Returns:
       ``dict`` of ``float32[]`` scalars (``SCALAR_KEYS``) and ``[num_classes]`` arrays
@@ -75,6 +83,8 @@ def compute_all(y_true: jax.Array, probs: jax.Array, *, num_classes: int) -> dic
     """
     num_classes = check_num_classes(num_classes)
     check_probabilities("probs", probs, num_classes)
+    check_scored_examples(y_true, probs)
+    check_labels("y_true", y_true, num_classes)
     y_true = jnp.asarray(y_true, jnp.int32)
     probs = jnp.asarray(probs, jnp.float32)
     y_pred = jnp.argmax(probs, axis=1)
