@@ -91,6 +91,54 @@ def test_synthetic_rejects_single_class():
         builtin.synthetic(num_classes=1)
 
 
+def _toy_arrays(rows=6, shape=(2, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, *shape)).astype(np.float32)
+    return x, (np.arange(rows) % 2).astype(np.int32)
+
+
+@settings(max_examples=20, deadline=None)
+@given(row=st.integers(0, 5), column=st.integers(0, 5), value=st.sampled_from([np.nan, np.inf, -np.inf]),
+       part=st.sampled_from(["training pool", "test set"]))
+def test_dataset_with_a_nonfinite_feature_is_refused_naming_the_first_bad_row(row, column, value, part):
+    x, y = _toy_arrays()
+    bad = x.reshape(6, -1).copy()
+    bad[row, column] = value
+    bad[5, 0] = np.nan  # a bad last row: named only when it is the first
+    shown = np.nan if row == 5 else value
+    arrays = (bad.reshape(x.shape), y, x, y) if part == "training pool" else (x, y, bad.reshape(x.shape), y)
+    with pytest.raises(ValueError, match=rf"^dataset 'toy': {part} row {row} has a NaN or infinite feature "
+                                         rf"\({float(shown)!r}\)$"):
+        data.Dataset("toy", *arrays, ("a", "b"), (2, 3))
+
+
+def test_loading_a_table_with_a_nonfinite_feature_names_the_data_set_and_the_row(monkeypatch):
+    """At ``load``: the built-in loaders check the source table before splitting it (its row numbers)."""
+    bunch = skdatasets.load_wine()
+    bunch.data[17, 4] = np.inf
+    monkeypatch.setattr(builtin.skdatasets, "load_wine", lambda: bunch)
+    with pytest.raises(ValueError, match=r"^dataset 'wine': source table row 17 has a NaN or infinite feature \(inf\)$"):
+        data.load("wine")
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_features_that_overflow_float32_are_refused():
+    """A float64 value beyond float32's range becomes inf when a loader converts the table."""
+    x, y = _toy_arrays(rows=4, shape=(3,))
+    x64 = x.astype(np.float64)
+    x64[2, 1] = 1e39
+    with pytest.raises(ValueError, match=r"source table row 2 has a NaN or infinite feature \(inf\)"):
+        builtin.split("toy", x64, y, ["a", "b"], (3,), test_fraction=0.5, split_seed=0, standardise_features=True)
+
+
+def test_dataset_refuses_mismatched_lengths_and_labels_out_of_range():
+    x, y = _toy_arrays()
+    with pytest.raises(ValueError, match=r"^dataset 'toy': the test set has 6 feature rows but 5 labels$"):
+        data.Dataset("toy", x, y, x, y[:5], ("a", "b"), (2, 3))
+    with pytest.raises(ValueError, match=r"^dataset 'toy': training pool labels must lie in 0..1, got range 0..2$"):
+        data.Dataset("toy", x, y * 2, x, y, ("a", "b"), (2, 3))
+
+
 def test_registry_load_and_unknown_name():
     np.testing.assert_array_equal(data.load("wine").y_test, builtin.wine().y_test)
     with pytest.raises(ValueError, match="unknown dataset 'nope'.*'wine'"):

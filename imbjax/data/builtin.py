@@ -25,7 +25,7 @@ def split(name, x, y, class_names, input_shape, *, test_fraction, split_seed, st
     standardisation with training statistics; features and labels are validated first."""
     x = np.asarray(x, np.float32)
     y = np.asarray(y, np.int32)
-    validate_arrays(name, x, y, len(class_names))
+    validate_arrays(name, x, y, len(class_names), part="source table")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     x_tr, x_te, y_tr, y_te = train_test_split(
