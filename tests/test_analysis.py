@@ -706,3 +706,21 @@ def test_report_select_by_reports_the_validation_choice(tmp_path, capsys):
     assert summary.loc[("ce", "balanced_accuracy"), "n"] == 6
     with pytest.raises(ValueError, match="unknown validation metric 'val_auc'"):
         report([tmp_path / "wd"], tmp_path / "bad", select_by="val_auc")
+
+
+def test_data_seeds_are_repeats_that_pair_runs_not_settings():
+    """With ``data_seed`` as an axis of its own, (seed, data_seed) is one pair: summaries average over
+    both, the seed-blocked tests and the model selection go per pair."""
+    from imbjax.analysis import select_by_validation
+    from imbjax.analysis.report import seeds_per_setting
+
+    runs = validation_runs()
+    runs = pd.concat([runs.assign(data_seed=d, run_id=runs.run_id + f"-d{d}",
+                                  balanced_accuracy=runs.balanced_accuracy + 0.01 * d) for d in (0, 1)])
+    assert split_columns(runs)[1] == ["val_balanced_accuracy", "balanced_accuracy"]
+    summary = aggregate(runs, "balanced_accuracy").set_index(["method", "hp_learning_rate", "hp_gamma"])
+    assert summary["n"].eq(12).all()  # 6 seeds x 2 data seeds
+    assert seeds_per_setting(runs) == 12
+    assert len(select_by_validation(runs, "val_balanced_accuracy").runs) == 2 * 12
+    tests = wilcoxon_vs_baseline(runs, "balanced_accuracy", "ce", over="seeds")
+    assert tests["n"].max() == 12

@@ -11,7 +11,8 @@ trained on), ``val_balanced_accuracy`` (on the validation part), ...); a metric 
 undefined for that run, and every metric of a diverged run counts as undefined.
 
 A *setting* is one combination of the config columns other than ``seed``, ``run_id`` and
-``group``: the runs of a setting differ only by seed, and metrics are averaged over them. The
+``group`` (and ``data_seed``, the data's seed where it is an axis of its own): the runs of a setting
+differ only by seed, and metrics are averaged over them. The
 model is part of the setting, so architectures are never pooled as if they were repeats (and
 ``model_spec`` keeps apart two work directories that gave one label to different models). Tables
 of older ``runs.csv`` files without model columns read as before.
@@ -26,14 +27,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "method", "model", "model_spec",
-                  "validation_fraction")
+CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "data_seed", "method", "model",
+                  "model_spec", "validation_fraction")
 HP_PREFIX = "hp_"
 DIVERGED = "diverged"
 STATUS_COLUMNS = (DIVERGED,)
 TRAINED_RATIO = "train_rho"
 VALIDATION_PREFIX = "val_"
-REPLICATE_COLUMNS = ("seed", "run_id", "group")
+REPLICATE_COLUMNS = ("seed", "data_seed", "run_id", "group")
+#: The columns that pair runs across methods: runs sharing them share subset and initialisation.
+PAIRING_COLUMNS = ("seed", "data_seed")
 RUNS_FILE = "runs.csv"
 _PER_CLASS = re.compile(r"^(?P<kind>.+)_per_class_(?P<cls>\d+)$")
 # Metric-name fragments for which smaller is better; every other metric is maximised.
@@ -57,8 +60,13 @@ def split_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def setting_columns(df: pd.DataFrame) -> list[str]:
-    """Config columns that identify a setting: all but ``seed``, ``run_id`` and ``group``."""
+    """Config columns that identify a setting: all but ``seed``, ``data_seed``, ``run_id`` and ``group``."""
     return [c for c in split_columns(df)[0] if c not in REPLICATE_COLUMNS]
+
+
+def pairing_columns(df: pd.DataFrame) -> list[str]:
+    """The :data:`PAIRING_COLUMNS` of ``df``: what makes a run of one method the pair of another's."""
+    return [c for c in PAIRING_COLUMNS if c in df.columns]
 
 
 def varying_columns(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:

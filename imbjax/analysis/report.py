@@ -49,8 +49,8 @@ import pandas as pd
 
 from imbjax.analysis.aggregate import (
     VALIDATION_PREFIX, aggregate, block_columns, check_metrics, classwise_table, diverged_runs, format_value,
-    higher_is_better, mask_diverged, method_labels, per_class_kinds, read_runs, setting_columns, split_columns,
-    varying_columns, without_redundant,
+    higher_is_better, mask_diverged, method_labels, pairing_columns, per_class_kinds, read_runs, setting_columns,
+    split_columns, varying_columns, without_redundant,
 )
 from imbjax.analysis.selection import select_by_validation
 from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
@@ -75,11 +75,13 @@ def default_metrics(runs: pd.DataFrame, *, validation: bool = True) -> list[str]
 
 
 def seeds_per_setting(runs: pd.DataFrame) -> int:
-    """The fewest seeds any (setting, method) of ``runs`` has (0 without a ``seed`` column)."""
+    """The fewest seeds (pairs: ``seed`` and ``data_seed`` values) any (setting, method) of ``runs`` has
+    (0 without a ``seed`` column)."""
     if "seed" not in runs.columns or runs.empty:
         return 0
-    keys = [*block_columns(runs), method_labels(runs).rename("_method")]
-    return int(runs.groupby(keys, dropna=False)["seed"].nunique().min())
+    keys = [*block_columns(runs), "_method"]
+    pairs = runs[[*block_columns(runs), *pairing_columns(runs)]].assign(_method=method_labels(runs)).drop_duplicates()
+    return int(pairs.groupby(keys, dropna=False).size().min())
 
 
 def choose_blocks(runs: pd.DataFrame, blocks: str) -> tuple[str, str]:
@@ -203,7 +205,7 @@ def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: 
         tex = latex_table(means, bold="max" if best_high else "min", caption=f"{metric}, mean over seeds")
         lines.append(f"LaTeX table: `{writer.text(f'means_{metric}.tex', tex)}`\n")
 
-    test_blocks = block_columns(runs) + (["seed"] if blocks == "seeds" else [])
+    test_blocks = block_columns(runs) + (pairing_columns(runs) if blocks == "seeds" else [])
     kind = "(setting, seed) blocks" if blocks == "seeds" else "blocks"
     table = block_table(runs, metric, blocks=test_blocks)
     n_methods, n_complete = table.shape[1], len(table.dropna())

@@ -2,7 +2,8 @@
 
 With ``config.validation_fraction > 0`` every run has ``val_*`` metrics, measured on a stratified
 part of the training pool that no run trains on (the same part for every method of a seed). For
-every method, setting and seed, :func:`select_by_validation` keeps the run whose hyper-parameters
+every method, setting and seed (and data seed, where that is an axis), :func:`select_by_validation`
+keeps the run whose hyper-parameters
 (the ``hp_*`` columns: learning rate and the method's own) scored best on one validation metric,
 so that the test set is never used to choose; ties go to the first candidate in ascending
 hyper-parameter order, and a diverged candidate (NaN validation score) is chosen only when every
@@ -15,7 +16,8 @@ import dataclasses
 import pandas as pd
 
 from imbjax.analysis.aggregate import (
-    HP_PREFIX, VALIDATION_PREFIX, format_value, higher_is_better, mask_diverged, setting_columns, split_columns,
+    HP_PREFIX, VALIDATION_PREFIX, format_value, higher_is_better, mask_diverged, pairing_columns, setting_columns,
+    split_columns,
 )
 
 SELECTED = "selected"
@@ -68,9 +70,10 @@ def select_by_validation(runs: pd.DataFrame, by: str) -> Selection:
     if "seed" not in runs.columns:
         raise ValueError(f"selection per seed needs a 'seed' column; columns are {list(runs.columns)}")
     hyper_parameters = [c for c in runs.columns if str(c).startswith(HP_PREFIX)]
-    keys = [c for c in setting_columns(runs) if c not in hyper_parameters] + ["seed"]
+    keys = [c for c in setting_columns(runs) if c not in hyper_parameters] + pairing_columns(runs)
     over = {c: tuple(sorted(runs[c].dropna().unique())) for c in hyper_parameters
             if (runs.groupby("method")[c].nunique(dropna=False) > 1).any()}
+    runs = runs.reset_index(drop=True)  # one label per row: candidates are matched to rows by index
     scores = mask_diverged(runs)[by]
     ordered = runs.assign(_score=scores).sort_values(hyper_parameters, kind="stable").sort_values(
         "_score", ascending=not higher_is_better(by), na_position="last", kind="stable")

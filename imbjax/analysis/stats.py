@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from imbjax.analysis.aggregate import (
-    block_columns, check_columns, check_metrics, method_labels, varying_columns, without_redundant,
+    block_columns, check_columns, check_metrics, method_labels, pairing_columns, varying_columns, without_redundant,
 )
 
 OVER_CHOICES = ("blocks", "seeds")
@@ -283,7 +283,7 @@ def wilcoxon_vs_baseline(
 
     ``over="blocks"`` pairs the seed-means of each block (Demšar 2006, Sec. 3.1.3): one test per
     method, Holm over the methods. ``over="seeds"`` tests each setting (block) on its own, pairing
-    its runs by seed (runs of one seed share subset and initialisation), Holm over the methods
+    its runs by seed (and ``data_seed`` where present; runs of one seed share subset and initialisation), Holm over the methods
     within each setting. Each pair uses the blocks (or seeds) where both are defined;
     ``scipy.stats.wilcoxon`` with its defaults gives the statistic and two-sided p-value, and a
     method identical to the baseline everywhere gets p = 1. Returns one row per method (per
@@ -298,7 +298,8 @@ def wilcoxon_vs_baseline(
     if over == "blocks":
         table = block_table(df, metric, blocks=blocks, method=method)
     else:
-        table = block_table(df, metric, blocks=[*blocks, *check_columns(df, ["seed"], "seed")], method=method)
+        check_columns(df, ["seed"], "seed")
+        table = block_table(df, metric, blocks=[*blocks, *pairing_columns(df)], method=method)
     if baseline not in table.columns:
         raise ValueError(f"unknown baseline {baseline!r}; choose from {list(table.columns)}")
     test = functools.partial(_wilcoxon_holm, baseline=baseline, higher_is_better=higher_is_better, alpha=alpha)
