@@ -21,7 +21,8 @@ features, weighted by ``rho``. Our per-example loss sums the example's ``r`` ove
     L_i = sum_{l=1..r} [ CE(g(f(x_i)), y_i) + target_weight * l_g(l) + micro_cluster_weight * l_f(l) ]
         = r CE(g(f(x_i)), y_i) + sum_l [ target_weight * l_g(l) + micro_cluster_weight * l_f(l) ]
 
-and the batch loss is the mean of ``L_i`` over a batch drawn uniformly from the training subset.
+and the batch loss is the mean of ``L_i`` over a batch drawn uniformly from the training subset
+(the baseline's batches).
 An example without neighbours (``k = 0``: the majority classes by default) has ``L_i = r CE``, a
 majority example ``r = 1``: plain CE. With ``micro_cluster_weight = target_weight = 0`` and
 ``oversampling_rate = 1`` the loss is the baseline's CE.
@@ -51,7 +52,8 @@ choices below are ours and each is a parameter or named:
   MAX_WEIGHT_VECTORS`` with the same vector (our variant; exact up to that rate).
 * **Replication as multiplicity** (our variant): the ``r`` instances of an example enter its loss
   together instead of as ``r`` entries of a larger epoch; in expectation the same, and batches are
-  the baseline's (same key stream), so runs of one seed see the same examples.
+  the baseline's (:func:`imbjax.train.draw_training_indices`, the same key stream, epoch sampling and
+  augmentation as configured), so runs of one seed see the same examples.
 * **Over-sampling rate** ``oversampling_rate`` (``r`` of every minority class; majority classes
   ``r = 1``): a whole number ``>= 1``, or 0 (the default, our choice) for the class-balancing rate
   ``r_c = round(n_max / n_c)`` at which the minority classes' overloaded instances match the
@@ -92,10 +94,10 @@ import jax.numpy as jnp
 
 from imbjax import losses, models
 from imbjax.methods import Method, register, uniform_sampler
-from imbjax.sampling import draw_batch, knn
+from imbjax.sampling import knn
 from imbjax.train import (
-    Program, ProgramSpec, apply_in_batches, branches, choose, context, gradient_step, initial_state,
-    refresh_interval, register_family, round_update, standard_program,
+    Program, ProgramSpec, apply_in_batches, augment_batch, branches, choose, context, draw_training_indices,
+    gradient_step, initial_state, refresh_interval, register_family, round_update, standard_program,
 )
 
 Array = jax.Array
@@ -275,9 +277,9 @@ def check_setting(values: Mapping[str, tuple[float, ...]], n_max: int) -> None:
 
 @register_family(FAMILY)
 def dos_program(spec: ProgramSpec) -> Program:
-    """Uniform batches from the training subset, each example with its stored in-class neighbour
-    targets and weight vectors; the method's loss (DOS's); features and neighbours refreshed every
-    ``refresh_steps``."""
+    """The run's batches (:func:`imbjax.train.draw_training_indices`, augmented as configured), each
+    example with its stored in-class neighbour targets and weight vectors; the method's loss (DOS's);
+    features and neighbours refreshed every ``refresh_steps``."""
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
@@ -311,10 +313,9 @@ def dos_program(spec: ProgramSpec) -> Program:
             (state.step > 0) & (since_refresh == 0), (extra.embeddings, extra.neighbors),
             refresh_inputs(data, state, hparams, extra.mask))
         state = state._replace(extra=extra._replace(embeddings=embeddings, neighbors=neighbors))
-        key, batch_key = jax.random.split(state.key)  # the key stream of train.draw_training_batch
-        index = draw_batch(batch_key, state.weights, spec.batch_size)
-        state = state._replace(key=key)
-        x, y = data.x_train[index], data.y_train[index]
+        state, index = draw_training_indices(spec, state)  # the baseline's batches
+        state, x = augment_batch(spec, state, data.x_train[index])
+        y = data.y_train[index]
         valid = neighbors[index] >= 0
         targets = embeddings[jnp.maximum(neighbors[index], 0)]
         round_key = jax.random.fold_in(extra.weight_key, state.step - since_refresh)
