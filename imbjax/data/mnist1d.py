@@ -15,9 +15,10 @@ stratify=y, random_state=seed)``), which makes both parts exactly balanced when 
 times ``train_split`` is an integer, e.g. ``num_samples=70_000, train_split=6/7`` gives 6,000
 training and 1,000 test examples of every class.
 
-Generation takes about 0.4 ms per example on one core, so the arrays are cached on disk
-(``cache_dir``, default ``$XDG_CACHE_HOME/imbjax/mnist1d`` or ``~/.cache/imbjax/mnist1d``) in a file
-named by the arguments and the package version; a cached file is read instead of generating again.
+Generation runs example by example in Python (SciPy interpolation and filtering), so the arrays
+are cached on disk (``cache_dir``, default ``$XDG_CACHE_HOME/imbjax/mnist1d`` or
+``~/.cache/imbjax/mnist1d``) in a file named by the arguments and the package version; a cached file
+is read instead of generating again.
 """
 from __future__ import annotations
 
