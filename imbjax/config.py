@@ -97,7 +97,11 @@ def base_config() -> ml_collections.ConfigDict:
     config.minority = "last"  # which classes are minority: "last" or "random" (per seed)
     config.n_max = 0  # examples of the largest class; 0 = the largest at which every rho is exact
     config.validation_fraction = 0.0  # stratified part of the pool held out before the subset; shared
-    config.seeds = 3  # runs seeds 0 .. seeds-1
+    # Seeds: an int n (seeds 0 .. n-1) or an explicit tuple of seeds (either type may be assigned).
+    config.seeds = ml_collections.FieldReference(3, field_type=object)
+    # The seed that draws the imbalanced subset, the validation part and random minority classes:
+    # None = the run's own seed; an int n or a tuple: an axis of its own ("same data, other init").
+    config.data_seeds = ml_collections.FieldReference(None, field_type=object)
     # Methods and their hyper-parameter grids: {method: {hyper-parameter: (values, ...)}}.
     config.methods = ("baseline",)
     config.hparams = ml_collections.ConfigDict()
@@ -296,6 +300,22 @@ def _as_tuple(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
+def seed_list(key: str, value) -> tuple[int, ...]:
+    """The seeds that ``config.<key>`` names: ``range(n)`` for an int ``n >= 1``, or an explicit tuple of
+    distinct non-negative ints; a ``ValueError`` naming the bad value otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"config.{key} must be a positive integer (seeds 0 .. n-1) or a tuple of seeds, got {value!r}")
+        return tuple(range(value))
+    seeds = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
+        raise ValueError(f"config.{key} must be a positive integer (seeds 0 .. n-1) or a non-empty tuple of "
+                         f"non-negative integer seeds, got {value!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"config.{key} repeats a seed: {value!r}")
+    return seeds
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raise one ``ValueError`` for the first invalid value, naming it and the valid choices."""
     valid_keys = {*base_config().keys(), *OPTIONAL_KEYS}
@@ -329,9 +349,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for choice in model_choices(config):
         check_model_choice(choice, f"config.models[{choice.label!r}]" if "models" in config else "config.model")
     _require_choice("optimizer", config.optimizer, OPTIMIZERS)
-    for key in ("batch_size", "num_steps", "seeds"):
+    for key in ("batch_size", "num_steps"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"config.{key} must be a positive integer, got {config[key]!r}")
+    seed_list("seeds", config.seeds)
+    if config.data_seeds is not None:
+        seed_list("data_seeds", config.data_seeds)
     for key in ("checkpoint_every", "max_parallel", "n_max"):
         if not isinstance(config[key], int) or config[key] < 0:
             raise ValueError(f"config.{key} must be a non-negative integer, got {config[key]!r}")

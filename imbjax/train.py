@@ -154,6 +154,7 @@ class ProgramSpec:
     optimizer: str = "adam"
     lr_schedule: LRSchedule = LRSchedule()
     weight_decay: bool = False
+    data_seed_axis: bool = False
     batch_sampling: str = "iid"
     augmentation: str = "none"
     augment_kwargs: tuple[tuple[str, object], ...] = ()
@@ -240,8 +241,12 @@ def initial_state(spec: ProgramSpec, model, data: DeviceData, key: Array, hparam
     """Carve the run's validation part from the pool, draw its imbalanced training subset from the
     rest, initialise parameters and optimizer, compute the sampling weights; returns ``(state,
     training-subset mask)``. ``state.extra`` is ``()``. The subset, validation part and initial
-    parameters depend on the seed only, never on the method (paired comparisons)."""
+    parameters depend on the seed only, never on the method (paired comparisons). With
+    ``spec.data_seed_axis`` the subset and validation part come from ``hparams["data_seed"]`` instead
+    (the stream the run's own seed would give for that seed), the rest from the run's seed."""
     subset_key, sampler_key, init_key, train_key = jax.random.split(key, 4)
+    if spec.data_seed_axis:
+        subset_key = jax.random.split(jax.random.PRNGKey(hparams["data_seed"]), 4)[0]
     pool, validation = training_pool(spec, data, subset_key)
     mask, counts = imbalance.imbalanced_subset(
         subset_key, data.y_train, spec.num_classes, spec.n_max, profile=spec.profile,
@@ -554,7 +559,8 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
         num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape), methods=methods,
         model=model.name, model_kwargs=model.kwargs, optimizer=config.optimizer,
         lr_schedule=LRSchedule.from_config(config), weight_decay=tuple(config.weight_decays) != (0.0,),
-        batch_sampling=config.batch_sampling, augmentation=config.augment,
+        data_seed_axis=config.data_seeds is not None, batch_sampling=config.batch_sampling,
+        augmentation=config.augment,
         augment_kwargs=tuple(sorted(config.augment_kwargs.to_dict().items())),
         batch_size=config.batch_size,
         num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max,

@@ -236,3 +236,47 @@ def test_weight_decay_is_a_traced_sweep_axis(tiny_config):
     tiny_config.lr_schedule = "constant"
     with pytest.raises(ValueError, match="lr_decay_fractions=.* needs lr_schedule='step'"):
         validate(tiny_config)
+
+
+# --- seeds as the researcher means them ---------------------------------------------------------
+
+def test_seeds_may_be_an_explicit_list_and_data_seeds_an_axis_of_their_own(tiny_config):
+    tiny_config.seeds = (3, 7)
+    tiny_config.data_seeds = (0, 1)
+    tiny_config.rhos = (10.0,)
+    tiny_config.methods = ("baseline",)
+    runs = [run for group in grid.expand(tiny_config) for run in group.runs]
+    assert sorted((r.columns["seed"], r.columns["data_seed"]) for r in runs) == [(3, 0), (3, 1), (7, 0), (7, 1)]
+    tiny_config.num_steps = 1
+    dataset = load("digits")
+    spec = program_spec(tiny_config, dataset, profile="step", method_names=("baseline",))
+    init = jax.jit(make_program(spec).init)
+    data = DeviceData.from_dataset(dataset)
+
+    def state(seed, data_seed):
+        hparams = {"rho": jnp.float32(10.0), "mu": jnp.float32(0.5), "learning_rate": jnp.float32(1e-3),
+                   "method_index": jnp.int32(0), "data_seed": jnp.int32(data_seed)}
+        return init(data, jax.random.PRNGKey(seed), hparams)
+
+    same_data = state(3, 0), state(7, 0)
+    np.testing.assert_array_equal(same_data[0].subset, same_data[1].subset)  # same data, other init
+    assert not np.array_equal(same_data[0].params["params"]["Dense_0"]["kernel"],
+                              same_data[1].params["params"]["Dense_0"]["kernel"])
+    same_init = state(3, 0), state(3, 1)
+    assert not np.array_equal(same_init[0].subset, same_init[1].subset)  # other data, same init
+    np.testing.assert_array_equal(same_init[0].params["params"]["Dense_0"]["kernel"],
+                                  same_init[1].params["params"]["Dense_0"]["kernel"])
+    tiny_config.data_seeds = None  # the default: a run's data seed is its own seed, as before
+    default = jax.jit(make_program(program_spec(tiny_config, dataset, profile="step",
+                                                method_names=("baseline",))).init)
+    np.testing.assert_array_equal(default(data, jax.random.PRNGKey(7), {k: v for k, v in {
+        "rho": jnp.float32(10.0), "mu": jnp.float32(0.5), "learning_rate": jnp.float32(1e-3),
+        "method_index": jnp.int32(0)}.items()}).subset, state(3, 7).subset)
+
+
+@pytest.mark.parametrize("value, message", [(0, "positive integer"), ((), "non-empty tuple"), ((1, 1), "repeats"),
+                                            ((1, -2), "non-negative"), ("3", "non-empty tuple")])
+def test_bad_seeds_are_refused(tiny_config, value, message):
+    tiny_config.seeds = value
+    with pytest.raises(ValueError, match=message):
+        validate(tiny_config)

@@ -31,7 +31,7 @@ import numpy as np
 from imbjax import data as datasets
 from imbjax import methods as method_registry
 from imbjax import models
-from imbjax.config import ModelChoice, model_choices
+from imbjax.config import ModelChoice, model_choices, seed_list
 from imbjax.sweep import program_cache
 from imbjax.train import FAMILIES, OPTIMIZERS
 
@@ -117,6 +117,9 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
     labelled = "models" in config
     # A weight-decay column (and identity entry) only where decay is used: old run ids stay valid.
     swept_decay = _tuple(config.weight_decays) != (0.0,)
+    # The data seed is the run's seed unless config.data_seeds makes it an axis of its own.
+    own_data_seeds = config.data_seeds is not None
+    data_seeds = seed_list("data_seeds", config.data_seeds) if own_data_seeds else (None,)
     # Methods share a program when they share a family and the same model overrides.
     by_family: dict[tuple[str, tuple], list[str]] = {}
     for name in _tuple(config.methods):
@@ -135,11 +138,13 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
             model_columns = {"model": model.label, "model_spec": model.spec_json}
             codes = {name: user_code(config, dataset, model, name) for name in names}
             runs = []
-            for rho, mu, seed, (index, name), lr, wd in itertools.product(
-                    _tuple(config.rhos), mus, range(config.seeds), enumerate(names),
+            for rho, mu, seed, data_seed, (index, name), lr, wd in itertools.product(
+                    _tuple(config.rhos), mus, seed_list("seeds", config.seeds), data_seeds, enumerate(names),
                     _tuple(config.learning_rates), _tuple(config.weight_decays)):
+                data_seed = seed if data_seed is None else data_seed
                 for method_hparams in _method_grid(config, name):
-                    setting = {"rho": float(rho), "mu": float(mu), "seed": seed, "method": name}
+                    setting = {"rho": float(rho), "mu": float(mu), "seed": seed,
+                               **({"data_seed": data_seed} if own_data_seeds else {}), "method": name}
                     method_columns = {"hp_learning_rate": float(lr),
                                       **({"hp_weight_decay": float(wd)} if swept_decay else {}),
                                       **{f"hp_{k}": v for k, v in method_hparams.items()}}
@@ -147,7 +152,7 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
                                 **({"user_code": codes[name]} if codes[name] else {})}
                     hparams = {"rho": float(rho), "mu": 0.5 if math.isnan(mu) else float(mu),
                                "learning_rate": float(lr), "weight_decay": float(wd), "method_index": index,
-                               **method_hparams}
+                               "data_seed": data_seed, **method_hparams}
                     columns = {**place, **setting, **model_columns,
                                "validation_fraction": float(config.validation_fraction), **method_columns}
                     runs.append(Run(stable_id(identity), seed, columns, hparams))
@@ -161,10 +166,10 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
 
 def stack_hparams(runs: tuple[Run, ...], defaults: dict[str, float]) -> dict[str, np.ndarray]:
     """``{name: array[runs]}``: each run's value, the group default where its method lacks one."""
-    names = ["rho", "mu", "learning_rate", "weight_decay", "method_index", *sorted(defaults)]
+    names = ["rho", "mu", "learning_rate", "weight_decay", "method_index", "data_seed", *sorted(defaults)]
     stacked = {}
     for name in names:
         values = [run.hparams.get(name, defaults.get(name, 0.0)) for run in runs]
-        dtype = np.int32 if name == "method_index" else np.float32
+        dtype = np.int32 if name in ("method_index", "data_seed") else np.float32
         stacked[name] = np.asarray(values, dtype)
     return stacked

@@ -79,7 +79,8 @@ def print_plan(config, groups: list[Group], plan: dict) -> None:
                       f"{group_plan.memory_estimate_bytes / 2**20:,.0f} MiB")
     console.print(table)
     console.print(f"steps per run {config.num_steps}, batch {config.batch_size}, "
-                  f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}")
+                  f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}"
+                  + (f", data seeds {config.data_seeds}" if config.data_seeds is not None else ""))
 
 
 #: Setting columns every summary table is titled by, varying or not.
