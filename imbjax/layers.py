@@ -23,6 +23,8 @@ measurements behind these choices.
 ``bias: [out]``), so parameters are interchangeable between ``conv_impl="xla"`` and
 ``"patches"`` models; ``layout`` says whether its input and output are ``NHWC`` (a drop-in
 for ``nn.Conv``) or ``CHWN`` (no transposes; what the models use between layers).
+
+The module also holds LDAM's cosine classifier, :class:`NormedLinear` (a model's ``head="cosine"``).
 """
 from __future__ import annotations
 
