@@ -48,7 +48,7 @@ def with_models(config, models=TWO_MODELS):
 
 @pytest.mark.parametrize("models, message", [
     ({"a": {"model": "resnt"}}, r"unknown model 'resnt'; choose one of \['all_cnn', .*'resnet'.*config.models\['a'\]"),
-    ({"a": {"model": "mlp", "hiden": (8,)}}, r"no argument 'hiden'.*config.models\['a'\].*\['hidden'\]"),
+    ({"a": {"model": "mlp", "hiden": (8,)}}, r"no argument 'hiden'.*config.models\['a'\].*\['hidden', 'head'\]"),
     ({"a": {"model": "resnet", "depth": 9}}, r"ResNet depth 9 .*6n \+ 2.*\[8, 14, 20, 32, 44, 56\]"),
     ({"a": {"model": "resnet", "depth": 2}}, r"ResNet depth 2 "),
     ({"a": {"depth": 8}}, r"config.models\['a'\] must be a mapping with a 'model' key"),
