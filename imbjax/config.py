@@ -218,6 +218,9 @@ def check_model_choice(choice: ModelChoice, where: str) -> None:
         if key not in arguments:
             raise ValueError(f"model {choice.name!r} has no argument {key!r} (in {where}); valid arguments are "
                              f"{arguments}")
+    head = dict(choice.kwargs).get("head", "linear")
+    if head not in models.HEADS:
+        raise ValueError(f"unknown head {head!r} in {where}; choose one of {list(models.HEADS)}")
     depth = dict(choice.kwargs).get("depth")
     if choice.name == "resnet" and depth is not None and (
             not isinstance(depth, int) or depth < 8 or (depth - 2) % 6):

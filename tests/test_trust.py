@@ -280,3 +280,9 @@ def test_bad_seeds_are_refused(tiny_config, value, message):
     tiny_config.seeds = value
     with pytest.raises(ValueError, match=message):
         validate(tiny_config)
+
+
+def test_an_unknown_classifier_head_is_refused_by_config_validation(tiny_config):
+    tiny_config.model_kwargs.head = "cos"
+    with pytest.raises(ValueError, match=r"unknown head 'cos' in config.model; choose one of \['linear', 'cosine'\]"):
+        validate(tiny_config)
