@@ -18,9 +18,9 @@ class of the pool (394 of every class, 3,940 of the 4,000 examples; the package'
 exactly stratified). 10 seeds vary the subset, the initialisation and the batches, never the data.
 
 Runtime, measured on the project's 2-core CPU machine while other engineers' tests were running
-(load average 6-10, so inflated): 30 runs in 263 s inside the command (76 s compiling 3 programs;
-training 4 s for the logistic runs, 44 s for the MLP runs, 137 s for the CNN runs, which train one
-run per device per call), 277 s wall. Results, ``table.md`` and ``figure.png`` (by
+(load average 4.5-7, so inflated): 30 runs in 174 s inside the command (60 s compiling 3 programs;
+training 4 s for the logistic runs, 37 s for the MLP runs, 71 s for the CNN runs, which train one
+run per device per call), 183 s wall. Results, ``table.md`` and ``figure.png`` (by
 ``results/mnist1d_benchmark/analyse.py``) are in ``results/mnist1d_benchmark/``.
 """
 from imbjax.config import base_config
