@@ -12,10 +12,10 @@ and with RUS (pre-training on balanced data for half of the steps, then fine-tun
 layer on the imbalanced data at 0.1x the learning rate), thresholding (probabilities divided by the
 training priors), ROS + thresholding and RUS + thresholding.
 
-Data and grid: digits (8x8 images, 1,257 in the training pool, its smallest class has 122, so
-n_max = 122). Step imbalance with a fraction mu in {0.2, 0.5, 0.8} of the classes minority and
-rho in {10, 25, 50, 100} (at rho = 100 a minority class keeps 1 example), and linear imbalance at
-the same rho; 10 seeds; minority classes are the last ones (``minority = "last"``, Buda et al.
+Data and grid: digits (8x8 images, 1,257 in the training pool; n_max = 100, the largest at which
+every rho below is exact). Step imbalance with a fraction mu in {0.2, 0.5, 0.8} of the classes
+minority and rho in {10, 25, 50, 100} (minority classes of 10, 4, 2 and 1 examples), and linear
+imbalance at the same rho; 10 seeds; minority classes are the last ones (``minority = "last"``, Buda et al.
 drew them at random on MNIST). 1,280 runs.
 
 Model and budget: an MLP 64-128-128-10 with Adam (lr 1e-3, batch 64) for 300 steps (Buda et al.
@@ -23,9 +23,9 @@ trained LeNet-5 to convergence with early stopping on MNIST; digits is too small
 matter and a CPU sweep wants an MLP). All runs share the seed's imbalanced subset and initial
 parameters across methods, so comparisons are paired.
 
-Expected runtime: about 3 minutes on the project's 2-core CPU machines (measured 3 min 13 s with
-other jobs running: 58 s compiling 4 programs, {standard, two-phase} x {step, linear}, and 122 s
-training; see ``meta.json``); the report about 40 s. Expected result (Buda et al.): AUC falls as rho
+Runtime: measured 5 min on the project's 2-core CPU machine with other jobs running (285 s inside
+the command: 94 s compiling 4 programs, {standard, two-phase} x {step, linear}, with a cold cache,
+and 189 s training; see ``meta.json``); the report about 45 s. Expected result (Buda et al.): AUC falls as rho
 and mu grow; ROS is never below the baseline; RUS is below ROS except with most classes minority;
 thresholding raises accuracy. ``results/buda2018_digits/FINDINGS.md`` says which hold here.
 """
