@@ -68,28 +68,54 @@ def squared_distances(a, b):
 # --- DOS ------------------------------------------------------------------------------------------
 
 def neighbor_targets_numpy(x, labels, mask, k_per_class, width):
-    """For every example: the other mask members of its class by distance (ties: lower index),
-    the first k_{y_i}, padded with -1."""
+    """For every example of the mask: the other mask members of its class by distance (ties: lower
+    index), the first k_{y_i}, padded with -1; -1 for examples outside the mask."""
     distances = squared_distances(x, x)
     out = np.full((len(x), width), -1)
-    for i in range(len(x)):
+    for i in np.flatnonzero(mask):
         candidates = [j for j in range(len(x)) if mask[j] and j != i and labels[j] == labels[i]]
         ranked = sorted(candidates, key=lambda j: (distances[i, j], j))[:k_per_class[labels[i]]]
         out[i, :len(ranked)] = ranked
     return out
 
 
+def neighbor_targets(x, labels, mask, k_per_class, width, num_classes=3, slots=None):
+    """:func:`dos.neighbor_targets` with class tables of ``slots`` columns (default: the pool size)."""
+    members = dos.class_members(jnp.array(labels), jnp.array(mask), num_classes, slots or len(labels))
+    return np.asarray(dos.neighbor_targets(jnp.asarray(x), members, jnp.array(k_per_class), width))
+
+
+@pytest.mark.parametrize("width", [40, 20])
+def test_class_members_lists_each_classes_subset_by_pool_index(width):
+    _, labels, mask = random_problem(2)
+    got = np.asarray(dos.class_members(jnp.array(labels), jnp.array(mask), 4, width))
+    for c in range(4):
+        members = np.flatnonzero(mask & (labels == c))
+        np.testing.assert_array_equal(got[c], np.pad(members, (0, width - len(members)), constant_values=-1))
+
+
 @pytest.mark.parametrize("seed", range(3))
-def test_neighbor_targets_are_in_class_training_examples_other_than_self(seed):
+@pytest.mark.parametrize("width", [6, 12])
+def test_neighbor_targets_are_in_class_training_examples_other_than_self(seed, width):
     x, labels, mask = random_problem(seed)
-    k_per_class = np.array([3, 0, 5])
-    got = np.asarray(dos.neighbor_targets(jnp.array(x), jnp.array(labels), jnp.array(mask), jnp.array(k_per_class), 6))
-    np.testing.assert_array_equal(got, neighbor_targets_numpy(x, labels, mask, k_per_class, 6))
+    k_per_class = np.array([3, 0, min(width, 11)])
+    got = neighbor_targets(x, labels, mask, k_per_class, width)
+    np.testing.assert_array_equal(got, neighbor_targets_numpy(x, labels, mask, k_per_class, width))
     rows, slots = np.nonzero(got >= 0)
     chosen = got[rows, slots]
     assert len(chosen) > 0
-    assert np.all(labels[chosen] == labels[rows]) and np.all(chosen != rows) and np.all(mask[chosen])
+    assert np.all(labels[chosen] == labels[rows]) and np.all(chosen != rows)
+    assert np.all(mask[rows]) and np.all(mask[chosen])
     assert np.all(got[labels == 1] == -1)  # k = 0 for class 1
+
+
+def test_neighbor_targets_with_class_tables_narrower_than_the_neighbour_table():
+    x, labels, mask = random_problem(5, num_pool=14)
+    slots = int(np.bincount(labels[mask], minlength=3).max())
+    k_per_class = np.array([10, 10, 10])
+    got = neighbor_targets(x, labels, mask, k_per_class, 10, slots=slots)
+    np.testing.assert_array_equal(got, neighbor_targets_numpy(x, labels, mask, k_per_class, 10))
+    assert slots < 10 and np.any(got >= 0)
 
 
 def test_neighbor_search_in_normalised_features_is_the_search_of_unit_rows():
@@ -97,8 +123,7 @@ def test_neighbor_search_in_normalised_features_is_the_search_of_unit_rows():
     x = x * np.random.default_rng(8).uniform(0.1, 10.0, (len(x), 1)).astype(np.float32)
     k_per_class = np.array([4, 4, 4])
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    got = dos.neighbor_targets(dos.feature_space(jnp.array(x), 1.0), jnp.array(labels), jnp.array(mask),
-                               jnp.array(k_per_class), 4)
+    got = neighbor_targets(dos.feature_space(jnp.array(x), 1.0), labels, mask, k_per_class, 4)
     np.testing.assert_array_equal(got, neighbor_targets_numpy(unit, labels, mask, k_per_class, 4))
     np.testing.assert_array_equal(dos.feature_space(jnp.array(x), 0.0), x)
 
@@ -299,7 +324,7 @@ def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps(normalise):
     _, embeddings = apply_in_batches(model, state.params, data.x_train, spec.eval_batch_size)
     np.testing.assert_allclose(after.extra.embeddings, embeddings, rtol=1e-5, atol=1e-6)
     assert not np.allclose(after.extra.embeddings, initial.extra.embeddings)
-    labels, mask, counts = np.asarray(data.y_train), np.asarray(state.extra.mask), np.asarray(state.class_counts)
+    labels, mask, counts = np.asarray(data.y_train), np.asarray(state.subset), np.asarray(state.class_counts)
     k = np.asarray(dos.neighbors_per_class(counts, 5.0, 0.0, dos.MAX_NEIGHBORS))
     space = np.asarray(embeddings, np.float64)
     if normalise:

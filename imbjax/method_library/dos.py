@@ -70,8 +70,9 @@ it has fewer training examples than the largest class of the run's subset; ``k_c
 :data:`MAX_NEIGHBORS` (static). A class with fewer than ``k_c + 1`` examples uses all its other
 examples; a class with one example has none (its loss is ``r`` CE).
 
-Refresh: the features of the whole pool are recomputed and the in-class neighbours re-found
-(exact kNN, :func:`imbjax.sampling.knn`), and new weight vectors drawn, at ``init`` and then every
+Refresh: the features of the whole pool are recomputed and the in-class neighbours re-found (exact
+kNN within each class of the training subset, :func:`neighbor_targets`), and new weight vectors
+drawn, at ``init`` and then every
 ``refresh_steps`` steps inside the run's ``lax.scan`` (``refresh_steps = 0``, the default, is one
 epoch of the training subset, ``ceil(n / batch_size)`` steps: the paper alternates training and
 target updates). Under ``vmap`` the refresh runs only at steps where some run refreshes
@@ -94,7 +95,6 @@ import jax.numpy as jnp
 
 from imbjax import losses, models
 from imbjax.methods import Method, register, uniform_sampler
-from imbjax.sampling import knn
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, augment_batch, branches, choose, context, draw_training_indices,
     gradient_step, initial_state, refresh_interval, register_family, round_update, standard_program,
@@ -116,7 +116,7 @@ class DOSState(NamedTuple):
     """The method state of a DOS run.
 
     Attributes:
-      mask: ``bool[N]`` the run's training subset.
+      members: ``int32[C, W]`` the run's training subset by class (:func:`class_members`).
       embeddings: ``float32[N, D]`` the pool's features at the last refresh.
       neighbors: ``int32[N, MAX_NEIGHBORS]`` each example's in-class neighbours (pool indices,
         nearest first), -1 beyond its class's ``k_c`` or its class's size.
@@ -124,7 +124,7 @@ class DOSState(NamedTuple):
       weight_key: the key of the run's weight vectors (folded with the refresh step and the example).
     """
 
-    mask: Array
+    members: Array
     embeddings: Array
     neighbors: Array
     refresh_steps: Array
@@ -197,16 +197,42 @@ def feature_space(features: Array, normalise) -> Array:
     return jnp.where(normalise > 0.5, unit_rows(features), features)
 
 
-def neighbor_targets(embeddings: Array, labels: Array, mask: Array, k_per_class: Array, max_neighbors: int
-                     ) -> Array:
-    """Every pool example's ``k_{y_i}`` nearest other members of its class within ``mask`` in
-    ``embeddings: [N, D]`` (Euclidean), nearest first: ``int32[N, max_neighbors]``, -1 past
-    ``k_{y_i}`` or past the class's other members. ``k_per_class: int[C]``."""
+def class_members(labels: Array, mask: Array, num_classes: int, width: int) -> Array:
+    """The ``mask`` members of every class by pool index, ascending: ``int32[C, width]``, -1 past the
+    class's count (``width`` must be at least the largest class of ``mask``)."""
     num_pool = labels.shape[0]
-    index, _ = knn(embeddings, embeddings, max_neighbors, candidate_mask=mask, query_index=jnp.arange(num_pool),
-                   query_group=labels, pool_group=labels)
-    wanted = jnp.arange(max_neighbors)[None, :] < k_per_class[labels][:, None]
-    return jnp.where(wanted, index, -1)
+    sort_key = jnp.where(mask, labels, num_classes)
+    order = jnp.argsort(sort_key, stable=True)
+    counts = jnp.bincount(sort_key, length=num_classes + 1)[:num_classes]
+    slot = jnp.arange(width)
+    members = order[jnp.minimum((jnp.cumsum(counts) - counts)[:, None] + slot[None, :], num_pool - 1)]
+    return jnp.where(slot[None, :] < counts[:, None], members, -1).astype(jnp.int32)
+
+
+def neighbor_targets(embeddings: Array, members: Array, k_per_class: Array, max_neighbors: int) -> Array:
+    """Every training example's ``k_c`` nearest other members of its class (Euclidean, in
+    ``embeddings: [N, D]``), nearest first, ties to the lower pool index: ``int32[N, max_neighbors]``,
+    -1 past ``k_c``, past the class's other members and for pool examples outside the training subset.
+
+    Distances are computed within each class only (``members: int[C, W]`` from :func:`class_members`,
+    ``C W^2 D`` multiply-adds instead of the pool's ``N^2 D``). ``k_per_class: int[C]``.
+    """
+    num_pool, (num_classes, width) = embeddings.shape[0], members.shape
+    real = members >= 0
+    features = embeddings[jnp.maximum(members, 0)]                                        # [C, W, D]
+    norms = jnp.sum(features**2, axis=-1)
+    squared = (norms[:, :, None] + norms[:, None, :]
+               - 2.0 * jnp.einsum("cwd,cvd->cwv", features, features, precision=jax.lax.Precision.HIGHEST))
+    allowed = real[:, None, :] & ~jnp.eye(width, dtype=bool)[None]
+    found = min(max_neighbors, width)
+    score, slot = jax.lax.top_k(jnp.where(allowed, -jnp.maximum(squared, 0.0), -jnp.inf), found)
+    nearest = jnp.take_along_axis(members[:, None, :], slot, axis=-1)                       # [C, W, found]
+    wanted = jnp.arange(found)[None, None, :] < k_per_class[:, None, None]
+    nearest = jnp.where(wanted & (score > -jnp.inf), nearest, -1)
+    nearest = jnp.pad(nearest, ((0, 0), (0, 0), (0, max_neighbors - found)), constant_values=-1)
+    rows = jnp.where(real, members, num_pool).reshape(-1)                                   # num_pool: dropped
+    return jnp.full((num_pool, max_neighbors), -1, jnp.int32).at[rows].set(
+        nearest.reshape(-1, max_neighbors), mode="drop")
 
 
 def draw_weight_vectors(round_key: Array, index: Array, num_vectors: int, max_neighbors: int) -> Array:
@@ -275,6 +301,12 @@ def check_setting(values: Mapping[str, tuple[float, ...]], n_max: int) -> None:
 
 # --- The training program ------------------------------------------------------------------------
 
+def largest_class(spec: ProgramSpec, num_pool: int) -> int:
+    """The most training examples a class of the spec's runs can have (static): ``n_max``, or the pool
+    size for the ``natural`` profile (the whole pool) and an unresolved ``n_max`` of 0."""
+    return spec.n_max if spec.n_max > 0 and spec.profile != "natural" else num_pool
+
+
 @register_family(FAMILY)
 def dos_program(spec: ProgramSpec) -> Program:
     """The run's batches (:func:`imbjax.train.draw_training_indices`, augmented as configured), each
@@ -287,23 +319,23 @@ def dos_program(spec: ProgramSpec) -> Program:
     def refresh(carry, inputs):
         """New ``(embeddings, neighbors)`` from the network's current features of the pool."""
         del carry
-        params, x, labels, mask, k_per_class, normalise = inputs
+        params, x, members, k_per_class, normalise = inputs
         _, embeddings = apply_in_batches(model, params, x, spec.eval_batch_size)
-        neighbors = neighbor_targets(feature_space(embeddings, normalise), labels, mask, k_per_class, MAX_NEIGHBORS)
-        return embeddings, neighbors
+        return embeddings, neighbor_targets(feature_space(embeddings, normalise), members, k_per_class, MAX_NEIGHBORS)
 
     maybe_refresh = round_update(refresh)
 
-    def refresh_inputs(data, state, hparams, mask):
+    def refresh_inputs(data, state, hparams, members):
         k_per_class = neighbors_per_class(state.class_counts, hparams["k_minority"], hparams["k_majority"],
                                           MAX_NEIGHBORS)
-        return state.params, data.x_train, data.y_train, mask, k_per_class, hparams["normalise"]
+        return state.params, data.x_train, members, k_per_class, hparams["normalise"]
 
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
-        embeddings, neighbors = refresh(None, refresh_inputs(data, state, hparams, mask))
+        members = class_members(data.y_train, mask, spec.num_classes, largest_class(spec, data.y_train.shape[0]))
+        embeddings, neighbors = refresh(None, refresh_inputs(data, state, hparams, members))
         steps = refresh_interval(hparams["refresh_steps"], jnp.sum(state.class_counts), spec.batch_size)
-        return state._replace(extra=DOSState(mask, embeddings, neighbors, steps,
+        return state._replace(extra=DOSState(members, embeddings, neighbors, steps,
                                              jax.random.fold_in(key, WEIGHT_STREAM)))
 
     def train_step(data, hparams, state):
@@ -311,7 +343,7 @@ def dos_program(spec: ProgramSpec) -> Program:
         since_refresh = state.step % extra.refresh_steps
         embeddings, neighbors = maybe_refresh(
             (state.step > 0) & (since_refresh == 0), (extra.embeddings, extra.neighbors),
-            refresh_inputs(data, state, hparams, extra.mask))
+            refresh_inputs(data, state, hparams, extra.members))
         state = state._replace(extra=extra._replace(embeddings=embeddings, neighbors=neighbors))
         state, index = draw_training_indices(spec, state)  # the baseline's batches
         state, x = augment_batch(spec, state, data.x_train[index])
