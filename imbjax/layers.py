@@ -266,6 +266,12 @@ class ConvLayers(NamedTuple):
     def group_norm(self, num_groups: int) -> nn.Module:
         return GroupNorm(num_groups, layout=self.layout)
 
+    def batch_norm(self, use_running_average: bool) -> nn.Module:
+        """``flax.linen.BatchNorm`` over this layout's channel axis with PyTorch's ``BatchNorm2d``
+        defaults (running averages updated by 0.1 of the batch statistics, epsilon 1e-5)."""
+        return nn.BatchNorm(use_running_average=use_running_average, axis=self.channel_axis, momentum=0.9,
+                            epsilon=1e-5)
+
     def flatten(self, h: Array) -> Array:
         return flatten(h, self.layout)
 

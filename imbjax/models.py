@@ -158,10 +158,17 @@ class ResNet(nn.Module):
     stride 2 and zero-padded with the new channels. It adds no parameters, so the residual and
     plain networks have identical parameter trees.
 
-    Normalisation: **GroupNorm** (Wu & He 2018) with ``norm_groups`` groups in place of the
-    paper's BatchNorm. The engine trains parameters only (``model.apply(params, x)``, no mutable
-    ``batch_stats``) and runs are vmapped; GroupNorm has no batch statistics, behaves the same
-    in training and evaluation, and Wu & He report it within ~0.5% of BatchNorm on ResNets.
+    Normalisation (``norm``): ``"batch"``, the paper's **BatchNorm** (PyTorch's defaults: momentum 0.1
+    of the running averages, epsilon 1e-5; batch statistics in training, the running averages in
+    evaluation, one set per run of a vmapped sweep, :func:`imbjax.train.forward`), or ``"group"``
+    (default), **GroupNorm** (Wu & He 2018) with ``norm_groups`` groups, which has no batch statistics
+    and is the same in training and evaluation. ``depth=32, norm="batch"`` is Cao et al.'s (2019)
+    CIFAR ResNet-32 (their ``resnet_cifar.py``: 16/32/64 channels, option-A shortcuts, BatchNorm, Kaiming
+    normal initialisation; ``head="cosine"`` their ``NormedLinear``), except that option A's zero
+    channels are appended after the input's where theirs pad half before and half after: the same
+    network up to a permutation of the new channels, whose initialisation is i.i.d. and whose
+    BatchNorm is per channel, so the same distribution of trained networks. Flax keeps the biased batch
+    variance in the running average where PyTorch keeps the unbiased one (a factor ``n / (n - 1)``).
     Convolutions have no bias (the normalisation's bias replaces it) and He-normal
     initialisation; normalisation scales start at 1.
     """
@@ -171,6 +178,7 @@ class ResNet(nn.Module):
     residual: bool = True
     widths: Sequence[int] = (16, 32, 64)
     norm_groups: int = 8
+    norm: str = "group"
     conv_impl: str = "auto"
     head: str = "linear"
 
@@ -179,22 +187,33 @@ class ResNet(nn.Module):
         if self.depth < 8 or (self.depth - 2) % 6:
             raise ValueError(f"ResNet depth must be 6n + 2 with n >= 1 (e.g. {list(RESNET_DEPTHS)}), "
                              f"got {self.depth!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown ResNet norm {self.norm!r}; choose one of {list(NORMS)}")
         ops = ConvLayers.of(self.conv_impl)
+
+        def normalise():
+            if self.norm == "batch":  # batch statistics exactly when they may be updated (training)
+                return ops.batch_norm(use_running_average=not self.is_mutable_collection("batch_stats"))
+            return ops.group_norm(self.norm_groups)
 
         def conv(width, stride=1):
             return ops.conv(width, (3, 3), strides=stride, padding="SAME", use_bias=False, kernel_init=he_normal)
 
-        h = nn.relu(ops.group_norm(self.norm_groups)(conv(self.widths[0])(ops.enter(x))))
+        h = nn.relu(normalise()(conv(self.widths[0])(ops.enter(x))))
         for stage, width in enumerate(self.widths):
             for block in range((self.depth - 2) // 6):
                 stride = 2 if stage > 0 and block == 0 else 1
-                branch = nn.relu(ops.group_norm(self.norm_groups)(conv(width, stride)(h)))
-                branch = ops.group_norm(self.norm_groups)(conv(width)(branch))
+                branch = nn.relu(normalise()(conv(width, stride)(h)))
+                branch = normalise()(conv(width)(branch))
                 if self.residual:
                     branch = branch + option_a_shortcut(h, width, stride, ops.channel_axis)
                 h = nn.relu(branch)
         features = ops.global_mean(h)
         return output_layer(self.head, self.num_classes)(features), features
+
+
+#: A ResNet's normalisation layers (``norm``).
+NORMS = ("group", "batch")
 
 
 def option_a_shortcut(x, width: int, stride: int, channel_axis: int):

@@ -202,11 +202,20 @@ def choose(options: Branches, method_index: Array, *args):
 
 
 class Program(NamedTuple):
-    """The pure pieces of a group's runs; the runner vmaps and shards each over the run axis."""
+    """The pure pieces of a group's runs, as a family builder returns them: ``init(data, key,
+    hparams) -> state``, one optimizer ``step(data, hparams, state) -> state`` and ``evaluate(data,
+    state, hparams) -> metrics``. :meth:`advance` (steps in one ``lax.scan``) is derived here once for
+    every family; the runner vmaps and shards each piece over the run axis and runs ``advance`` in
+    checkpoint chunks."""
 
     init: Callable[[DeviceData, Array, Mapping[str, Array]], TrainState]
-    advance: Callable[[DeviceData, TrainState, Mapping[str, Array], int], TrainState]
+    step: Callable[[DeviceData, Mapping[str, Array], TrainState], TrainState]
     evaluate: Callable[[DeviceData, TrainState, Mapping[str, Array]], dict[str, Array]]
+
+    def advance(self, data: DeviceData, state: TrainState, hparams: Mapping[str, Array], num_steps: int
+                ) -> TrainState:
+        """``num_steps`` of :attr:`step` in one ``lax.scan``."""
+        return jax.lax.scan(lambda s, _: (self.step(data, hparams, s), None), state, length=num_steps)[0]
 
 
 # --- Building blocks shared by every family's program ---------------------------------------
@@ -252,7 +261,7 @@ def initial_state(spec: ProgramSpec, model, data: DeviceData, key: Array, hparam
         subset_key, data.y_train, spec.num_classes, spec.n_max, profile=spec.profile,
         rho=hparams["rho"], mu=hparams["mu"], minority=spec.minority, pool=pool)
     params = model.init(init_key, jnp.zeros((1, *spec.input_shape), jnp.float32))
-    state = TrainState(params=params, opt_state=optimizer_for(spec, hparams).init(params), key=train_key,
+    state = TrainState(params=params, opt_state=init_optimizer(spec, hparams, params), key=train_key,
                        step=jnp.int32(0), weights=jnp.zeros(mask.shape, jnp.float32), class_counts=counts,
                        loss_ema=jnp.float32(jnp.nan), subset=mask, validation=validation,
                        batch_order=jnp.zeros(mask.shape, jnp.int32) if spec.batch_sampling == "epoch" else ())
@@ -261,15 +270,56 @@ def initial_state(spec: ProgramSpec, model, data: DeviceData, key: Array, hparam
     return state._replace(weights=weights), mask
 
 
-def gradient_step(spec: ProgramSpec, state: TrainState, hparams, loss_of_params: Callable[[dict], Array],
-                  ) -> TrainState:
-    """One optimizer step on ``loss_of_params``; advances ``step`` and the loss average."""
-    loss, grads = jax.value_and_grad(loss_of_params)(state.params)
-    updates, opt_state = optimizer_for(spec, hparams).update(grads, state.opt_state, state.params)
+def model_of(spec: ProgramSpec):
+    """The spec's Flax model (:func:`imbjax.models.make_model` with the spec's arguments)."""
+    return models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+
+
+def trainable(variables: dict) -> dict:
+    """The variables the optimizer updates: every collection but ``batch_stats`` (BatchNorm's running
+    averages, which :func:`forward` updates instead)."""
+    return {name: value for name, value in variables.items() if name != BATCH_STATS}
+
+
+def init_optimizer(spec: ProgramSpec, hparams, variables: dict) -> optax.OptState:
+    """The spec's optimizer state for ``variables`` (its :func:`trainable` part)."""
+    return optimizer_for(spec, hparams).init(trainable(variables))
+
+
+#: The collection of BatchNorm's running averages.
+BATCH_STATS = "batch_stats"
+
+
+def forward(model, variables: dict, x: Array) -> tuple[Array, Array, dict]:
+    """A training forward pass: ``(logits, features, variables after it)``.
+
+    A model with BatchNorm normalises by the batch's statistics and updates its running averages
+    (``batch_stats`` mutable; evaluation, :func:`apply_in_batches`, uses the averages); each run of a
+    vmapped sweep has its own. Other models return ``variables`` unchanged.
+    """
+    if BATCH_STATS not in variables:
+        logits, features = model.apply(variables, x)
+        return logits, features, variables
+    (logits, features), updated = model.apply(variables, x, mutable=[BATCH_STATS])
+    return logits, features, {**variables, **updated}
+
+
+def gradient_step(spec: ProgramSpec, state: TrainState, hparams,
+                  loss_of_params: Callable[[dict], tuple[Array, dict]]) -> TrainState:
+    """One optimizer step on ``loss_of_params(variables) -> (loss, variables after the forward pass)``
+    (:func:`forward` gives the second); advances ``step`` and the loss average. The gradient is taken
+    with respect to the :func:`trainable` variables; BatchNorm's running averages come from the
+    forward pass."""
+    def loss_of_trainable(weights):
+        return loss_of_params({**state.params, **weights})
+
+    (loss, after_forward), grads = jax.value_and_grad(loss_of_trainable, has_aux=True)(trainable(state.params))
+    weights = trainable(state.params)
+    updates, opt_state = optimizer_for(spec, hparams).update(grads, state.opt_state, weights)
     loss_ema = jnp.where(jnp.isnan(state.loss_ema), loss,
                          LOSS_EMA_DECAY * state.loss_ema + (1 - LOSS_EMA_DECAY) * loss)
-    return state._replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state,
-                          step=state.step + 1, loss_ema=loss_ema)
+    params = {**after_forward, **optax.apply_updates(weights, updates)}
+    return state._replace(params=params, opt_state=opt_state, step=state.step + 1, loss_ema=loss_ema)
 
 
 #: How a run's batches are drawn (``config.batch_sampling``).
@@ -423,19 +473,30 @@ FAMILIES: dict[str, Callable[[ProgramSpec], Program]] = {}
 #: Families whose batches do not come from :func:`draw_training_batch` (they sample their own way), so
 #: epoch sampling and augmentation are refused for them before compiling.
 OWN_BATCHES: set[str] = set()
+#: Families whose state holds more than one model's variables, so BatchNorm models are refused for them.
+NO_BATCH_NORM: set[str] = set()
 
 
-def register_family(name: str, *, own_batches: bool = False):
+def register_family(name: str, *, own_batches: bool = False, batch_norm: bool = True):
     """Decorator registering ``builder(spec) -> Program`` as the training loop of family ``name``;
-    ``own_batches``: its batches do not come from :func:`draw_training_batch` (:data:`OWN_BATCHES`)."""
+    ``own_batches``: its batches do not come from :func:`draw_training_batch` (:data:`OWN_BATCHES`);
+    ``batch_norm=False``: it cannot train BatchNorm models (:data:`NO_BATCH_NORM`)."""
     def decorate(builder):
         if name in FAMILIES:
             raise ValueError(f"family {name!r} is already registered")
         FAMILIES[name] = builder
         if own_batches:
             OWN_BATCHES.add(name)
+        if not batch_norm:
+            NO_BATCH_NORM.add(name)
         return builder
     return decorate
+
+
+def has_batch_stats(spec: ProgramSpec) -> bool:
+    """Whether the spec's model keeps BatchNorm running averages (from its variables' shapes)."""
+    shapes = jax.eval_shape(model_of(spec).init, jax.random.PRNGKey(0), jnp.zeros((1, *spec.input_shape)))
+    return BATCH_STATS in shapes
 
 
 def with_run_random_bits(function: Callable) -> Callable:
@@ -472,7 +533,7 @@ def make_program(spec: ProgramSpec) -> Program:
 def standard_program(spec: ProgramSpec) -> Program:
     """Sample a batch by the run's weights, take a step on its method's loss; predict with its
     post-processing. Every method of the family shares this one compiled program."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
     postprocessors = branches(spec.methods, "postprocess")
@@ -480,17 +541,15 @@ def standard_program(spec: ProgramSpec) -> Program:
     def init(data, key, hparams):
         return initial_state(spec, model, data, key, hparams, samplers)[0]
 
-    def train_step(data, hparams, state):
+    def step(data, hparams, state):
         state, x, y = draw_training_batch(spec, data, state)
 
-        def batch_loss(params):
-            logits, features = model.apply(params, x)
-            return choose(loss_fns, hparams["method_index"], logits, y, context(spec, state, hparams, features))
+        def batch_loss(variables):
+            logits, features, variables = forward(model, variables, x)
+            ctx = context(spec, state, hparams, features)
+            return choose(loss_fns, hparams["method_index"], logits, y, ctx), variables
 
         return gradient_step(spec, state, hparams, batch_loss)
-
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
 
     def predict(state, hparams, x):
         logits, _ = apply_in_batches(model, state.params, x, spec.eval_batch_size)
@@ -500,7 +559,7 @@ def standard_program(spec: ProgramSpec) -> Program:
         return test_metrics(spec, data, state, predict(state, hparams, data.x_test),
                             functools.partial(predict, state, hparams))
 
-    return Program(init, advance, evaluate)
+    return Program(init, step, evaluate)
 
 
 def run_program(program: Program, spec: ProgramSpec, data: DeviceData, key: Array,
@@ -555,7 +614,7 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
                          f"batch_sampling={config.batch_sampling!r} and augment={config.augment!r} are not "
                          f"available for it: use batch_sampling='iid' and augment='none'")
     augment.check_fits(config.augment, tuple(dataset.input_shape))
-    return ProgramSpec(
+    spec = ProgramSpec(
         num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape), methods=methods,
         model=model.name, model_kwargs=model.kwargs, optimizer=config.optimizer,
         lr_schedule=LRSchedule.from_config(config), weight_decay=tuple(config.weight_decays) != (0.0,),
@@ -565,6 +624,11 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
         batch_size=config.batch_size,
         num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max,
         validation_fraction=validation_fraction)
+    no_batch_norm = sorted({m.family for m in methods} & NO_BATCH_NORM)
+    if no_batch_norm and has_batch_stats(spec):
+        raise ValueError(f"family {no_batch_norm[0]!r} ({', '.join(m.name for m in methods)}) cannot train a model "
+                         f"with BatchNorm ({model.name} {dict(model.kwargs)}); use norm='group'")
+    return spec
 
 
 def make_train(config, *, method: str | None = None, dataset: Dataset | None = None

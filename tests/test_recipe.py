@@ -130,3 +130,68 @@ def test_families_that_draw_their_own_batches_refuse_epochs(tiny_config):
     tiny_config.methods = ("two_phase_ros",)
     with pytest.raises(ValueError, match="draws its own batches; batch_sampling='epoch'"):
         program_spec(tiny_config, load("digits"), profile="step", method_names=("two_phase_ros",))
+
+
+# --- BatchNorm: per-run statistics under vmap ---------------------------------------------------
+
+def _bn_config(tiny_config):
+    tiny_config.datasets = ("digits",)
+    tiny_config.dataset_kwargs = {"digits": {"image": True}}
+    tiny_config.model = "resnet"
+    tiny_config.model_kwargs = {"depth": 8, "norm": "batch", "widths": (4, 8, 8), "conv_impl": "xla"}
+    tiny_config.num_steps = 3
+    tiny_config.batch_size = 16
+    tiny_config.optimizer = "sgd"
+    tiny_config.weight_decays = (1e-2,)
+    return tiny_config
+
+
+def test_batch_norm_statistics_are_per_run_vmapped_equals_a_loop(tiny_config):
+    config = _bn_config(tiny_config)
+    dataset = load("digits", image=True)
+    spec = program_spec(config, dataset, profile="step", method_names=("ros",))
+    program = make_program(spec)
+    data = DeviceData.from_dataset(dataset)
+    hparams = {"rho": jnp.float32(10.0), "mu": jnp.float32(0.5), "learning_rate": jnp.float32(0.05),
+               "weight_decay": jnp.float32(1e-2), "method_index": jnp.int32(0)}
+
+    def train(key, rho):
+        h = {**hparams, "rho": rho}
+        state = program.init(data, key, h)
+        return program.init(data, key, h), program.advance(data, state, h, 3)
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    rhos = jnp.array([1.0, 10.0])
+    starts, batched = jax.jit(jax.vmap(train))(keys, rhos)
+    for i in range(2):
+        start, alone = jax.jit(train)(keys[i], rhos[i])
+        for got, want in zip(jax.tree.leaves(jax.tree.map(lambda a: a[i], batched.params)),
+                             jax.tree.leaves(alone.params)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+        moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), start.params["batch_stats"],
+                             alone.params["batch_stats"])
+        assert max(jax.tree.leaves(moved)) > 0  # the running averages were updated by training
+    stats = batched.params["batch_stats"]
+    assert any(float(jnp.max(jnp.abs(a[0] - a[1]))) > 0 for a in jax.tree.leaves(stats))  # one set per run
+
+
+def test_running_averages_are_not_decayed_or_stepped_by_the_optimizer():
+    from imbjax.train import trainable
+
+    variables = {"params": {"w": jnp.ones(2)}, "batch_stats": {"mean": jnp.ones(2)}}
+    assert set(trainable(variables)) == {"params"}
+
+
+def test_evaluation_uses_the_running_averages(tiny_config):
+    config = _bn_config(tiny_config)
+    out = jax.jit(make_train(config, method="baseline", dataset=load("digits", image=True)))(
+        jax.random.PRNGKey(0), {"rho": 1.0})
+    assert 0.0 <= float(out["accuracy"]) <= 1.0 and float(out["diverged"]) == 0.0
+
+
+def test_a_family_holding_two_models_refuses_batch_norm(tiny_config):
+    config = _bn_config(tiny_config)
+    config.methods = ("dynamic_sampling",)
+    config.validation_fraction = 0.2
+    with pytest.raises(ValueError, match="cannot train a model with BatchNorm"):
+        program_spec(config, load("digits", image=True), profile="step", method_names=("dynamic_sampling",))

@@ -32,12 +32,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from imbjax import models
 from imbjax.method_library.data_level import method_probabilities
 from imbjax.methods import Method, register, ros_sampler
 from imbjax.train import (
-    Program, ProgramSpec, apply_in_batches, branches, initial_state, register_family, standard_program,
-    test_metrics,
+    Program, ProgramSpec, apply_in_batches, branches, initial_state, model_of, register_family,
+    standard_program, test_metrics,
 )
 
 Array = jax.Array
@@ -81,7 +80,7 @@ def centre_postprocess(logits, ctx):
 def category_centres_program(spec: ProgramSpec) -> Program:
     """The standard training loop; the run's training-subset mask is kept as the method state, and
     evaluation predicts with the nearest class centre (see the module docstring)."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     standard = standard_program(spec)
     samplers = branches(spec.methods, "sampler")
     postprocessors = branches(spec.methods, "postprocess")
@@ -101,7 +100,7 @@ def category_centres_program(spec: ProgramSpec) -> Program:
 
         return test_metrics(spec, data, state, predict(data.x_test), predict)
 
-    return Program(init, standard.advance, evaluate)
+    return Program(init, standard.step, evaluate)
 
 
 register(Method("category_centres", postprocess=centre_postprocess, family=FAMILY,

@@ -109,7 +109,7 @@ import jax.numpy as jnp
 import numpy as np
 from evosax.algorithms import DifferentialEvolution
 
-from imbjax import losses, models
+from imbjax import losses
 from imbjax.method_library.data_level import method_loss
 from imbjax.methods import Method, register
 from imbjax.metrics.confusion import (
@@ -118,7 +118,7 @@ from imbjax.metrics.confusion import (
 from imbjax.sampling import draw_batch, ros_weights
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, branches, draw_training_batch, gradient_step, initial_state,
-    refresh_interval, register_family, round_update, standard_program,
+    model_of, refresh_interval, register_family, round_update, standard_program,
 )
 
 Array = jax.Array
@@ -286,7 +286,7 @@ def cosen_program(spec: ProgramSpec) -> Program:
     """Alternating updates: network steps on the cost-sensitive loss with the costs fixed (batches drawn
     uniformly from the training subset), and every ``cost_update_steps`` a cost step with the network
     fixed, measured on the run's validation part (module docstring). Prediction: the plain softmax."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
 
@@ -319,10 +319,7 @@ def cosen_program(spec: ProgramSpec) -> Program:
         return gradient_step(spec, state, hparams,
                              lambda params: method_loss(spec, model, loss_fns, state, hparams, params, x, y))
 
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
-
-    return Program(init, advance, standard_program(spec).evaluate)
+    return Program(init, train_step, standard_program(spec).evaluate)
 
 
 COSEN_HPARAMS = {"cost_learning_rate": 0.5, "cost_update_steps": 0.0}
@@ -516,7 +513,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
     round_steps = spec.num_steps // rounds
     num_classes = spec.num_classes
     strategy = de_strategy(population_size, genome_size(form, num_classes))
-    model = models.make_model(spec.model, num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
     on_validation = jnp.asarray([method.fitness_set == "validation" for method in spec.methods])
@@ -558,10 +555,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
         return state._replace(extra=extra._replace(population=population, fitness=fitness, log_costs=log_costs,
                                                    fitness_history=history))
 
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
-
-    return Program(init, advance, standard_program(spec).evaluate)
+    return Program(init, train_step, standard_program(spec).evaluate)
 
 
 register_family(DE_FAMILY)(de_costs_program)

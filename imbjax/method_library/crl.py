@@ -55,7 +55,9 @@ import jax.numpy as jnp
 
 from imbjax import losses
 from imbjax.methods import Method, register
-from imbjax.train import register_family, standard_program
+from imbjax.train import (
+    register_family, standard_program,
+)
 
 Array = jax.Array
 

@@ -12,7 +12,7 @@ import jax
 
 from imbjax import models
 from imbjax.train import (
-    Branches, DeviceData, ProgramSpec, TrainState, choose, context, draw_training_batch,
+    Branches, DeviceData, ProgramSpec, TrainState, choose, context, draw_training_batch, forward,
 )
 
 Array = jax.Array
@@ -28,10 +28,11 @@ def draw_batch_with(spec: ProgramSpec, data: DeviceData, state: TrainState, weig
 
 
 def method_loss(spec: ProgramSpec, model, loss_fns: Branches, state: TrainState, hparams: Mapping[str, Array],
-                params, x: Array, y: Array) -> Array:
-    """The run's method loss of ``params`` on the batch ``(x, y)`` (a scalar)."""
-    logits, features = model.apply(params, x)
-    return choose(loss_fns, hparams["method_index"], logits, y, context(spec, state, hparams, features))
+                params, x: Array, y: Array) -> tuple[Array, dict]:
+    """The run's method loss of ``params`` on the batch ``(x, y)`` (a scalar), and the variables after
+    the training forward pass (:func:`imbjax.train.forward`), as :func:`imbjax.train.gradient_step` takes."""
+    logits, features, params = forward(model, params, x)
+    return choose(loss_fns, hparams["method_index"], logits, y, context(spec, state, hparams, features)), params
 
 
 def method_probabilities(spec: ProgramSpec, postprocessors: Branches, state: TrainState,

@@ -97,7 +97,8 @@ from imbjax import losses, models
 from imbjax.methods import Method, register, uniform_sampler
 from imbjax.train import (
     Program, ProgramSpec, apply_in_batches, augment_batch, branches, choose, context, draw_training_indices,
-    gradient_step, initial_state, refresh_interval, register_family, round_update, standard_program,
+    forward, gradient_step, initial_state, model_of, refresh_interval, register_family, round_update,
+    standard_program,
 )
 
 Array = jax.Array
@@ -312,7 +313,7 @@ def dos_program(spec: ProgramSpec) -> Program:
     """The run's batches (:func:`imbjax.train.draw_training_indices`, augmented as configured), each
     example with its stored in-class neighbour targets and weight vectors; the method's loss (DOS's);
     features and neighbours refreshed every ``refresh_steps``."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
 
@@ -354,17 +355,14 @@ def dos_program(spec: ProgramSpec) -> Program:
         draws = draw_weight_vectors(round_key, index, MAX_WEIGHT_VECTORS, MAX_NEIGHBORS)
 
         def batch_loss(params):
-            logits, features = model.apply(params, x)
+            logits, features, after = forward(model, params, x)
             batch = DOSTargets(targets, head_logits(params, targets), valid, draws)
             ctx = context(spec, state, hparams, features)._replace(extra=batch)
-            return choose(loss_fns, hparams["method_index"], logits, y, ctx)
+            return choose(loss_fns, hparams["method_index"], logits, y, ctx), after
 
         return gradient_step(spec, state, hparams, batch_loss)
 
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
-
-    return Program(init, advance, standard_program(spec).evaluate)
+    return Program(init, train_step, standard_program(spec).evaluate)
 
 
 register(Method(

@@ -53,13 +53,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax import models
 from imbjax.method_library.data_level import draw_batch_with, method_loss, method_probabilities
 from imbjax.methods import Method, register
 from imbjax.metrics import confusion
 from imbjax.sampling import class_size_weights, dynamic_sample_sizes
 from imbjax.train import (
-    Program, ProgramSpec, apply_in_batches, branches, gradient_step, initial_state, optimizer_for,
+    Program, ProgramSpec, apply_in_batches, branches, gradient_step, init_optimizer, initial_state, model_of,
     refresh_interval, register_family, round_update, test_metrics,
 )
 
@@ -103,12 +102,12 @@ class DynamicState(NamedTuple):
 SAMPLED, PLAIN = "sampled", "plain"
 
 
-@register_family(FAMILY)
+@register_family(FAMILY, own_batches=True, batch_norm=False)
 def dynamic_sampling_program(spec: ProgramSpec) -> Program:
     """Two models in one state (``params = {"sampled": ..., "plain": ...}``): the first on batches
     drawn by the Eq. 11 weights, re-computed every round, the second on uniform batches; the
     prediction averages their probabilities (see the module docstring)."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     loss_fns = branches(spec.methods, "loss")
     postprocessors = branches(spec.methods, "postprocess")
     samplers = branches(spec.methods, "sampler")
@@ -120,7 +119,7 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
         sizes = eq11_sizes(f1, state.class_counts)
         params = {SAMPLED: state.params, PLAIN: state.params}
         return state._replace(
-            params=params, opt_state=optimizer_for(spec, hparams).init(params),
+            params=params, opt_state=init_optimizer(spec, hparams, params),
             weights=class_size_weights(data.y_train, mask, sizes), extra=DynamicState(round_steps, f1, sizes))
 
     def new_round(carry, inputs):
@@ -145,13 +144,12 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
         state, x_plain, y_plain = draw_batch_with(spec, data, state, state.subset.astype(jnp.float32))
 
         def both_losses(params):
-            return (method_loss(spec, model, loss_fns, state, hparams, params[SAMPLED], x_sampled, y_sampled)
-                    + method_loss(spec, model, loss_fns, state, hparams, params[PLAIN], x_plain, y_plain))
+            sampled, sampled_after = method_loss(spec, model, loss_fns, state, hparams, params[SAMPLED],
+                                                 x_sampled, y_sampled)
+            plain, plain_after = method_loss(spec, model, loss_fns, state, hparams, params[PLAIN], x_plain, y_plain)
+            return sampled + plain, {SAMPLED: sampled_after, PLAIN: plain_after}
 
         return gradient_step(spec, state, hparams, both_losses)
-
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
 
     def predict(state, hparams, x):
         """``w * p_sampled + (1 - w) * p_plain`` on ``x``, ``w = ensemble_weight`` (clipped to [0, 1])."""
@@ -165,7 +163,7 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
         return test_metrics(spec, data, state, predict(state, hparams, data.x_test),
                             functools.partial(predict, state, hparams))
 
-    return Program(init, advance, evaluate)
+    return Program(init, train_step, evaluate)
 
 
 register(Method("dynamic_sampling", family=FAMILY, needs_validation=True,

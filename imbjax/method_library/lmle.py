@@ -67,12 +67,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax import models
 from imbjax.methods import Method, register, ros_sampler
 from imbjax.sampling import class_kmeans, draw_batch
 from imbjax.train import (
-    FAMILIES, Program, ProgramSpec, apply_in_batches, branches, choose, context, gradient_step, initial_state,
-    refresh_interval, register_family, round_update, test_metrics,
+    FAMILIES, Program, ProgramSpec, apply_in_batches, branches, choose, context, forward, gradient_step,
+    initial_state, model_of, refresh_interval, register_family, round_update, test_metrics,
 )
 
 Array = jax.Array
@@ -240,7 +239,7 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
     triple-header hinge) on the quintuplets' current features; clusters refreshed every
     ``refresh_steps``; prediction by the method's post-processing (cluster-wise kNN).
     ``num_clusters`` k-means clusters per class (static)."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
     postprocessors = branches(spec.methods, "postprocess")
@@ -277,15 +276,13 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
         y = data.y_train[anchors]
 
         def batch_loss(params):
-            logits, features = model.apply(params, x)
+            logits, features, after = forward(model, params, x)
             features = normalise(features).reshape(spec.batch_size, 5, -1)
             ctx = context(spec, state, hparams, features)._replace(extra=quintuplets)
-            return choose(loss_fns, hparams["method_index"], logits.reshape(spec.batch_size, 5, -1)[:, ANCHOR], y, ctx)
+            anchor_logits = logits.reshape(spec.batch_size, 5, -1)[:, ANCHOR]
+            return choose(loss_fns, hparams["method_index"], anchor_logits, y, ctx), after
 
         return gradient_step(spec, state, hparams, batch_loss)
-
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
 
     def evaluate(data, state, hparams):
         extra = state.extra
@@ -299,7 +296,7 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
 
         return test_metrics(spec, data, state, predict(data.x_test), predict)
 
-    return Program(init, advance, evaluate)
+    return Program(init, train_step, evaluate)
 
 
 def lmle_family(num_clusters: int) -> str:

@@ -42,7 +42,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax import models
 from imbjax.method_library.data_level import method_loss
 from imbjax.methods import Method, register, uniform_sampler
 from imbjax.sampling import (
@@ -51,8 +50,8 @@ from imbjax.sampling import (
 from imbjax.sampling.smote import SyntheticSamples, smote
 from imbjax.sampling.strategy import targeted_classes
 from imbjax.train import (
-    Branches, Program, ProgramSpec, branches, choose, context, gradient_step, initial_state, register_family,
-    standard_program,
+    Branches, Program, ProgramSpec, branches, choose, context, gradient_step, initial_state, model_of,
+    register_family, standard_program,
 )
 
 Array = jax.Array
@@ -178,7 +177,7 @@ def synthetic_buffer_size(spec: ProgramSpec) -> int:
 def resampling_program(spec: ProgramSpec) -> Program:
     """Resample once at ``init`` (the method's resampler), then train on uniform draws from the kept
     pool examples and the synthetic buffer (see the module docstring)."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     max_new = synthetic_buffer_size(spec)
     resamplers = branches(spec.methods, "sampler")
     resamplers = resamplers._replace(pieces=tuple(functools.partial(piece, max_new=max_new)
@@ -210,10 +209,7 @@ def resampling_program(spec: ProgramSpec) -> Program:
         return gradient_step(spec, state, hparams,
                              lambda params: method_loss(spec, model, loss_fns, state, hparams, params, x, y))
 
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
-
-    return Program(init, advance, standard_program(spec).evaluate)
+    return Program(init, train_step, standard_program(spec).evaluate)
 
 
 OVERSAMPLING = ({"oversampling_ratio": 1.0}, {"oversampling_ratio": (1e-6, 1.0)})

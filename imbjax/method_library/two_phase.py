@@ -45,13 +45,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax import models
 from imbjax.imbalance import subset_mask
 from imbjax.method_library.data_level import draw_batch_with, method_loss, output_layer_mask
 from imbjax.methods import BUDA, Method, register, ros_sampler, rus_sampler
 from imbjax.sampling import threshold_n_counts, uniform_weights
 from imbjax.train import (
-    Program, ProgramSpec, branches, gradient_step, initial_state, optimizer_for, register_family,
+    Program, ProgramSpec, branches, gradient_step, init_optimizer, initial_state, model_of, register_family,
     standard_program,
 )
 
@@ -99,7 +98,7 @@ def threshold_n_sampler(key, labels, mask, ctx):
 def two_phase_program(spec: ProgramSpec) -> Program:
     """Pre-train on the method's sampler, fine-tune on all data from step T1 (see the module docstring).
     Evaluation is the standard one (the method's post-processing of the test logits)."""
-    model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
+    model = model_of(spec)
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
 
@@ -110,7 +109,7 @@ def two_phase_program(spec: ProgramSpec) -> Program:
     def train_step(data, hparams, state):
         switch = phase1_steps(hparams["phase1_fraction"], spec.num_steps)
         finetuning = state.step >= switch
-        fresh = optimizer_for(spec, hparams).init(state.params)
+        fresh = init_optimizer(spec, hparams, state.params)
         opt_state = jax.tree.map(lambda new, old: jnp.where(state.step == switch, new, old), fresh, state.opt_state)
         weights = jnp.where(finetuning, state.extra.finetune_weights, state.weights)
         drawn, x, y = draw_batch_with(spec, data, state._replace(opt_state=opt_state), weights)
@@ -122,10 +121,7 @@ def two_phase_program(spec: ProgramSpec) -> Program:
                               output_layer_mask(state.params), state.params, stepped.params)
         return stepped._replace(params=params)
 
-    def advance(data, state, hparams, num_steps):
-        return jax.lax.scan(lambda s, _: (train_step(data, hparams, s), None), state, length=num_steps)[0]
-
-    return Program(init, advance, standard_program(spec).evaluate)
+    return Program(init, train_step, standard_program(spec).evaluate)
 
 
 BOUNDS = {"phase1_fraction": (0.0, 1.0), "finetune_lr_factor": (1e-6, math.inf), "finetune_head_only": (0.0, 1.0),
