@@ -7,7 +7,7 @@
 The committed results (``results/dong2017_crl/``) were made and analysed by::
 
     imbjax run experiments/dong2017_crl.py --workdir results/dong2017_crl/run --set name=dong2017_crl
-    imbjax report results/dong2017_crl/run --out results/dong2017_crl/report --baseline baseline --metric balanced_accuracy --metric min_class_recall
+    imbjax report results/dong2017_crl/run --out results/dong2017_crl/report --baseline baseline --metric balanced_accuracy --metric min_class_recall --blocks settings
     imbjax report results/dong2017_crl/run --out results/dong2017_crl/report/seeds --baseline baseline --metric balanced_accuracy --metric min_class_recall --blocks seeds
 
 What it reproduces (in direction): CRL adds to the cross-entropy a triplet ranking term over hard
@@ -15,25 +15,24 @@ positives and negatives of each batch's minority classes, weighted by the batch'
 (survey Eq. 17; :mod:`imbjax.method_library.crl`). Dong et al. report it above plain training,
 over-sampling and other cost-sensitive losses on CelebA's imbalanced face attributes (rho up to
 49, survey Table 18), with class-level hard mining slightly ahead of instance-level. Methods:
-``baseline``, ``ros``, ``focal`` (gamma 2, alpha 1: no class weighting; the committed results used
-alpha = 0.25 on the minority classes and 0.75 on the others), ``crl`` (class-level mining) and
-``crl_instance`` (instance-level mining), with imbjax's defaults (eta 0.01, margin 1, k = 25).
+``baseline``, ``ros``, ``focal`` (gamma 2, alpha 1: no class weighting), ``crl`` (class-level
+mining) and ``crl_instance`` (instance-level mining), with imbjax's defaults (eta 0.01, margin 1,
+k = 25).
 Expected in direction: CRL at or above the baseline, ROS and focal in balanced accuracy and
 minority recall.
 
 Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCALE``, else
 ``"small"``):
 
-* ``small``: scikit-learn digits (n_max = 122), step imbalance with half the classes minority
-  (mu = 0.5, the last ones) at rho in {10, 50} (minority classes of 12 and 2 examples), an MLP
-  64-128-128-10, 300 Adam steps of batch 64, 10 seeds: 100 runs in 2 compiled programs
-  (standard; CRL and CRL-instance in a family of their own). Expected runtime on the project's 2-core CPU machine:
-  under a minute (measured 5 min 13 s with other jobs running while CRL still shared the standard
-  program: 24 s compiling, 271 s training).
+* ``small``: scikit-learn digits (n_max = 100, so both ratios are exact), step imbalance with half
+  the classes minority (mu = 0.5, the last ones) at rho in {10, 50} (minority classes of 10 and 2
+  examples), an MLP 64-128-128-10, 300 Adam steps of batch 64, 10 seeds: 100 runs in 2 compiled
+  programs (standard; CRL and CRL-instance in a family of their own). Measured for the committed
+  results on the project's 2-core CPU machine with other jobs running: 89 s inside the command
+  (36 s compiling, 52 s training, of which 45 s for the 40 CRL runs), 96 s wall.
   Under ``vmap`` a program evaluates every method's loss for every run, which is why CRL's hard
   mining has its own program (baseline/ROS/focal alone: 10.3 runs/s, sharing one with CRL: 0.3
-  runs/s, measured in ``results/advanced_digits/FINDINGS.md``). Measured for the committed results:
-  37 s inside the command (8.8 s compiling, 28 s training), compilation cache warm.
+  runs/s, measured in ``results/advanced_digits/FINDINGS.md``).
 * ``paper``: CelebA's attributes are multi-label, not one tfds class label, so the comparison
   runs on ``tfds:cifar100`` (n_max = 500), long-tailed (exponential profile) at rho in {10, 50},
   a ResNet-32, 8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds: 30 runs, for an
