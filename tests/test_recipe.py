@@ -195,3 +195,21 @@ def test_a_family_holding_two_models_refuses_batch_norm(tiny_config):
     config.validation_fraction = 0.2
     with pytest.raises(ValueError, match="cannot train a model with BatchNorm"):
         program_spec(config, load("digits", image=True), profile="step", method_names=("dynamic_sampling",))
+
+
+@pytest.mark.slow
+def test_the_cifar10_lt_paper_recipe_trains_end_to_end_on_small_images(tmp_path, monkeypatch):
+    """cao2019_ldam's paper recipe (BatchNorm ResNet, SGD + decay + warm-up + step decay, epochs,
+    crop + flip, LDAM-DRW's cosine head) on 8x8 digits for a few steps, through the sweep runner."""
+    from imbjax.config import load_config
+    from imbjax.sweep import runner
+
+    monkeypatch.setenv("IMBJAX_SCALE", "paper")
+    config = load_config("experiments/cao2019_ldam.py", [
+        "datasets=('digits',)", "dataset_kwargs.digits.image=True", "seeds=1", "num_steps=6", "batch_size=16",
+        "rhos=(10.0,)", "methods=('baseline', 'ldam_drw')", "model_kwargs.depth=8", "model_kwargs.widths=(4, 8, 8)",
+        "augment_kwargs.padding=1", "hparams={}"])
+    table = runner.run_sweep(config, tmp_path / "work")
+    assert set(table["method"]) == {"baseline", "ldam_drw"} and (table["diverged"] == 0).all()
+    assert '"head":"cosine"' in table.loc[table["method"] == "ldam_drw", "model_spec"].iloc[0]
+    assert '"norm":"batch"' in table["model_spec"].iloc[0]
