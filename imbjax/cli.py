@@ -1,13 +1,14 @@
 """The ``imbjax`` command: ``run`` a sweep, ``report`` on work directories, list ``methods``.
 
     imbjax run experiments/quickstart.py --workdir runs/quickstart [--set num_steps=100 ...]
-    imbjax run CONFIG --workdir DIR --dry-run      # the grid, groups and compiles, no training
+    imbjax run CONFIG --workdir DIR --dry-run      # the grid, groups, runs to train, runtime estimate
     imbjax report runs/quickstart [more workdirs] --out runs/quickstart/report
     imbjax methods
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -24,8 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key (repeatable), e.g. --set rhos='(1, 10)'")
     run.add_argument("--fork", action="store_true",
-                     help="if WORKDIR holds another config, write to a new directory beside it")
-    run.add_argument("--dry-run", action="store_true", help="print the grid and groups, train nothing")
+                     help="if WORKDIR holds runs of another config, write to WORKDIR-2 (or the first WORKDIR-N "
+                          "that is new or holds runs of this config) beside it")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the grid, groups, runs to train and a runtime estimate; train nothing")
     run.add_argument("--cpu-devices", type=int, default=None,
                      help="CPU devices to shard over (default: one per core, at most 8)")
     run.add_argument("--no-cache", action="store_true", help="disable the persistent compilation cache")
@@ -46,7 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status of a sweep stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (a multi-line message's lines joined)."""
+    return " ".join(str(error).split())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; a refused input prints one line ``imbjax: error: ...`` and returns 2, Ctrl-C prints
+    one line and returns 130, in both cases with nothing written that was not finished."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -56,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             run_report(args)
             return 0
         return _methods()
-    except (ValueError, FileNotFoundError) as err:
-        print(f"imbjax: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("imbjax: interrupted before any run trained; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
+    except (ValueError, OSError) as err:
+        print(f"imbjax: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 
@@ -71,6 +88,21 @@ def _methods() -> int:
     return 0
 
 
+def _prepared(config, workdir: Path, fork: bool):
+    """``(sweep, workdir)``: the sweep resolved in ``workdir``, or with ``fork``, in the first fork of it
+    that holds no runs or runs this config extends, when ``workdir`` holds runs of another config."""
+    from imbjax.sweep import runner, store  # noqa: PLC0415
+
+    try:
+        return runner.prepare_sweep(config, workdir), workdir
+    except store.ConfigMismatchError:
+        if not fork:
+            raise
+        forked = store.fork_workdir(workdir, functools.partial(runner.workdir_accepts, config))
+        print(f"imbjax: {workdir} holds runs of another config; writing to {forked}", file=sys.stderr)
+        return runner.prepare_sweep(config, forked), forked
+
+
 def _run(args) -> int:
     from imbjax import runtime  # noqa: PLC0415
 
@@ -78,25 +110,25 @@ def _run(args) -> int:
     if args.coordinator:
         runtime.distributed(args.coordinator, args.num_processes, args.process_id)
     from imbjax import config as config_lib  # noqa: PLC0415
-    from imbjax.sweep import grid, progress, runner, store  # noqa: PLC0415
+    from imbjax.sweep import progress, runner, store  # noqa: PLC0415
 
     config = config_lib.load_config(args.config, args.overrides)
-    workdir = Path(args.workdir)
+    sweep, workdir = _prepared(config, Path(args.workdir), args.fork)
     if args.dry_run:
-        groups = grid.expand(config)
-        progress.print_plan(config, groups, runner.sweep_plan(config, groups, layout=args.layout))
+        plan = runner.sweep_plan(config, sweep.groups, layout=args.layout)
+        progress.print_plan(config, sweep.groups, plan, {g.group_id: len(sweep.missing(g)) for g in sweep.groups})
         return 0
-    try:
-        if runtime.is_writer():
-            store.claim_workdir(workdir, runner.config_payload(config))
-    except store.ConfigMismatchError:
-        if not args.fork:
-            raise
-        workdir = store.fork_workdir(workdir)
-        print(f"imbjax: {args.workdir} holds another config; writing to {workdir}")
-    start = time.perf_counter()
+    start, interrupted = time.perf_counter(), False
     with progress.SweepProgress() as display:
-        table = runner.run_sweep(config, workdir, report=display.report, layout=args.layout)
+        try:
+            table = runner.train_sweep(sweep, report=display.report, layout=args.layout)
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        stored = display.stored if display.total is not None else sweep.finished_runs
+        print(f"imbjax: interrupted after {stored} of {sweep.total_runs} runs; run the same command again to resume",
+              file=sys.stderr)
+        return INTERRUPTED
     if not runtime.is_writer():
         return 0
     progress.print_summary(table, config.figure_metrics)

@@ -235,7 +235,11 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collectio
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
     spec = importlib.util.spec_from_file_location(f"imbjax_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise ValueError(f"{err.filename}:{err.lineno}: syntax error in the config file ({err.msg}); "
+                         f"fix that line") from None
     if not hasattr(module, "get_config"):
         raise ValueError(f"config file {str(path)!r} defines no get_config()")
     config = module.get_config()
@@ -265,11 +269,8 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
         key, sep, text = item.partition("=")
         if not sep:
             raise ValueError(f"override {item!r} is not of the form key=value")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
         *parents, leaf = key.split(".")
+        value = _override_value(config, key, text)
         node = config
         for part in parents:
             if not isinstance(node, ml_collections.ConfigDict):
@@ -292,6 +293,23 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
             value = (value,)
         with node.ignore_type():
             node[leaf] = value
+
+
+def _override_value(config: ml_collections.ConfigDict, key: str, text: str):
+    """``text`` as a Python literal; as the plain string where it is none, unless the key's current
+    value is not a string or ``text`` looks like a tuple, list or mapping (a typo such as
+    ``rhos=(1, ten)``), which is refused in one line."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError) as err:
+        current = config
+        for part in key.split("."):
+            current = current.get(part) if isinstance(current, ml_collections.ConfigDict) else None
+        if (current is not None and not isinstance(current, str)) or text.lstrip().startswith(("(", "[", "{")):
+            raise ValueError(f"--set {key}={text}: {text!r} is not a Python literal ({type(err).__name__}: "
+                             f"{' '.join(str(err).split())}); write numbers as numbers and quote strings, e.g. "
+                             f"--set \"rhos=(1, 10)\" or --set \"model='mlp'\"") from None
+        return text
 
 
 def _require_choice(what: str, value, choices) -> None:
@@ -330,6 +348,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for name in config.dataset_kwargs.keys():
         if name not in _as_tuple(config.datasets):
             raise ValueError(f"dataset_kwargs names dataset {name!r}, which is not in datasets {list(config.datasets)}")
+    for name in _as_tuple(config.datasets):
+        kwargs = config.dataset_kwargs[name] if name in config.dataset_kwargs else {}
+        data.check_kwargs(name, kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs))
     for profile in _as_tuple(config.profiles):
         imbalance.check_profile(profile, rho=config.rhos, mu=config.mus)
     _require_choice("minority choice", config.minority, imbalance.MINORITY_CHOICES)

@@ -10,6 +10,9 @@ Profiles (head classes first; which real class takes which position is chosen by
 * ``"linear"`` (Buda et al. 2018): sizes evenly spaced from ``n_max`` (position 0) down to
   ``n_max / rho`` (last position), floored.
 * ``"exp"`` (Cao et al. 2019, how CIFAR-10-LT is made): ``n_i = int(n_max * rho**(-i / (C-1)))``.
+* ``"natural"``: a data set that is imbalanced already, used at its own imbalance: every example of
+  the pool (less a validation part) trains, so ``n_max``, ``rho``, ``mu`` and the minority choice
+  do not apply; the sweep records the pool's own ratio as the run's ``rho``.
 
 The imbalance ratio is survey Eq. 1: rho = max_i |C_i| / min_i |C_i|.
 """
@@ -19,7 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+#: Profiles that set class counts from ``n_max``, ``rho`` (and ``mu``).
 PROFILES = ("step", "linear", "exp")
+#: The profile that trains on the whole pool, at the data set's own imbalance.
+NATURAL = "natural"
 MINORITY_CHOICES = ("last", "random")
 
 # Counts are computed in float32; a value within this distance below an integer is taken to be
@@ -32,8 +38,8 @@ def check_profile(profile: str, rho=None, mu=None) -> None:
 
     Only concrete (non-traced) values are checked; call this before compiling a sweep.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown imbalance profile {profile!r}; choose one of {list(PROFILES)}")
+    if profile not in (*PROFILES, NATURAL):
+        raise ValueError(f"unknown imbalance profile {profile!r}; choose one of {[*PROFILES, NATURAL]}")
     if rho is not None:
         bad = [float(r) for r in np.atleast_1d(rho) if not r >= 1.0]
         if bad:
@@ -64,6 +70,9 @@ def class_counts(num_classes: int, n_max, *, profile: str, rho, mu=0.5) -> jax.A
     ``[5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]`` (CIFAR-10-LT).
     """
     check_profile(profile)
+    if profile == NATURAL:
+        raise ValueError("the natural profile keeps every pool example; it has no class counts of its own "
+                         "(imbalanced_subset gives its subset)")
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes!r}")
     n_max = jnp.asarray(n_max, jnp.float32)
@@ -246,8 +255,12 @@ def imbalanced_subset(key: jax.Array, labels: jax.Array, num_classes: int, n_max
     (default: every example; the sweep passes the pool less its validation part).
 
     ``n_max`` should not exceed the smallest class of the pool, so every class can reach its
-    profile count; the sweep chooses it with :func:`exact_n_max`.
+    profile count; the sweep chooses it with :func:`exact_n_max`. The ``"natural"`` profile's subset
+    is the whole ``pool`` (``key``, ``n_max``, ``rho``, ``mu`` and ``minority`` are not used).
     """
+    if profile == NATURAL:
+        mask = jnp.ones(labels.shape, bool) if pool is None else pool
+        return mask, masked_class_counts(labels, mask, num_classes)
     order_key, mask_key = jax.random.split(key)
     position_counts = class_counts(num_classes, n_max, profile=profile, rho=rho, mu=mu)
     counts = counts_for_classes(position_counts, class_order(order_key, num_classes, minority=minority))

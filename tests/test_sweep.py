@@ -119,7 +119,7 @@ def test_sharded_over_two_and_four_devices_equals_one_device(tmp_path):
 def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tiny_sweep, tiny_workdir):
     events = []
     second = runner.run_sweep(tiny_config, tiny_workdir, report=lambda event, info: events.append(event))
-    assert events == ["group_skipped"]
+    assert events == ["sweep_start", "group_skipped"]
     pd.testing.assert_frame_equal(tiny_sweep[1], second)
     assert pd.read_csv(tiny_workdir / "runs.csv")["run_id"].is_unique
     meta = json.loads((tiny_workdir / "meta.json").read_text())
@@ -130,10 +130,11 @@ def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tiny_swe
 def test_changed_config_in_existing_workdir_is_refused(tiny_config, tiny_workdir):
     before = (tiny_workdir / "runs.csv").read_text()
     tiny_config.num_steps = 41
-    with pytest.raises(store.ConfigMismatchError, match="num_steps"):
+    with pytest.raises(store.ConfigMismatchError, match="num_steps: 30 there, 41 here.*--fork"):
         runner.run_sweep(tiny_config, tiny_workdir)
     assert (tiny_workdir / "runs.csv").read_text() == before
-    assert store.fork_workdir(tiny_workdir) == tiny_workdir.with_name(tiny_workdir.name + "-2")
+    fork = tiny_workdir.with_name(tiny_workdir.name + "-2")
+    assert store.fork_workdir(tiny_workdir, functools.partial(runner.workdir_accepts, tiny_config)) == fork
 
 
 def test_hand_edited_runs_csv_is_rebuilt_from_the_group_files(tiny_config, tiny_sweep, tiny_workdir):
@@ -164,7 +165,7 @@ def test_single_layout_equals_vmap_and_is_not_part_of_the_config(tiny_config, ti
     events = []
     resumed = runner.run_sweep(tiny_config, tiny_workdir, layout="single",
                                report=lambda event, info: events.append(event))
-    assert events == ["group_skipped"]
+    assert events == ["sweep_start", "group_skipped"]
     pd.testing.assert_frame_equal(resumed, tiny_sweep[1])
     with pytest.raises(ValueError, match=r"unknown layout 'pmap'; choose one of \['auto', 'vmap', 'single'\]"):
         runner.run_sweep(tiny_config, tmp_path / "bad", layout="pmap")
@@ -239,11 +240,20 @@ def test_progress_counts_runs_part_by_part_against_the_sweeps_total(tiny_config,
     assert completed == sorted(completed) and len(set(completed)) > 2  # advanced within the group
 
 
-def test_hand_edited_group_file_is_not_trusted(tiny_config, tiny_workdir):
+def test_a_run_missing_from_a_group_file_trains_again(tiny_config, tiny_sweep, tiny_workdir):
+    """A work directory holds runs: a row cut from a group file is a run to train, the others are kept
+    as they were, and a file that is not a group file is refused naming it."""
     (group_file,) = (tiny_workdir / "groups").glob("*.csv")
-    frame = pd.read_csv(group_file)
-    frame.iloc[:-1].to_csv(group_file, index=False)
-    with pytest.raises(ValueError, match="does not hold exactly the runs"):
+    lines = group_file.read_text().splitlines(keepends=True)
+    group_file.write_text("".join(lines[:-1]))
+    events = []
+    table = runner.run_sweep(tiny_config, tiny_workdir, report=lambda event, info: events.append((event, info)))
+    assert [(event, info["runs"]) for event, info in events if event.startswith("group")] == [
+        ("group_start", 1), ("group_done", 1)]
+    assert set(table["run_id"]) == set(tiny_sweep[1]["run_id"]) and table["run_id"].is_unique
+    assert group_file.read_text() == "".join(lines[:-1])
+    group_file.write_text("")
+    with pytest.raises(ValueError, match=f"{group_file} is empty"):
         runner.run_sweep(tiny_config, tiny_workdir)
 
 
@@ -425,14 +435,14 @@ def test_a_user_method_whose_code_changed_trains_again(tiny_config, tmp_path, mo
 
     _register_user_method(module, "")
     first, events = sweep()
-    assert events == ["group_start", "part_done", "group_done"] and (first["train_loss"] > 0).all()
+    assert events == ["sweep_start", "group_start", "part_done", "group_done"] and (first["train_loss"] > 0).all()
     _register_user_method(module, "0.0 * ")
     second, events = sweep()
     assert "group_skipped" not in events and set(second["run_id"]).isdisjoint(first["run_id"])
     assert (second["train_loss"] == 0).all()  # the new code's results, and only those, in runs.csv
     pd.testing.assert_frame_equal(pd.read_csv(workdir / "runs.csv"), second)
     _, events = sweep()
-    assert events == ["group_skipped"]
+    assert events == ["sweep_start", "group_skipped"]
 
 
 def test_user_code_description_follows_helpers_constants_closures_and_which_imbjax_pieces():
@@ -484,9 +494,9 @@ def test_results_files_follow_the_umask(tmp_path, umask):
     """config.json, groups/<id>.csv, runs.csv and meta.json get the mode any new file gets, not 0600."""
     previous = os.umask(umask)
     try:
-        store.claim_workdir(tmp_path, {"name": "tiny"})
+        store.record_config(tmp_path, {"name": "tiny"})
         store.write_group(tmp_path, "g", pd.DataFrame({"run_id": ["a"], "accuracy": [0.5]}))
-        store.write_runs(tmp_path, [pd.read_csv(store.group_path(tmp_path, "g"))])
+        store.write_runs(tmp_path, store.read_rows(store.group_path(tmp_path, "g")))
         store.atomic_write_json(tmp_path / store.META_FILE, {"groups": {}})
     finally:
         os.umask(previous)

@@ -98,7 +98,7 @@ def load_keel(path: str | Path, *, test_path: str | Path | None = None,
       ``y_train: [n_train]``, ``y_test: [n_test]`` int32.
     """
     train = parse_keel(path)
-    name = _FOLD_SUFFIX.sub("", Path(path).stem)
+    name = dataset_name(path)
     if test_path is None:
         return split(name, train.features, train.labels, train.class_names,
                       (train.features.shape[1],), test_fraction=test_fraction,
@@ -115,6 +115,12 @@ def load_keel(path: str | Path, *, test_path: str | Path | None = None,
         x_train, x_test = standardise_features(x_train, x_test)
     return Dataset(name, x_train, train.labels, x_test, test.labels,
                    train.class_names, (x_train.shape[1],))
+
+
+def dataset_name(path: str | Path) -> str:
+    """The name of the data set in KEEL file ``path``: its stem without KEEL's fold suffix
+    (``glass0-5-1tra.dat`` -> ``glass0``)."""
+    return _FOLD_SUFFIX.sub("", Path(path).stem)
 
 
 def parse_keel(path: str | Path) -> KeelTable:

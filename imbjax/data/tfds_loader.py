@@ -93,8 +93,11 @@ def tfds_loaders() -> dict[str, Callable[..., Dataset]]:
 
 def _tfds():
     """``tensorflow_datasets``, imported on first use: it adds ~0.3 s to every ``imbjax`` start."""
-    import tensorflow_datasets  # noqa: PLC0415
-
+    try:
+        import tensorflow_datasets  # noqa: PLC0415
+    except ModuleNotFoundError as err:
+        raise ValueError(f"tensorflow-datasets cannot be imported: {err}; pip install tensorflow-datasets "
+                         f"(and the module named)") from err
     return tensorflow_datasets
 
 
@@ -138,11 +141,17 @@ def _image_and_label_features(tfds_name, features, image_key, label_key):
 
 
 def _data_sources(builder, tfds_name, data_dir, download, splits):
-    """Random-access sources for ``splits``; one clear error when the data is not prepared."""
+    """Random-access sources for ``splits``; one clear error when the data is not prepared, or when
+    preparing or reading it needs a module that is not installed (the real ``ModuleNotFoundError``)."""
     try:
         if download:
             builder.download_and_prepare()
         return builder.as_data_source(split=list(splits))
+    except ModuleNotFoundError as err:
+        doing = "preparing (download=True)" if download else "reading"
+        raise ValueError(f"{doing} tensorflow-datasets {tfds_name!r} needs a module that is not installed: "
+                         f"{type(err).__name__}: {err}; pip install {err.name or 'it'}, or prepare the data "
+                         f"on another machine and pass data_dir=") from err
     except Exception as err:
         if builder.is_prepared():
             raise

@@ -2,11 +2,15 @@
 
 The grid is datasets x profiles x models x rho x mu x seeds x methods x each method's
 hyper-parameter grid x learning rates (mu only varies for the step profile; other profiles
-record mu as NaN; models are ``config.models``, or the one ``config.model``). Runs that share
+record mu as NaN; the ``natural`` profile trains on the whole pool, so it has one rho, recorded as
+the pool's own ratio once the run trained: :func:`imbjax.sweep.runner.run_sweep`; models are
+``config.models``, or the one ``config.model``). Runs that share
 the static part (dataset, profile, model, method family, optimizer, steps, batch) form a group;
 within a group runs differ only in arrays (seed key and ``hparams``).
 
-Every run records ``model`` (the architecture's label; the model name for a single-model config),
+Every run records ``dataset`` by the data set's own name (:func:`imbjax.data.record_name`: a KEEL
+file by its name, a user's data set by the name it was registered under), ``model`` (the
+architecture's label; the model name for a single-model config),
 ``model_spec`` (``{"model": name, **model_kwargs}`` as compact JSON) and ``validation_fraction``. A
 run id hashes the run's whole config; the label enters the hash only when ``config.models`` is set,
 so run and group ids of single-model configs are those of earlier versions.
@@ -23,12 +27,14 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from typing import Iterator
 
 import ml_collections
 import numpy as np
 
 from imbjax import data as datasets
+from imbjax import imbalance
 from imbjax import methods as method_registry
 from imbjax import models
 from imbjax.config import ModelChoice, model_choices, seed_list
@@ -78,6 +84,32 @@ def stable_id(payload: dict, length: int = 12) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:length]
 
 
+#: Characters a group name may hold (it names files); others (``:`` and ``/`` of ``tfds:`` or ``keel:`` data
+#: set names) become ``_``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+
+
+def file_safe(text: str) -> str:
+    """``text`` with every character outside letters, digits and ``_.+-`` replaced by ``_``."""
+    return _UNSAFE.sub("_", text)
+
+
+def recorded_names(config: ml_collections.ConfigDict) -> dict[str, str]:
+    """``{config data set name: the name runs record}`` (:func:`imbjax.data.record_name`); a
+    ``ValueError`` if two data sets of the config would be recorded under one name."""
+    names = {}
+    for dataset in _tuple(config.datasets):
+        kwargs = _plain(config.dataset_kwargs.get(dataset, {})) if dataset in config.dataset_kwargs else {}
+        names[dataset] = datasets.record_name(dataset, kwargs)
+    seen = {}
+    for dataset, name in names.items():
+        if name in seen:
+            raise ValueError(f"data sets {seen[name]!r} and {dataset!r} would both be recorded as {name!r}; "
+                             f"rename one of the files, or register one under another name")
+        seen[name] = dataset
+    return names
+
+
 def _method_grid(config, name: str) -> Iterator[dict]:
     """Every combination of method ``name``'s hyper-parameter values (defaults where not swept)."""
     defaults = dict(method_registry.get(name).hparams)
@@ -125,12 +157,14 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
     for name in _tuple(config.methods):
         method = method_registry.get(name)
         by_family.setdefault((method.family, tuple(sorted(method.model_kwargs.items()))), []).append(name)
+    recorded_as = recorded_names(config)
     groups = []
     for dataset, profile, chosen_model in itertools.product(
             _tuple(config.datasets), _tuple(config.profiles), model_choices(config)):
         dataset_kwargs = _plain(config.dataset_kwargs.get(dataset, {})) if dataset in config.dataset_kwargs else {}
         place = {"dataset": dataset, "profile": profile}
         mus = _tuple(config.mus) if profile == "step" else (math.nan,)
+        rhos = (math.nan,) if profile == imbalance.NATURAL else _tuple(config.rhos)
         for (family, overrides), names in by_family.items():
             model = chosen_model.with_overrides(dict(overrides))
             static = {**common, "model": model.name, "model_kwargs": dict(model.kwargs),
@@ -139,7 +173,7 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
             codes = {name: user_code(config, dataset, model, name) for name in names}
             runs = []
             for rho, mu, seed, data_seed, (index, name), lr, wd in itertools.product(
-                    _tuple(config.rhos), mus, seed_list("seeds", config.seeds), data_seeds, enumerate(names),
+                    rhos, mus, seed_list("seeds", config.seeds), data_seeds, enumerate(names),
                     _tuple(config.learning_rates), _tuple(config.weight_decays)):
                 data_seed = seed if data_seed is None else data_seed
                 for method_hparams in _method_grid(config, name):
@@ -150,15 +184,15 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
                                       **{f"hp_{k}": v for k, v in method_hparams.items()}}
                     identity = {**static, **place, **setting, **method_columns, "dataset_kwargs": dataset_kwargs,
                                 **({"user_code": codes[name]} if codes[name] else {})}
-                    hparams = {"rho": float(rho), "mu": 0.5 if math.isnan(mu) else float(mu),
+                    hparams = {"rho": 1.0 if math.isnan(rho) else float(rho), "mu": 0.5 if math.isnan(mu) else float(mu),
                                "learning_rate": float(lr), "weight_decay": float(wd), "method_index": index,
                                "data_seed": data_seed, **method_hparams}
-                    columns = {**place, **setting, **model_columns,
+                    columns = {**place, "dataset": recorded_as[dataset], **setting, **model_columns,
                                "validation_fraction": float(config.validation_fraction), **method_columns}
                     runs.append(Run(stable_id(identity), seed, columns, hparams))
             group_id = stable_id({**static, **place, "dataset_kwargs": dataset_kwargs, "family": family,
                                   "methods": names, **({"user_code": codes} if any(codes.values()) else {})}, 10)
-            name_parts = [dataset, profile, *([model.label] if labelled else []), family, group_id]
+            name_parts = [file_safe(recorded_as[dataset]), profile, *([model.label] if labelled else []), family, group_id]
             groups.append(Group("-".join(name_parts), dataset, dataset_kwargs, profile, model, family,
                                 tuple(names), tuple(runs)))
     return groups

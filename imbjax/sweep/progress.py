@@ -1,7 +1,9 @@
 """What a sweep shows while and after it runs: a live display, the plan, a summary, a figure."""
 from __future__ import annotations
 
+import functools
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from imbjax.sweep.grid import Group
 
 
 class SweepProgress:
-    """A live display of groups, runs done of the sweep's total (advancing after every part of a
-    group), runs/s and ETA; plain log lines per group when not on a terminal."""
+    """A live display of groups, runs stored of the sweep's total (advancing after every part of a
+    group), runs/s and ETA; plain log lines per group when not on a terminal. ``stored`` and ``total``
+    count the sweep's runs stored so far (earlier ones included) and all of its runs."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
@@ -29,7 +32,9 @@ class SweepProgress:
                                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=self.console, disable=not self.live)
         self.task = None
-        self.runs_done = 0
+        self.stored = 0
+        self.total = None
+        self.trained = 0
         self.started = time.perf_counter()
 
     def __enter__(self):
@@ -41,46 +46,80 @@ class SweepProgress:
 
     def report(self, event: str, info: dict) -> None:
         if self.task is None:
-            self.task = self.progress.add_task("runs", total=info.get("total_runs"), rate="")
+            self.total = info.get("total_runs")
+            self.task = self.progress.add_task("runs", total=self.total, rate="")
+        if event == "sweep_start":
+            self.stored = info["finished_runs"]
+            self.progress.update(self.task, completed=self.stored)
+            if self.stored:
+                self._log(f"{self.stored} of {self.total} runs already stored; training the other "
+                          f"{self.total - self.stored}")
+            return
         label = f"[{info['index'] + 1}/{info['groups']}] {info['group']}"
         if event == "group_start":
             self.progress.update(self.task, description=f"{label}: compiling + training {info['runs']} runs")
             self._log(f"{label}: {info['runs']} runs ...")
         elif event == "part_done" and info["parts"] > 1:
-            self.progress.update(self.task, completed=self.runs_done + info["runs_done"],
+            self.progress.update(self.task, completed=self.stored + info["runs_done"],
                                  description=f"{label}: {info['runs_done']}/{info['runs']} runs trained")
-        elif event in ("group_done", "group_skipped"):
-            self.runs_done += info["runs"]
-            rate = self.runs_done / max(time.perf_counter() - self.started, 1e-9)
-            self.progress.update(self.task, completed=self.runs_done, rate=f"{rate:.1f} runs/s")
-            if event == "group_done":
-                self._log(f"{label}: done, compile {info['compile_seconds']:.1f} s, "
-                          f"train {info['run_seconds']:.1f} s ({info['runs'] / max(info['run_seconds'], 1e-9):.1f} runs/s)")
-            else:
-                self._log(f"{label}: already finished, skipped")
+        elif event == "group_done":
+            self.stored += info["runs"]
+            self.trained += info["runs"]
+            rate = self.trained / max(time.perf_counter() - self.started, 1e-9)
+            self.progress.update(self.task, completed=self.stored, rate=f"{rate:.1f} runs/s")
+            self._log(f"{label}: done, compile {info['compile_seconds']:.1f} s, "
+                      f"train {info['run_seconds']:.1f} s ({info['runs'] / max(info['run_seconds'], 1e-9):.1f} runs/s)")
+        elif event == "group_skipped":
+            self._log(f"{label}: already finished, skipped")
 
     def _log(self, text: str) -> None:
         if not self.live:
             print(text, file=sys.stderr, flush=True)
 
 
-def print_plan(config, groups: list[Group], plan: dict) -> None:
-    """The dry run: the expanded grid, its groups, the number of compiles, each group's layout, runs
-    trained at once and memory estimate (``plan[group_id]``: a :class:`imbjax.sweep.runner.GroupPlan`)."""
-    console = Console()
-    table = Table(title=f"{config.name}: {sum(len(g.runs) for g in groups)} runs in {len(groups)} groups "
-                        f"({len(groups)} compiles)")
-    for column in ("group", "dataset", "profile", "model", "methods", "runs", "layout", "at once", "memory estimate"):
-        table.add_column(column)
-    for group in groups:
-        group_plan = plan[group.group_id]
-        table.add_row(group.group_id, group.dataset, group.profile, group.model.label, ", ".join(group.methods),
-                      str(len(group.runs)), group_plan.layout, str(group_plan.width),
-                      f"{group_plan.memory_estimate_bytes / 2**20:,.0f} MiB")
-    console.print(table)
-    console.print(f"steps per run {config.num_steps}, batch {config.batch_size}, "
-                  f"rho {tuple(config.rhos)}, mu {tuple(config.mus)}, seeds {config.seeds}"
-                  + (f", data seeds {config.data_seeds}" if config.data_seeds is not None else ""))
+#: Width of the dry run's plan.
+PLAN_WIDTH = 80
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def plan_lines(config, groups: list[Group], plan: dict, to_train: dict[str, int] | None = None) -> list[str]:
+    """The dry run as lines of at most :data:`PLAN_WIDTH` characters: the grid, then per group its data
+    set, profile, model, methods, runs (stored and to train), layout, runs at once, memory estimate
+    and runtime estimate (``plan[group_id]``: a :class:`imbjax.sweep.runner.GroupPlan`; ``to_train``:
+    runs not stored yet per group, default all), and the sweep's runtime estimate from the compile and
+    step times cached on this machine."""
+    to_train = to_train if to_train is not None else {group.group_id: len(group.runs) for group in groups}
+    total, missing = sum(len(g.runs) for g in groups), sum(to_train.values())
+    header = [f"{config.name}: {total} runs in {len(groups)} groups ({len(groups)} compiles); "
+              f"{total - missing} stored, {missing} to train",
+              f"steps per run {config.num_steps}, batch {config.batch_size}, rho {tuple(config.rhos)}, "
+              f"mu {tuple(config.mus)}, seeds {config.seeds}"
+              + (f", data seeds {config.data_seeds}" if config.data_seeds is not None else "")]
+    lines, estimates = [], []
+    for number, group in enumerate(groups, start=1):
+        group_plan, runs = plan[group.group_id], to_train[group.group_id]
+        estimate = group_plan.seconds_estimate(runs, config.num_steps)
+        estimates.append(estimate)
+        lines += [f"{number}. {group.group_id}",
+                  f"   {group.dataset}, {group.profile}, {group.model.label}: {', '.join(group.methods)}",
+                  f"   {len(group.runs)} runs ({runs} to train), {group_plan.width} at once ({group_plan.layout}), "
+                  f"memory ~{group_plan.memory_estimate_bytes / 2**20:,.0f} MiB, "
+                  + ("time: nothing to train" if not runs else "time: not measured here yet" if estimate is None
+                     else f"time ~{_seconds(estimate)}")]
+    known = [e for e in estimates if e is not None]
+    unknown = len(estimates) - len(known)
+    footer = (f"estimated runtime ~{_seconds(sum(known))} (compile and step times cached on this machine)"
+              + (f", plus {unknown} group(s) never run here" if unknown else ""))
+    wrap = functools.partial(textwrap.wrap, width=PLAN_WIDTH, subsequent_indent="   ", break_on_hyphens=False)
+    return [part for line in (*header, *lines, footer) for part in (wrap(line) or [""])]
+
+
+def print_plan(config, groups: list[Group], plan: dict, to_train: dict[str, int] | None = None) -> None:
+    """Print :func:`plan_lines`."""
+    print("\n".join(plan_lines(config, groups, plan, to_train)))
 
 
 #: Setting columns every summary table is titled by, varying or not.
@@ -186,10 +225,27 @@ def print_summary(table: pd.DataFrame, metrics) -> None:
             console.print(summary)
 
 
+def figure_title(table: pd.DataFrame) -> str:
+    """What a figure of ``table`` shows: its data sets, mu (or the profile where mu does not apply) and
+    the number of seeds (and data seeds), e.g. ``digits, mu 0.5, 10 seeds``."""
+    parts = [", ".join(str(name) for name in dict.fromkeys(table["dataset"]))] if "dataset" in table else []
+    mus = sorted(table["mu"].dropna().unique()) if "mu" in table else []
+    if mus:
+        parts.append("mu " + "/".join(format_value(float(mu)) for mu in mus))
+    if "profile" in table and (not mus or table["mu"].isna().any()):
+        parts += [f"{profile} profile" for profile in dict.fromkeys(table["profile"]) if profile != "step"]
+    parts.append(f"{table['seed'].nunique()} seeds")
+    if "data_seed" in table:
+        parts.append(f"{table['data_seed'].nunique()} data seeds")
+    return ", ".join(parts)
+
+
 def write_figure(table: pd.DataFrame, workdir: Path, metrics) -> Path | None:
     """``figure.png``: each metric against rho, a line per setting (method and every other varying
-    config column), mean and ±1 std over seeds, the title stating the band and n."""
+    config column), mean and ±1 std over seeds; the title names the data sets, mu and the number of
+    seeds (:func:`figure_title`), then the band and n."""
     metrics = [m for m in metrics if m in table]
     if not metrics or table.empty or table["rho"].nunique() < 2:
         return None
-    return plot_metric_vs(table, "rho", metrics, path=Path(workdir) / "figure.png", band="std")
+    return plot_metric_vs(table, "rho", metrics, path=Path(workdir) / "figure.png", band="std",
+                          title=figure_title(table))

@@ -3,7 +3,8 @@
 A group's runs are stacked on a leading *run axis* (seed keys and hyper-parameter arrays),
 padded to a multiple of the device count (and of ``max_parallel`` chunks), sharded with a
 ``NamedSharding`` over a 1-D mesh of every device JAX sees, and the padding is dropped from the
-results. Finished groups are skipped on a re-run of the same work directory.
+results. A sweep trains only the runs not stored in its work directory yet (:func:`prepare_sweep`
+resolves what to train, and refuses what cannot run, before anything is written).
 
 How each device trains its share of the runs, the *layout*:
 
@@ -25,6 +26,7 @@ process 0 alone writes results; the work directory must be on a file system all 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
@@ -44,10 +46,13 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from imbjax import data as datasets
+from imbjax import imbalance, models
+from imbjax import methods as method_registry
+from imbjax.config import model_choices
 from imbjax.models import CONVOLUTIONAL_MODELS
 from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 from imbjax.runtime import is_writer
-from imbjax.sweep import grid, program_cache, store
+from imbjax.sweep import contracts, grid, program_cache, store
 from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
 from imbjax.train import DeviceData, ProgramSpec, make_program, program_spec, run_program
 
@@ -266,26 +271,80 @@ def _load_once(loaded: dict, group: grid.Group) -> datasets.Dataset:
     return loaded[key]
 
 
+#: Where the compile and per-step times of this machine's groups are kept (beside JAX's compilation
+#: cache), for the dry run's runtime estimate.
+TIMINGS_FILE = "imbjax-timings.json"
+
+
+def timings_path() -> Path | None:
+    """:data:`TIMINGS_FILE` in JAX's compilation cache directory; ``None`` without a cache."""
+    directory = jax.config.jax_compilation_cache_dir
+    return Path(directory) / TIMINGS_FILE if directory else None
+
+
+def timing_key(spec: ProgramSpec, layout: str, mesh: Mesh) -> str:
+    """What a group's compile and per-run-step times depend on: the program but its step count and
+    ``n_max``, the layout and the devices."""
+    device = mesh.devices.flat[0]
+    program = (spec.model, spec.model_kwargs, tuple(m.name for m in spec.methods), spec.num_classes, spec.input_shape,
+               spec.batch_size, spec.optimizer, spec.batch_sampling, spec.augmentation,
+               spec.validation_fraction > 0, layout, device.platform, getattr(device, "device_kind", ""), mesh.size)
+    return grid.stable_id({"program": repr(program)}, 16)
+
+
+def cached_timings() -> dict:
+    """``{timing key: {"compile_seconds", "seconds_per_run_step"}}`` measured on this machine."""
+    path = timings_path()
+    try:
+        return json.loads(path.read_text()) if path is not None and path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def record_timing(key: str, runs: int, num_steps: int, compile_seconds: float, run_seconds: float) -> None:
+    """Keep a group's measured times under ``key`` (the newest measurement wins)."""
+    path = timings_path()
+    if path is None:
+        return
+    timings = cached_timings()
+    timings[key] = {"compile_seconds": round(compile_seconds, 3),
+                    "seconds_per_run_step": run_seconds / max(runs * num_steps, 1)}
+    try:
+        store.atomic_write_json(path, timings)
+    except OSError:  # a read-only cache: no estimates, nothing lost
+        pass
+
+
 @dataclasses.dataclass(frozen=True)
 class GroupPlan:
-    """What the dry run shows of a group: data and one run's state in bytes, the layout, and how
-    many runs train at once (a multiple of the device count, padding included)."""
+    """What the dry run shows of a group: data and one run's state in bytes, the layout, how many
+    runs train at once (a multiple of the device count, padding included), and the group's compile and
+    per-run-step seconds measured on this machine (``None`` where it never ran here)."""
 
     data_bytes: int
     run_state_bytes: int
     layout: str
     width: int
+    timing: dict | None = None
 
     @property
     def memory_estimate_bytes(self) -> int:
         """Data + width x state x 3 (state, gradients and temporaries of the same size)."""
         return self.data_bytes + 3 * self.width * self.run_state_bytes
 
+    def seconds_estimate(self, runs: int, num_steps: int) -> float | None:
+        """Compile plus ``runs`` x ``num_steps`` steps at the cached times; 0 for no run, ``None`` unknown."""
+        if not runs:
+            return 0.0
+        if self.timing is None:
+            return None
+        return self.timing["compile_seconds"] + self.timing["seconds_per_run_step"] * runs * num_steps
+
 
 def sweep_plan(config: ml_collections.ConfigDict, groups: list[grid.Group], *, layout: str = "auto"
                ) -> dict[str, GroupPlan]:
     """``{group id: GroupPlan}`` without training (loads the data, traces nothing but shapes)."""
-    mesh, plan, loaded = run_mesh(), {}, {}
+    mesh, plan, loaded, timings = run_mesh(), {}, {}, cached_timings()
     for group in groups:
         dataset = _load_once(loaded, group)
         data = DeviceData.from_dataset(dataset)
@@ -293,7 +352,8 @@ def sweep_plan(config: ml_collections.ConfigDict, groups: list[grid.Group], *, l
         group_layout = mesh_layout(layout, spec.model, mesh)
         run_state_bytes = state_bytes(spec, data)
         width = runs_at_once(len(group.runs), group_layout, config.max_parallel, run_state_bytes, mesh)
-        plan[group.group_id] = GroupPlan(sum(a.nbytes for a in data), run_state_bytes, group_layout, width)
+        plan[group.group_id] = GroupPlan(sum(a.nbytes for a in data), run_state_bytes, group_layout, width,
+                                         timings.get(timing_key(spec, group_layout, mesh)))
     return plan
 
 
@@ -320,75 +380,241 @@ def config_payload(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
+def hparam_defaults(config: ml_collections.ConfigDict) -> dict[str, dict[str, float]]:
+    """``{method: {hyper-parameter: default}}`` of the config's methods."""
+    return {name: dict(method_registry.get(name).hparams) for name in grid._tuple(config.methods)}
+
+
+def _with_rhos(config: ml_collections.ConfigDict, rhos) -> ml_collections.ConfigDict:
+    """A copy of ``config`` with ``rhos`` (``n_max`` is chosen so that every rho of a config is exact)."""
+    copied = copy.deepcopy(config)
+    with copied.ignore_type():
+        copied.rhos = tuple(float(rho) for rho in rhos)
+    return copied
+
+
+def _as_floats(value) -> list[float]:
+    return [float(v) for v in grid._tuple(value)]
+
+
+def group_spec(config: ml_collections.ConfigDict, group: grid.Group, dataset: datasets.Dataset, workdir: Path,
+               union: dict, recorded: dict | None) -> ProgramSpec:
+    """The group's static program, its ``n_max`` chosen for every rho the work directory holds (the
+    ``union``'s), so that a sweep adding rhos trains its runs at the ``n_max`` of the stored runs; a rho
+    not exact at that ``n_max`` is refused (:class:`~imbjax.sweep.store.ConfigMismatchError`). The
+    ``natural`` profile has no ``n_max``."""
+    def spec_at(rhos) -> ProgramSpec:
+        return program_spec(_with_rhos(config, rhos), dataset, profile=group.profile, method_names=group.methods,
+                            model=group.model)
+
+    if group.profile == imbalance.NATURAL:
+        return spec_at((1.0,))
+    rhos = _as_floats(union["rhos"])
+    if recorded is not None and set(_as_floats(recorded["rhos"])) != set(rhos):
+        stored_n_max = spec_at(_as_floats(recorded["rhos"])).n_max
+        inexact = [rho for rho in rhos if not imbalance.exact_rhos(stored_n_max, [rho])]
+        if inexact:
+            raise store.mismatch(workdir, f"its {group.dataset} runs trained at n_max {stored_n_max}, where rho "
+                                          f"{', '.join(f'{r:g}' for r in inexact)} is not exact (n_max / rho must be "
+                                          f"whole): choose rhos that divide {stored_n_max}")
+    return spec_at(rhos)
+
+
+def config_from_payload(payload: dict) -> ml_collections.ConfigDict:
+    """A config from its ``config.json`` form (lists where the config had tuples)."""
+    return ml_collections.ConfigDict(payload)
+
+
+def _known(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, set[str], set[str]]:
+    """``config`` less the methods and architectures not registered in this process, with the names of
+    those methods and the labels of those architectures (their stored runs cannot be re-identified)."""
+    registered = set(method_registry.available())
+    unknown_methods = {name for name in grid._tuple(config.methods) if name not in registered}
+    unknown_labels = {choice.label for choice in model_choices(config) if choice.name not in models.MODELS}
+    known = copy.deepcopy(config)
+    with known.ignore_type():
+        known.methods = tuple(name for name in grid._tuple(config.methods) if name not in unknown_methods)
+        if unknown_labels:
+            known.models = tuple((c.label, {"model": c.name, **dict(c.kwargs)}) for c in model_choices(config)
+                                 if c.label not in unknown_labels)
+    return known, unknown_methods, unknown_labels
+
+
+def stored_runs(workdir: Path, union: dict) -> pd.DataFrame:
+    """The stored rows (text) of every run of the ``union`` config's grid, in the grid's order (a fresh
+    sweep's order), by run id. Rows of methods or architectures not registered in this process are kept
+    (after the others); rows of other runs (e.g. of a user's method before its code changed) are not."""
+    if not store.group_files(workdir):
+        return store.stored_rows(workdir, lambda rows: rows["run_id"].isin(()))
+    known, unknown_methods, unknown_labels = _known(config_from_payload(union))
+    position = {run.run_id: i for i, run in enumerate(run for group in grid.expand(known) for run in group.runs)}
+
+    def keep(rows: pd.DataFrame) -> pd.Series:
+        kept = rows["run_id"].isin(position.keys())
+        for column, names in (("method", unknown_methods), ("model", unknown_labels)):
+            if names and column in rows:
+                kept |= rows[column].isin(names)
+        return kept
+
+    rows = store.stored_rows(workdir, keep)
+    order = rows["run_id"].map(position).fillna(len(position))
+    return rows.iloc[np.argsort(order.to_numpy(), kind="stable")]
+
+
+@dataclasses.dataclass
+class Sweep:
+    """What a sweep will do in a work directory, resolved before anything is written.
+
+    ``groups``: the config's groups; ``specs``: their static programs; ``union``: the config
+    ``config.json`` will record (:func:`imbjax.sweep.store.merge_configs`); ``stored``: the text rows of
+    runs already stored, by run id.
+    """
+
+    config: ml_collections.ConfigDict
+    workdir: Path
+    groups: list[grid.Group]
+    specs: dict[str, ProgramSpec]
+    loaded: dict
+    union: dict
+    stored: pd.DataFrame
+
+    def missing(self, group: grid.Group) -> tuple[grid.Run, ...]:
+        """The group's runs not stored yet."""
+        return tuple(run for run in group.runs if run.run_id not in self.stored.index)
+
+    @property
+    def total_runs(self) -> int:
+        return sum(len(group.runs) for group in self.groups)
+
+    @property
+    def finished_runs(self) -> int:
+        return self.total_runs - sum(len(self.missing(group)) for group in self.groups)
+
+
+def prepare_sweep(config: ml_collections.ConfigDict, workdir: str | Path) -> Sweep:
+    """Resolve everything a sweep of ``config`` in ``workdir`` needs, writing nothing: the work directory
+    is usable (:func:`~imbjax.sweep.store.check_workdir`), ``config`` extends the runs stored there
+    (:func:`~imbjax.sweep.store.merge_configs`, else :class:`~imbjax.sweep.store.ConfigMismatchError`),
+    every group's data loads and its static program resolves (``n_max``, the methods' settings), and the
+    user's pieces keep their contracts (:mod:`imbjax.sweep.contracts`). Every refusal is one
+    ``ValueError``, before anything is written."""
+    workdir = Path(workdir)
+    store.check_workdir(workdir)
+    groups = grid.expand(config)
+    payload = config_payload(config)
+    recorded = store.recorded_config(workdir)
+    union = payload if recorded is None else store.merge_configs(workdir, recorded, payload, hparam_defaults(config))
+    loaded: dict[str, datasets.Dataset] = {}
+    specs = {}
+    for group in groups:
+        dataset = _load_once(loaded, group)
+        specs[group.group_id] = spec = group_spec(config, group, dataset, workdir, union, recorded)
+        contracts.check_program(spec, len(dataset.y_train))
+    return Sweep(config, workdir, groups, specs, loaded, union, stored_runs(workdir, union))
+
+
+def workdir_accepts(config: ml_collections.ConfigDict, workdir: Path) -> bool:
+    """Whether ``config`` may run in ``workdir``: it holds no finished run, or runs ``config`` extends."""
+    try:
+        recorded = store.recorded_config(workdir)
+        if recorded is not None:
+            store.merge_configs(workdir, recorded, config_payload(config), hparam_defaults(config))
+    except ValueError:
+        return False
+    return True
+
+
 Reporter = Callable[[str, dict], None]
 
 
 def run_sweep(config: ml_collections.ConfigDict, workdir: str | Path, *, report: Reporter | None = None,
               layout: str = "auto") -> pd.DataFrame:
-    """Run every group of ``config`` not yet finished in ``workdir``; return the full run table.
+    """Train every run of ``config`` not yet stored in ``workdir``; return the work directory's run table.
 
-    ``layout``: how each device trains its runs (see the module docstring).
+    ``layout``: how each device trains its runs (see the module docstring). Everything is resolved first
+    (:func:`prepare_sweep`); then :func:`train_sweep`.
+    """
+    check_layout(layout)
+    return train_sweep(prepare_sweep(config, workdir), report=report, layout=layout)
 
-    ``report(event, info)`` is called for progress displays with ``"group_start"``, ``"part_done"``
-    (a group's runs done so far, after each part), ``"chunk_done"`` (steps, with checkpoints),
-    ``"group_done"`` and ``"group_skipped"``; ``info`` holds the group's index, id and runs, and the
-    sweep's ``total_runs``.
+
+def _group_frame(group: grid.Group, runs: tuple[grid.Run, ...], columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The rows of ``runs``: id, group, config columns, metrics; a ``natural`` run's rho is the ratio
+    it trained at (the pool's own, ``train_rho``)."""
+    frame = pd.concat([pd.DataFrame({"run_id": [run.run_id for run in runs], "group": group.group_id}),
+                       pd.DataFrame([run.columns for run in runs]), pd.DataFrame(columns)], axis=1)
+    if group.profile == imbalance.NATURAL:
+        frame["rho"] = frame["train_rho"]
+    return frame
+
+
+def train_sweep(sweep: Sweep, *, report: Reporter | None = None, layout: str = "auto") -> pd.DataFrame:
+    """Train the runs of ``sweep`` not stored yet, group by group; return the work directory's run table.
+
+    A group's missing runs train as one program (the group's whole program when none is stored) and are
+    stored together in ``groups/``; ``config.json`` records the union config with the first of them.
+    ``runs.csv`` is rebuilt after every group from the stored rows (text, so finished rows stay byte
+    for byte as they were).
+
+    ``report(event, info)`` is called for progress displays with ``"sweep_start"`` (``total_runs``, the
+    sweep's runs, and ``finished_runs``, those stored already), ``"group_start"``, ``"part_done"`` (the
+    group's runs trained so far, after each part), ``"chunk_done"`` (steps, with checkpoints),
+    ``"group_done"`` and ``"group_skipped"``; ``info`` holds the group's index, id, ``runs`` (to train;
+    for a skipped group, all of its runs) and the sweep's ``total_runs``.
     """
     report = report or (lambda event, info: None)
     check_layout(layout)
-    workdir = Path(workdir)
-    groups = grid.expand(config)
-    loaded: dict[str, datasets.Dataset] = {}
-    # Every group's static program is resolved (data loaded, n_max and method settings checked)
-    # before the work directory is claimed or anything trains: a bad setting fails in one line.
-    specs = {group.group_id: program_spec(config, _load_once(loaded, group), profile=group.profile,
-                                          method_names=group.methods, model=group.model) for group in groups}
-    if is_writer():
-        store.claim_workdir(workdir, config_payload(config))
+    workdir, config = sweep.workdir, sweep.config
     mesh = run_mesh()
-    frames, timings = [], []
-    total_runs = sum(len(group.runs) for group in groups)
+    trained, timings = [], []
+    total_runs = sweep.total_runs
+    report("sweep_start", {"total_runs": total_runs, "finished_runs": sweep.finished_runs,
+                           "groups": len(sweep.groups)})
     sweep_start = time.perf_counter()
-    for index, group in enumerate(groups):
-        run_ids = [run.run_id for run in group.runs]
-        info = {"index": index, "groups": len(groups), "group": group.group_id, "runs": len(run_ids),
+    table = None
+    for index, group in enumerate(sweep.groups):
+        missing = sweep.missing(group)
+        info = {"index": index, "groups": len(sweep.groups), "group": group.group_id, "runs": len(missing),
                 "total_runs": total_runs}
-        finished = store.read_group(workdir, group.group_id, run_ids)
-        if finished is not None:
-            frames.append(finished)
-            report("group_skipped", info)
+        if not missing:
+            report("group_skipped", {**info, "runs": len(group.runs)})
             continue
         report("group_start", info)
-        spec = specs[group.group_id]
-        device_data = jax.device_put(DeviceData.from_dataset(_load_once(loaded, group)),
+        spec = sweep.specs[group.group_id]
+        stored_id = store.new_group_id(workdir, group.group_id, [run.run_id for run in missing],
+                                       whole_group=len(missing) == len(group.runs))
+        device_data = jax.device_put(DeviceData.from_dataset(_load_once(sweep.loaded, group)),
                                      NamedSharding(mesh, PartitionSpec()))
         group_layout = mesh_layout(layout, spec.model, mesh)
         columns, compile_seconds, run_seconds = train_group(
-            spec, device_data, group.runs, mesh=mesh, max_parallel=config.max_parallel,
-            checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=group.group_id, layout=group_layout,
+            spec, device_data, missing, mesh=mesh, max_parallel=config.max_parallel,
+            checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=stored_id, layout=group_layout,
             report=lambda event, extra: report(event, {**info, **extra}))
-        frame = pd.concat([pd.DataFrame({"run_id": run_ids, "group": group.group_id}),
-                           pd.DataFrame([run.columns for run in group.runs]),
-                           pd.DataFrame(columns)], axis=1)
+        frame = _group_frame(group, missing, columns)
+        trained.append(frame)
+        timings.append(GroupTiming(stored_id, len(missing), compile_seconds, run_seconds, group_layout))
         if is_writer():
-            store.write_group(workdir, group.group_id, frame)
-            discard_checkpoints(workdir, group.group_id)
-        frames.append(frame)
-        timings.append(GroupTiming(group.group_id, len(run_ids), compile_seconds, run_seconds, group_layout))
+            store.record_config(workdir, sweep.union)
+            store.write_group(workdir, stored_id, frame)
+            discard_checkpoints(workdir, stored_id)
+            record_timing(timing_key(spec, group_layout, mesh), len(missing), spec.num_steps, compile_seconds,
+                          run_seconds)
+            table = store.write_runs(workdir, stored_runs(workdir, sweep.union))
         report("group_done", {**info, "compile_seconds": compile_seconds, "run_seconds": run_seconds})
     if not is_writer():
-        return pd.concat(frames, ignore_index=True)
-    table = store.write_runs(workdir, frames)
-    _write_meta(workdir, config, timings, time.perf_counter() - sweep_start)
+        return pd.concat(trained, ignore_index=True) if trained else pd.DataFrame()
+    if table is None:  # nothing trained: rebuild runs.csv from the stored rows (a hand-edited one is replaced)
+        table = store.write_runs(workdir, sweep.stored)
+    _write_meta(workdir, sweep.union, timings, time.perf_counter() - sweep_start)
     return table
 
 
-def _write_meta(workdir: Path, config, timings: list[GroupTiming], seconds: float) -> None:
+def _write_meta(workdir: Path, union: dict, timings: list[GroupTiming], seconds: float) -> None:
     path = workdir / store.META_FILE
     previous = json.loads(path.read_text()) if path.exists() else {}
     groups = {**previous.get("groups", {}), **{t.group_id: dataclasses.asdict(t) for t in timings}}
     meta = {
-        "config": config_payload(config),
+        "config": union,
         "versions": package_versions(),
         "devices": device_info(),
         "groups": groups,

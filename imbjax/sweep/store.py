@@ -2,12 +2,19 @@
 
 Layout of a work directory::
 
-    config.json         the sweep's config; a different config in the same directory is refused
-    groups/<id>.csv     the rows of one finished group, written atomically (write, then rename)
-    runs.csv            all finished rows, one per run, rebuilt atomically after every group
+    config.json         the config whose grid holds every run stored here (the union of the sweeps run here)
+    groups/<id>.csv     rows of runs that finished together, written atomically (write, then rename)
+    runs.csv            every stored run of that grid, one row per run, rebuilt atomically after every group
     meta.json           versions, devices, per-group compile and run seconds
 
-Every run has a stable id (a hash of its full config), so re-running never duplicates a row.
+A work directory holds *runs*, not one frozen config. Every run has a stable id (a hash of its full
+config); a sweep trains only its runs whose id is not stored yet, so a re-run never duplicates a row and
+a config with more seeds, rhos, methods, models, learning rates or hyper-parameter values adds only the
+missing runs (:func:`merge_configs`). Stored rows are copied as text, never re-formatted: a finished
+run's row stays byte for byte what it was. A config that changes the identity of stored runs (another
+step count, another data set, ...) is refused with :class:`ConfigMismatchError`. Keys that only say how a
+sweep executes (:data:`EXECUTION_KEYS`) are not compared. A directory with no finished run is not bound
+to any config (a config that failed before its first group finished locks nothing).
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable, Mapping
 
 import pandas as pd
 
@@ -22,6 +30,14 @@ CONFIG_FILE = "config.json"
 RUNS_FILE = "runs.csv"
 META_FILE = "meta.json"
 GROUPS_DIR = "groups"
+
+#: Config keys that say how a sweep executes, not what a run is: never compared between sweeps of a
+#: directory (``name`` only labels the sweep). The layout and the progress display are command-line
+#: options, not config keys.
+EXECUTION_KEYS = ("checkpoint_every", "max_parallel", "figure_metrics", "name")
+#: Sweep axes whose values a later sweep of the directory may extend (their union is recorded).
+GROWABLE_KEYS = ("seeds", "data_seeds", "rhos", "mus", "learning_rates", "profiles", "methods", "hparams",
+                 "models")
 
 
 def umask_mode() -> int:
@@ -55,70 +71,232 @@ def atomic_write_json(path: Path, payload) -> None:
 
 
 class ConfigMismatchError(ValueError):
-    """The work directory holds results of a different config."""
+    """The work directory holds runs that the requested config would define differently."""
 
 
-def claim_workdir(workdir: Path, config_payload: dict) -> None:
-    """Record ``config_payload`` in ``workdir``, or check it equals the one already there.
-
-    Raises :class:`ConfigMismatchError` naming the differing keys if the directory belongs to
-    another config, so that existing results are never mixed with or overwritten by new ones.
-    """
-    path = workdir / CONFIG_FILE
-    if path.exists():
-        try:
-            existing = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ConfigMismatchError(f"{path} is not valid JSON ({err}); move it away or use another --workdir") from None
-        normalised = json.loads(json.dumps(config_payload, sort_keys=True, default=str))
-        if existing != normalised:
-            keys = sorted(k for k in set(existing) | set(normalised) if existing.get(k) != normalised.get(k))
-            raise ConfigMismatchError(
-                f"work directory {str(workdir)!r} holds results of a different config (differs in {keys}); "
-                f"use another --workdir, or --fork to write to a new directory beside it")
-        return
-    atomic_write_json(path, config_payload)
+def mismatch(workdir: Path, what: str) -> ConfigMismatchError:
+    """The one-line refusal for ``workdir``, ``what`` saying what differs, with ``--fork`` offered."""
+    return ConfigMismatchError(f"work directory {str(workdir)!r} holds runs of a different config ({what}); "
+                               f"use another --workdir, or --fork to write to a new directory beside it")
 
 
-def fork_workdir(workdir: Path) -> Path:
-    """The first of ``workdir-2``, ``workdir-3``, ... that does not exist yet."""
-    index = 2
-    while (candidate := workdir.with_name(f"{workdir.name}-{index}")).exists():
-        index += 1
-    return candidate
+def check_workdir(workdir: Path) -> None:
+    """Raise one ``ValueError`` if ``workdir`` is a file, or if it (or the nearest existing folder above
+    it, where it would be created) cannot be written; nothing is created."""
+    workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise ValueError(f"--workdir {str(workdir)!r} is a file, not a directory; choose another --workdir")
+    existing = next(path for path in (workdir, *workdir.absolute().parents) if path.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"work directory {str(workdir)!r} cannot be written ({str(existing)!r} is read-only); "
+                         f"choose another --workdir or make it writable")
 
+
+# --- Stored runs ------------------------------------------------------------------------------
 
 def group_path(workdir: Path, group_id: str) -> Path:
-    return workdir / GROUPS_DIR / f"{group_id}.csv"
+    return Path(workdir) / GROUPS_DIR / f"{group_id}.csv"
 
 
-def read_group(workdir: Path, group_id: str, run_ids: list[str]) -> pd.DataFrame | None:
-    """The stored rows of a group if it finished with exactly ``run_ids``; ``None`` otherwise.
+def group_files(workdir: Path) -> list[Path]:
+    """The group files of ``workdir``, sorted by name."""
+    return sorted((Path(workdir) / GROUPS_DIR).glob("*.csv"))
 
-    A group file whose run ids differ from the expected ones (hand-edited, or from another
-    version) raises a ``ValueError`` rather than being silently trusted or replaced.
-    """
-    path = group_path(workdir, group_id)
-    if not path.exists():
-        return None
-    frame = pd.read_csv(path)
-    if "run_id" not in frame or sorted(frame["run_id"].astype(str)) != sorted(run_ids):
-        raise ValueError(
-            f"{path} does not hold exactly the runs of group {group_id!r}; it was edited or is from another "
-            f"sweep. Move it away to recompute the group.")
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """The rows of a group file as text (every cell a string, empty cells ``""``), so they are written
+    back byte for byte; one ``ValueError`` naming ``path`` if it is empty or has no ``run_id`` column."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty (cut short?); move it away and run again to recompute its runs") from None
+    if "run_id" not in frame:
+        raise ValueError(f"{path} has no run_id column, so it is no imbjax group file; move it away")
     return frame
+
+
+def has_finished_runs(workdir: Path) -> bool:
+    """Whether ``workdir`` holds at least one finished run (a group file with a row)."""
+    return any(len(read_rows(path)) for path in group_files(workdir))
+
+
+def stored_rows(workdir: Path, keep: Callable[[pd.DataFrame], pd.Series]) -> pd.DataFrame:
+    """The rows of every group file that ``keep(rows) -> bool Series`` selects, as text, indexed by
+    ``run_id``; a run stored in two files raises a ``ValueError`` naming both."""
+    frames, origin = [], {}
+    for path in group_files(workdir):
+        rows = read_rows(path)
+        rows = rows[keep(rows)]
+        for run_id in rows["run_id"]:
+            if run_id in origin:
+                raise ValueError(f"run {run_id!r} is stored in {origin[run_id]} and in {path}; move one of the "
+                                 f"two files away")
+            origin[run_id] = path
+        frames.append(rows)
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"run_id": pd.Series([], dtype=str)})
+    return rows.set_index("run_id", drop=False)
+
+
+def new_group_id(workdir: Path, group_id: str, run_ids: list[str], *, whole_group: bool) -> str:
+    """The file name (and checkpoint folder) of runs of group ``group_id`` trained together: the group id
+    for all of the group's runs (``whole_group``) when no file has that name yet, else the group id and a
+    hash of ``run_ids``."""
+    if whole_group and not group_path(workdir, group_id).exists():
+        return group_id
+    from imbjax.sweep.grid import stable_id  # noqa: PLC0415 (grid imports the engine; the store stays light)
+
+    return f"{group_id}+{stable_id({'runs': sorted(run_ids)}, 8)}"
 
 
 def write_group(workdir: Path, group_id: str, frame: pd.DataFrame) -> None:
     atomic_write_text(group_path(workdir, group_id), frame.to_csv(index=False))
 
 
-def write_runs(workdir: Path, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rebuild ``runs.csv`` from the finished groups' rows (config columns first); returns the
-    table as read back from the file, so fresh and resumed sweeps return identical tables."""
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if not table.empty and table["run_id"].duplicated().any():
-        duplicated = table.loc[table["run_id"].duplicated(), "run_id"].iloc[0]
-        raise ValueError(f"run {duplicated!r} appears in two groups; the work directory is inconsistent")
-    atomic_write_text(workdir / RUNS_FILE, table.to_csv(index=False))
-    return pd.read_csv(workdir / RUNS_FILE).copy()  # .copy() consolidates the wide frame's blocks
+def write_runs(workdir: Path, rows: pd.DataFrame) -> pd.DataFrame:
+    """Write ``rows`` (text cells, as :func:`stored_rows` gives them) to ``runs.csv``; returns the table
+    as read back from the file, so fresh and resumed sweeps return identical tables."""
+    atomic_write_text(Path(workdir) / RUNS_FILE, rows.to_csv(index=False))
+    return pd.read_csv(Path(workdir) / RUNS_FILE).copy()  # .copy() consolidates the wide frame's blocks
+
+
+# --- The directory's config -------------------------------------------------------------------
+
+def recorded_config(workdir: Path) -> dict | None:
+    """``config.json`` of ``workdir`` if the directory holds finished runs; ``None`` otherwise (a
+    directory whose sweep failed before its first group finished is bound to no config)."""
+    path = Path(workdir) / CONFIG_FILE
+    if not path.exists() or not has_finished_runs(workdir):
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); move it away or use another --workdir") from None
+
+
+def plain(payload: Mapping) -> dict:
+    """``payload`` as ``config.json`` holds it (tuples as lists, keys sorted)."""
+    return json.loads(json.dumps(payload, sort_keys=True, default=str))
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _union(first: list, second: list) -> list:
+    """``first``, then the values of ``second`` not in it, in order."""
+    return first + [value for value in second if value not in first]
+
+
+def _seeds(key: str, value) -> list[int]:
+    from imbjax.config import seed_list  # noqa: PLC0415
+
+    return list(seed_list(key, value))
+
+
+def _seed_union(key: str, recorded, requested):
+    """The seeds of both as ``config.seeds`` writes them: an int ``n`` for seeds 0..n-1, else a list."""
+    if recorded == requested:
+        return recorded
+    union = _union(_seeds(key, recorded), _seeds(key, requested))
+    return len(union) if sorted(union) == list(range(len(union))) else union
+
+
+def _model_pairs(models) -> list[list]:
+    return [list(pair) for pair in (models.items() if isinstance(models, Mapping) else models)]
+
+
+def _models_union(workdir: Path, recorded, requested):
+    pairs = _model_pairs(recorded)
+    known = dict((label, entry) for label, entry in pairs)
+    for label, entry in _model_pairs(requested):
+        if label in known and known[label] != entry:
+            raise mismatch(workdir, f"models[{label!r}] is {known[label]} there, {entry} here")
+    new = [[label, entry] for label, entry in _model_pairs(requested) if label not in known]
+    return recorded if not new else pairs + new
+
+
+def _hparam_values(payload: Mapping, method: str, defaults: Mapping[str, float]) -> dict[str, list]:
+    """Each hyper-parameter of ``method`` and the values ``payload`` runs it with (its grid, or the default)."""
+    if method not in _as_list(payload.get("methods", [])):
+        return {}
+    grid = payload.get("hparams", {}).get(method, {})
+    return {name: _as_list(grid.get(name, default)) for name, default in defaults.items()}
+
+
+def _hparams_union(recorded: dict, requested: dict, defaults: Mapping[str, Mapping[str, float]]) -> dict:
+    """``recorded``'s hyper-parameter grids, each extended by the values ``requested`` adds."""
+    merged = json.loads(json.dumps(recorded.get("hparams", {})))
+    for method, method_defaults in defaults.items():
+        before = _hparam_values(recorded, method, method_defaults)
+        after = _hparam_values(requested, method, method_defaults)
+        if not before:
+            if method in requested.get("hparams", {}):
+                merged[method] = requested["hparams"][method]
+            continue
+        for name, values in after.items():
+            if any(value not in before[name] for value in values):
+                merged.setdefault(method, {})[name] = _union(before[name], values)
+    return merged
+
+
+def merge_configs(workdir: Path, recorded: Mapping, requested: Mapping,
+                  hparam_defaults: Mapping[str, Mapping[str, float]]) -> dict:
+    """The config whose grid holds every run of ``recorded`` (``workdir``'s ``config.json``) and of
+    ``requested``, axis by axis: the union of each of :data:`GROWABLE_KEYS` (seeds, data seeds, rhos,
+    mus, learning rates, profiles, methods, each method's hyper-parameter values, architectures), the
+    execution keys of ``requested``, every other key as both have it.
+
+    ``hparam_defaults``: ``{method: {hyper-parameter: default}}`` of the requested config's methods (a
+    method run with its default runs that value). Raises :class:`ConfigMismatchError` naming what
+    differs when a key outside these would define stored runs differently (``num_steps``, ``datasets``,
+    ``dataset_kwargs``, ``model``, ``weight_decays``, ...), when data seeds or ``config.models`` are
+    used by one config only (they are part of every run's id), or when one architecture label names
+    two models.
+    """
+    recorded, requested = plain(recorded), plain(requested)
+    keys = sorted((set(recorded) | set(requested)) - {*EXECUTION_KEYS, *GROWABLE_KEYS})
+    differing = [key for key in keys if recorded.get(key) != requested.get(key)]
+    differing += [key for key in ("data_seeds", "models")
+                  if (recorded.get(key) is None) != (requested.get(key) is None)]
+    if differing:
+        shown = "; ".join(f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} here" for key in differing)
+        raise mismatch(workdir, shown if len(shown) <= 160 else f"differs in {differing}")
+    merged = {**recorded, **{key: requested[key] for key in EXECUTION_KEYS if key in requested}}
+    for key in ("seeds", "data_seeds"):
+        if recorded.get(key) is not None:
+            merged[key] = _seed_union(key, recorded[key], requested[key])
+    for key in ("rhos", "mus", "learning_rates", "profiles", "methods"):
+        union = _union(_as_list(recorded[key]), _as_list(requested[key]))
+        merged[key] = recorded[key] if union == _as_list(recorded[key]) else union
+    if "models" in recorded:
+        merged["models"] = _models_union(workdir, recorded["models"], requested["models"])
+    merged["hparams"] = _hparams_union(recorded, requested, hparam_defaults)
+    return merged
+
+
+def record_config(workdir: Path, merged: Mapping) -> None:
+    """Write ``merged`` to ``config.json`` unless it holds the same config but for :data:`EXECUTION_KEYS`."""
+    path = Path(workdir) / CONFIG_FILE
+    merged = plain(merged)
+    if path.exists():
+        try:
+            current = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            current = None
+        if current is not None and _without_execution(current) == _without_execution(merged):
+            return
+    atomic_write_json(path, merged)
+
+
+def _without_execution(payload: Mapping) -> dict:
+    return {key: value for key, value in payload.items() if key not in EXECUTION_KEYS}
+
+
+def fork_workdir(workdir: Path, accepts: Callable[[Path], bool]) -> Path:
+    """The first of ``workdir-2``, ``workdir-3``, ... that does not exist yet or that ``accepts`` (a
+    directory holding a compatible config, or no finished run): a killed fork resumes in place."""
+    index = 2
+    while (candidate := workdir.with_name(f"{workdir.name}-{index}")).exists() and not (
+            candidate.is_dir() and accepts(candidate)):
+        index += 1
+    return candidate
