@@ -2,7 +2,9 @@
 
 optax style: ``loss(logits, labels, *, hyper-parameters)`` with keyword-only hyper-parameters that may
 be traced arrays (sweep axes). Per-example losses return ``float[batch]``; the batch losses of Wang et
-al. (:func:`mfe_loss`, :func:`msfe_loss`) return a scalar.
+al. (:func:`mfe_loss`, :func:`msfe_loss`) and LADE (:func:`lade_loss`, :func:`lade_regularizer`) return a
+scalar. The long-tail kernels of the 2020s (VS, IB, LADE, GCL, label-aware smoothing, tau-normalisation,
+MaxNorm) are in :mod:`imbjax.losses.long_tail_2020s`.
 """
 from imbjax.losses.classification import (
     cost_sensitive_ce,
@@ -26,6 +28,21 @@ from imbjax.losses.long_tail import (
     logit_adjust_posthoc,
     logit_adjusted_loss,
 )
+from imbjax.losses.long_tail_2020s import (
+    class_norms,
+    gaussian_cloud_sizes,
+    gcl_loss,
+    ib_loss,
+    inverse_frequency_weights,
+    label_aware_epsilons,
+    label_aware_smoothing,
+    lade_loss,
+    lade_regularizer,
+    maxnorm,
+    maxnorm_threshold,
+    tau_normalize,
+    vs_loss,
+)
 from imbjax.losses.mfe import group_mean_errors, mfe_loss, mse_loss, msfe_loss
 
 __all__ = [
@@ -33,17 +50,28 @@ __all__ = [
     "class_balanced_ce",
     "class_balanced_focal",
     "class_balanced_weights",
+    "class_norms",
     "cost_sensitive_ce",
     "cost_threshold",
     "cross_entropy",
     "drw_weights",
     "focal_loss",
+    "gaussian_cloud_sizes",
+    "gcl_loss",
     "group_mean_errors",
+    "ib_loss",
+    "inverse_frequency_weights",
+    "label_aware_epsilons",
+    "label_aware_smoothing",
+    "lade_loss",
+    "lade_regularizer",
     "ldam_loss",
     "ldam_margins",
     "log_class_prior",
     "logit_adjust_posthoc",
     "logit_adjusted_loss",
+    "maxnorm",
+    "maxnorm_threshold",
     "mfe_loss",
     "minority_classes",
     "minority_cost_matrix",
@@ -51,4 +79,6 @@ __all__ = [
     "mse_loss",
     "msfe_loss",
     "sigmoid_focal_loss",
+    "tau_normalize",
+    "vs_loss",
 ]

@@ -1,14 +1,16 @@
 """Registers the loss-based methods: focal, MSE/MFE/MSFE, class-balanced, LDAM(-DRW), logit adjustment,
-balanced softmax. Importing this module adds them to :mod:`imbjax.methods`' registry.
+balanced softmax, and the long-tail losses of the 2020s: VS, IB, LADE and GCL. Importing this module adds
+them to :mod:`imbjax.methods`' registry.
 
 Every method here trains with the standard loop (family ``"standard"``); only the loss and, for the
-post-hoc, the squared-error and the LDAM methods, the prediction probabilities differ. LDAM and
-LDAM-DRW also replace the model's output layer by a cosine classifier (``model_kwargs``:
+post-hoc, the squared-error, the LDAM and the GCL methods, the prediction probabilities differ. LDAM,
+LDAM-DRW and GCL also replace the model's output layer by a cosine classifier (``model_kwargs``:
 ``head="cosine"``), so they train in a program of their own. Each loss is the batch
-mean of the per-example kernel in :mod:`imbjax.losses` (MFE and MSFE are batch losses themselves;
+mean of the per-example kernel in :mod:`imbjax.losses` (MFE, MSFE and LADE are batch losses themselves;
 LDAM-DRW's is the weighted mean of the official code). Hyper-parameters are read from
 ``ctx.hparams`` (scalars, sweepable) with the papers' defaults, except focal's ``alpha = 1`` (no
-class weighting; :func:`focal_mean` says how Lin et al.'s ``alpha = 0.25`` maps onto it).
+class weighting; :func:`focal_mean` says how Lin et al.'s ``alpha = 0.25`` maps onto it). A paper's
+epoch-based switch (DRW's, IB's warm-up) is the same fraction of the run's steps.
 """
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ CUI = "Cui et al. 2019 (class-balanced loss, CVPR)"
 CAO = "Cao et al. 2019 (LDAM-DRW, NeurIPS)"
 MENON = "Menon et al. 2021 (logit adjustment, ICLR)"
 REN = "Ren et al. 2020 (balanced softmax, NeurIPS)"
+KINI = "Kini et al. 2021 (VS loss, NeurIPS)"
+PARK = "Park et al. 2021 (influence-balanced loss, ICCV)"
+HONG = "Hong et al. 2021 (LADE, CVPR)"
+LI_2022 = "Li et al. 2022 (Gaussian clouded logit adjustment, CVPR)"
 
 
 def focal_mean(logits, labels, ctx):
@@ -102,9 +108,9 @@ def ldam_drw_mean(logits, labels, ctx):
 
 
 def ldam_probabilities(logits, ctx):
-    """``softmax(s cos)``, ``s = hparams["scale"]``: the probabilities of the classifier LDAM trains (its
-    loss is the CE of the scaled, margin-shifted cosines; no margin at test time). Same argmax as the
-    cosines, which the official code predicts with."""
+    """``softmax(s cos)``, ``s = hparams["scale"]``: the probabilities of the classifier LDAM (and GCL)
+    trains (its loss is the CE of the scaled, margin-shifted (clouded) cosines; no margin or cloud at
+    test time). Same argmax as the cosines, which the official codes predict with."""
     return jax.nn.softmax(ctx.hparams["scale"] * logits, axis=-1)
 
 
@@ -122,6 +128,53 @@ def logit_adjusted_probabilities(logits, ctx):
 
 def balanced_softmax_mean(logits, labels, ctx):
     return jnp.mean(losses.balanced_softmax_loss(logits, labels, class_counts=ctx.class_counts))
+
+
+def vs_mean(logits, labels, ctx):
+    """Kini et al.'s VS loss, ``mean_i CE(Delta * z_i + iota, y_i)`` with ``Delta_j = (n_j / n_max)^gamma``
+    and ``iota_j = tau log pi_j`` (:func:`imbjax.losses.vs_loss`); predictions are ``softmax(z)``."""
+    return jnp.mean(losses.vs_loss(logits, labels, class_counts=ctx.class_counts, gamma=ctx.hparams["gamma"],
+                                   tau=ctx.hparams["tau"]))
+
+
+def ib_has_started(ctx) -> jax.Array:
+    """Whether IB's balancing phase has begun: ``step >= ib_start * num_steps``."""
+    return ctx.step >= ctx.hparams["ib_start"] * ctx.num_steps
+
+
+def ib_mean(logits, labels, ctx):
+    """Park et al.'s two phases: plain CE (``mean_i CE_i``) before step ``ib_start * num_steps``, then the
+    IB loss ``mean_i w_{y_i} CE_i * alpha / (||p_i - e_{y_i}||_1 ||h_i||_1 + 0.001)``
+    (:func:`imbjax.losses.ib_loss`, ``h`` = ``ctx.features``, the penultimate features). The official
+    script switches at epoch 100 of 200 (``ib_start = 0.5``), with ``alpha = 1000`` and the
+    inverse-frequency weights of its README's ``IBReweight``."""
+    balancing = jnp.mean(losses.ib_loss(logits, labels, features=ctx.features, class_counts=ctx.class_counts,
+                                        alpha=ctx.hparams["ib_alpha"]))
+    return jnp.where(ib_has_started(ctx), balancing, jnp.mean(losses.cross_entropy(logits, labels)))
+
+
+def lade_batch_loss(logits, labels, ctx):
+    """Hong et al.'s LADE: ``mean_i CE(z_i + log pi, y_i) + lade_weight * LADER``
+    (:func:`imbjax.losses.lade_loss`); predictions are ``softmax(z)`` (a uniform test distribution)."""
+    return losses.lade_loss(logits, labels, class_counts=ctx.class_counts, weight=ctx.hparams["lade_weight"],
+                            remine_lambda=ctx.hparams["remine_lambda"])
+
+
+#: Seed of GCL's noise stream: the step's ``delta`` is drawn from ``fold_in(PRNGKey(GCL_NOISE_SEED), step)``.
+GCL_NOISE_SEED = 2022
+
+
+def gcl_mean(logits, labels, ctx):
+    """GCL's stage-1 loss on the cosine classifier's outputs: the batch mean of
+    :func:`imbjax.losses.gcl_loss` with margin 0 and ``gamma = 0`` (the official backbone stage's
+    ``m = 0``, CE), ``s = hparams["scale"]``, ``noise_mul = hparams["noise_mul"]``.
+
+    Our variant of the noise: the method's context carries no per-run key, so the step's ``delta`` comes
+    from :data:`GCL_NOISE_SEED` and the step: every run draws the same noise at the same step (a
+    common random number across seeds and settings; each step's draw is still fresh)."""
+    key = jax.random.fold_in(jax.random.PRNGKey(GCL_NOISE_SEED), ctx.step)
+    return jnp.mean(losses.gcl_loss(logits, labels, class_counts=ctx.class_counts, key=key,
+                                    noise_mul=ctx.hparams["noise_mul"], scale=ctx.hparams["scale"]))
 
 
 register(Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 1.0},
@@ -154,3 +207,22 @@ register(Method("logit_adjusted", loss=logit_adjusted_mean, hparams={"tau": 1.0}
 register(Method("logit_adjust_posthoc", loss=mean_ce, postprocess=logit_adjusted_probabilities,
                 hparams={"tau": 1.0}, reference=f"{MENON}; CE training, post-hoc logit adjustment"))
 register(Method("balanced_softmax", loss=balanced_softmax_mean, reference=f"{REN}; plain softmax at test time"))
+register(Method("vs", loss=vs_mean, hparams={"gamma": 0.2, "tau": 1.0},
+                bounds={"gamma": (0.0, math.inf), "tau": (0.0, math.inf)},
+                reference=f"{KINI}; gamma 0.2, tau 1 (issue 18's defaults; the official script's CLI defaults are "
+                          "gamma 0.3, tau 1, and the paper tunes both per data set); plain softmax at test time"))
+register(Method("ib", loss=ib_mean, hparams={"ib_alpha": 1000.0, "ib_start": 0.5},
+                bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0)},
+                reference=f"{PARK}; plain CE, then the IB loss with inverse-frequency weights from 50% of the "
+                          "steps (epoch 100 of 200); the run's learning-rate schedule throughout (the official "
+                          "script cuts the rate 100x when IB starts)"))
+register(Method("lade", loss=lade_batch_loss, hparams={"lade_weight": 0.1, "remine_lambda": 0.1},
+                bounds={"lade_weight": (0.0, math.inf), "remine_lambda": (0.0, math.inf)},
+                reference=f"{HONG}; LADE-CE + 0.1 LADER, remine_lambda 0.1 (official CIFAR-100-LT config); "
+                          "plain softmax at test time"))
+register(Method("gcl", loss=gcl_mean, postprocess=ldam_probabilities, hparams={"noise_mul": 0.5, "scale": 30.0},
+                bounds={"noise_mul": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
+                reference=f"{LI_2022}; our variant: stage 1 only (GCL loss on a cosine classifier, m 0, s 30, "
+                          "noise_mul 0.5), without its mixup and without stage 2 (classifier re-training "
+                          "with class-balanced sampling and the GCL focal loss); noise shared across runs "
+                          "step by step"))
