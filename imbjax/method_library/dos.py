@@ -22,10 +22,9 @@ features, weighted by ``rho``. Our per-example loss sums the example's ``r`` ove
         = r CE(g(f(x_i)), y_i) + sum_l [ target_weight * l_g(l) + micro_cluster_weight * l_f(l) ]
 
 and the batch loss is the mean of ``L_i`` over a batch drawn uniformly from the training subset
-(the baseline's batches).
-An example without neighbours (``k = 0``: the majority classes by default) has ``L_i = r CE``, a
-majority example ``r = 1``: plain CE. With ``micro_cluster_weight = target_weight = 0`` and
-``oversampling_rate = 1`` the loss is the baseline's CE.
+(the baseline's batches). An example without neighbours (``k = 0``: the majority classes by
+default) has ``L_i = r CE``, a majority example ``r = 1``: plain CE. With ``micro_cluster_weight =
+target_weight = 0`` and ``oversampling_rate = 1`` the loss is the baseline's CE.
 
 Where the equations come from: the split into ``l_f`` for the lower and a weighted sum of the
 targets' CE for the upper layers, the per-class ``k`` and the alternation of training and target
@@ -72,10 +71,9 @@ examples; a class with one example has none (its loss is ``r`` CE).
 
 Refresh: the features of the whole pool are recomputed and the in-class neighbours re-found (exact
 kNN within each class of the training subset, :func:`neighbor_targets`), and new weight vectors
-drawn, at ``init`` and then every
-``refresh_steps`` steps inside the run's ``lax.scan`` (``refresh_steps = 0``, the default, is one
-epoch of the training subset, ``ceil(n / batch_size)`` steps: the paper alternates training and
-target updates). Under ``vmap`` the refresh runs only at steps where some run refreshes
+drawn, at ``init`` and then every ``refresh_steps`` steps inside the run's ``lax.scan``
+(``refresh_steps = 0``, the default, is one epoch of the training subset, ``ceil(n / batch_size)``
+steps: the paper alternates training and target updates). Under ``vmap`` the refresh runs only at steps where some run refreshes
 (:func:`imbjax.train.round_update`). Prediction is the network's softmax.
 
 Hyper-parameters (sweepable; refused before compiling outside ``Method.bounds`` or, for
