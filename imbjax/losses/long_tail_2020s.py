@@ -8,8 +8,9 @@
 * LADE (Hong et al. 2021): the LADE-CE loss plus its LADER regulariser;
 * GCL (Li et al. 2022): CE of Gaussian-clouded cosine logits.
 
-Each kernel transcribes its paper's official code (named per function; the papers' equations were read
-through it) and returns ``float[batch]``, except LADE's batch terms, which are scalars. ``class_counts:
+Each kernel is its paper's loss as the official code computes it (the code is named in each docstring;
+where the paper's equation differs, both forms are given) and returns ``float[batch]``, except LADE's
+batch terms, which are scalars. ``class_counts:
 [classes]`` are the training-subset sizes (may be traced). As in :mod:`imbjax.losses.long_tail`, **an
 empty class is treated as a class with one example** (``n_j -> max(n_j, 1)``) wherever a count enters a
 logarithm, a ratio or a minimum, so no value is infinite; an empty class never occurs as a label.
