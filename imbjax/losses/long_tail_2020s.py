@@ -4,16 +4,16 @@
 * tau-normalisation (Kang et al. 2020) and MaxNorm (Alshammari et al. 2022) of a Dense kernel's class
   columns;
 * label-aware smoothing (Zhong et al. 2021, MiSLAS);
-* IB loss (Park et al. 2021), the influence-balanced loss of the fine-tuning phase;
+* IB loss (Park et al. 2021), the influence-balanced loss of the balancing phase;
 * LADE (Hong et al. 2021): the LADE-CE loss plus its LADER regulariser;
 * GCL (Li et al. 2022): CE of Gaussian-clouded cosine logits.
 
-Each kernel is its paper's loss as the official code computes it (the code is named in each docstring;
-where the paper's equation differs, both forms are given) and returns ``float[batch]``, except LADE's
-batch terms, which are scalars. ``class_counts:
-[classes]`` are the training-subset sizes (may be traced). As in :mod:`imbjax.losses.long_tail`, **an
-empty class is treated as a class with one example** (``n_j -> max(n_j, 1)``) wherever a count enters a
-logarithm, a ratio or a minimum, so no value is infinite; an empty class never occurs as a label.
+Each kernel is its loss as the paper's official code computes it (the code is named in each docstring;
+where issue 18's formula differs, both forms are given) and returns ``float[batch]``, except LADE's
+batch terms, which are scalars. ``class_counts: [classes]`` are the training-subset sizes (may be
+traced). As in :mod:`imbjax.losses.long_tail`, **an empty class is treated as a class with one example**
+(``n_j -> max(n_j, 1)``) wherever a count enters a logarithm, a ratio or a minimum, so no value is
+infinite; an empty class never occurs as a label.
 """
 from __future__ import annotations
 
@@ -150,14 +150,15 @@ def label_aware_smoothing(logits: jax.Array, labels: jax.Array, *, class_counts:
                           eps_tail=0.0, power=1.0, shape: str = "power", spread: str = "others") -> jax.Array:
     """Label-aware smoothing loss (Zhong et al. 2021, MiSLAS): CE against a smoothed target.
 
-    ``eps_y`` from :func:`label_aware_epsilons`; ``spread="others"`` (the paper's equation, the default):
+    ``eps_y`` from :func:`label_aware_epsilons`; ``spread="others"`` (issue 18's formula, the default):
     target ``1 - eps_y`` on the true class and ``eps_y / (C - 1)`` on each other class, so
     ``loss_i = -(1 - eps_y) log p_y - eps_y / (C - 1) sum_{j != y} log p_j``. ``spread="all"`` is the
     official ``LabelAwareSmoothing.forward`` (dvlab-research/MiSLAS, methods.py): ``(1 - eps_y) (-log p_y)
     + eps_y mean_j (-log p_j)``, i.e. ``eps_y / C`` on every class, the true one included (its true class
-    gets ``1 - eps_y (C - 1) / C``): the paper's loss at ``eps_y (C - 1) / C``. The official defaults
-    differ from this function's too: ``shape="concave"``, and CIFAR-10-LT's ``eps_head = 0.3,
-    eps_tail = 0.0``. ``eps = 0`` everywhere gives plain CE.
+    gets ``1 - eps_y (C - 1) / C``): the ``"others"`` loss at ``eps_y (C - 1) / C``. The official default
+    shape is ``"concave"`` (this function's default, ``"power"`` with ``power = 1``, is its ``'linear'``);
+    its CIFAR-10-LT configs set ``eps_head = 0.3, eps_tail = 0.0``, the defaults here. ``eps = 0`` everywhere
+    gives plain CE.
 
     Args:
       logits: ``[batch, classes]`` (``classes >= 2``); labels: ``int[batch]``; class_counts: ``[classes]``.
@@ -201,8 +202,7 @@ def ib_loss(logits: jax.Array, labels: jax.Array, *, features: jax.Array, class_
     ``|p_j - y_j|`` rounds ``1 - p_y`` in float32.
     This is the official ``IBLoss`` (pseulki/IB-Loss, losses.py; the model returns
     ``sum(|h|, 1)``), whose batch loss is the plain mean of these values, with its ``epsilon = 0.001``
-    and the README's ``IBReweight`` weights; the paper's ``lambda_k = alpha n_k^{-1} / sum_k' n_k'^{-1}``
-    is these weights times ``alpha / C``. Nothing is detached: gradients also flow through the
+    and the README's ``IBReweight`` weights. Nothing is detached: gradients also flow through the
     influence factor, as in the official code.
 
     Args:

@@ -210,7 +210,7 @@ register(Method("balanced_softmax", loss=balanced_softmax_mean, reference=f"{REN
 register(Method("vs", loss=vs_mean, hparams={"gamma": 0.2, "tau": 1.0},
                 bounds={"gamma": (0.0, math.inf), "tau": (0.0, math.inf)},
                 reference=f"{KINI}; gamma 0.2, tau 1 (issue 18's defaults; the official script's CLI defaults are "
-                          "gamma 0.3, tau 1, and the paper tunes both per data set); plain softmax at test time"))
+                          "gamma 0.3, tau 1); plain softmax at test time"))
 register(Method("ib", loss=ib_mean, hparams={"ib_alpha": 1000.0, "ib_start": 0.5},
                 bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0)},
                 reference=f"{PARK}; plain CE, then the IB loss with inverse-frequency weights from 50% of the "
