@@ -93,7 +93,8 @@ def plan_lines(config, groups: list[Group], plan: dict, to_train: dict[str, int]
     step times cached on this machine."""
     to_train = to_train if to_train is not None else {group.group_id: len(group.runs) for group in groups}
     total, missing = sum(len(g.runs) for g in groups), sum(to_train.values())
-    header = [f"{config.name}: {total} runs in {len(groups)} groups ({len(groups)} compiles); "
+    plural = "" if len(groups) == 1 else "s"
+    header = [f"{config.name}: {total} runs in {len(groups)} group{plural} ({len(groups)} compile{plural}); "
               f"{total - missing} stored, {missing} to train",
               f"steps per run {config.num_steps}, batch {config.batch_size}, rho {tuple(config.rhos)}, "
               f"mu {tuple(config.mus)}, seeds {config.seeds}"
