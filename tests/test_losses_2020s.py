@@ -216,7 +216,8 @@ def test_tau_one_gives_unit_columns_and_a_zero_column_stays_zero():
 def test_label_aware_smoothing_is_the_paper_equation_and_the_official_forward(seed, eps_head, eps_tail, power, shape):
     logits, labels = random_problem(seed)
     counts = random_counts(seed)
-    smooth = np_las_smooth(nonempty(counts), eps_head, eps_tail, shape, power)
+    balanced = np.ptp(nonempty(counts)) == 0  # 0/0 in the official code; documented: every class is the head
+    smooth = np.full(CLASSES, eps_head) if balanced else np_las_smooth(nonempty(counts), eps_head, eps_tail, shape, power)
     kwargs = dict(class_counts=counts, eps_head=eps_head, eps_tail=eps_tail, power=power, shape=shape)
     np.testing.assert_allclose(losses.label_aware_epsilons(counts, eps_head=eps_head, eps_tail=eps_tail, power=power,
                                                            shape=shape), smooth, rtol=RTOL, atol=ATOL)
@@ -244,7 +245,8 @@ def test_ib_loss_is_the_official_ib_loss(seed, alpha):
     features = np.maximum(np.random.default_rng(seed + 1).standard_normal((BATCH, 7)), 0.0).astype(np.float32)
     counts = random_counts(seed)
     got = losses.ib_loss(logits, labels, features=features, class_counts=counts, alpha=alpha)
-    np.testing.assert_allclose(got, np_ib(logits, labels, features, nonempty(counts), alpha), rtol=1e-4, atol=ATOL)
+    # a confident example's float32 CE (~1e-4, absolute error ~1e-7 |z|) over an influence near epsilon
+    np.testing.assert_allclose(got, np_ib(logits, labels, features, nonempty(counts), alpha), rtol=1e-3, atol=ATOL)
 
 
 # --- LADE -------------------------------------------------------------------------------------------
