@@ -1,8 +1,8 @@
 """Process-wide JAX settings, applied by the CLI before the backend starts.
 
 * On a CPU-only machine JAX sees one device by default; imbjax asks for one CPU device per core
-  (at most :data:`MAX_CPU_DEVICES`) so that sharding the run axis uses every core: an MLP sweep
-  on 2 cores measured ~2.3 s sharded over 2 CPU devices against ~5.5 s on one (docs/performance.md).
+  (at most :data:`MAX_CPU_DEVICES`) so that sharding the run axis uses every core (XLA:CPU runs one device's small matmuls mostly
+  on one thread; the measured gain is in docs/performance.md).
   ``JAX_NUM_CPU_DEVICES`` or ``--cpu-devices`` overrides it.
 * Several hosts: ``distributed(...)`` calls ``jax.distributed.initialize`` (on CPU with the gloo
   collectives), after which ``jax.devices()`` lists every process's devices and the sweep's run

@@ -37,7 +37,7 @@ Methods (the standard training loop, uniform batches as in the paper, in a famil
 ``"crl"``): ``crl`` (class-level mining) and ``crl_instance`` (instance-level mining). The family
 is separate because methods of one family share a program in which, under ``vmap``, every run
 evaluates every method's loss (``lax.switch``): the ``[B, B, B]`` triplet term slowed the
-baseline, ROS and focal runs of a shared program ~30x (10.3 -> 0.3 runs/s on digits). Hyper-parameters: ``eta`` (0.01: with ``Omega_imb``
+baseline, ROS and focal runs of a shared program about 30-fold (docs/performance.md). Hyper-parameters: ``eta`` (0.01: with ``Omega_imb``
 in percent, ``alpha`` is the fraction of the batch out of balance), ``margin`` ``m`` (1.0) and
 ``top_k`` ``k`` (25).
 
@@ -95,8 +95,8 @@ def hardest_k(hardness: Array, candidates: Array, k: Array) -> Array:
 
     A candidate's rank is the number of candidates ahead of it in its row (harder, or as hard with a
     lower index), counted over ``[B, B, B]`` comparisons in one fused reduction: the same selection
-    as ranking by a stable argsort, about 9x faster on CPU, where XLA sorts floats through a
-    comparator call (27.6 ms against 3.2 ms for 30 runs of a 64-example batch).
+    as ranking by a stable argsort, several times faster on CPU, where XLA sorts floats through a
+    comparator call.
     """
     key = jnp.where(candidates, -hardness, jnp.inf)  # ascending key = descending hardness
     index = jnp.arange(key.shape[-1])

@@ -33,14 +33,12 @@ SCALAR_KEYS = (
     "brier", "log_loss", "ece",
 )
 #: XLA options of the compiled ``compute_all_runs`` program per platform. On CPU, XLA's classic
-#: (non-MLIR) fusion emitters compiled it 20-30% faster and ran it 6-10% faster, with equal results
-#: (docs/performance.md). Training programs keep XLA's defaults: they train 20-40% slower without
-#: the fusion emitters.
+#: (non-MLIR) fusion emitters compile and run it faster, with equal results; training programs keep
+#: XLA's defaults, which train faster (docs/performance.md has the numbers).
 COMPILER_OPTIONS = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
 #: Runs a device scores at once in ``compute_all_runs``, by platform (others: 64, so that an
 #: accelerator has work to batch; not measured here). On CPU one at a time was fastest (a run's sort
-#: keys stay in cache): 400 runs x 10,000 examples x 10 classes in 0.71-0.85 s against 0.80-0.93 s
-#: ten at a time and 1.01 s two hundred at a time.
+#: keys stay in cache; ``scripts/bench_metrics.py``).
 DEFAULT_CHUNK = {"cpu": 1}
 #: Class-wise keys of ``compute_all``, each ``[num_classes]``.
 PER_CLASS_KEYS = (

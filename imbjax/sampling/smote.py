@@ -18,8 +18,7 @@ candidates (what imblearn does: it draws (seed, neighbour) pairs uniformly from 
 ``[n_class, k]`` neighbour table). A seed with no candidate neighbour is copied.
 Cost: one k-NN query per slot, ``O(max_new * M * D)`` in ``[chunk_size, M]`` blocks, where M is N,
 or ``max_candidates`` when the examples of the over-sampled classes are gathered first (the
-scalable setting: on the 2-core CPU machines, 27,000 new points from 5 minority classes of 600
-in a 60,000 x 784 pool took 30-35 s with M = N and 1.6 s with M = 3,000, plus ~2 s to compile).
+scalable setting: ``scripts/bench_smote.py`` measures it on a 60,000 x 784 pool).
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ CHECKPOINT_DIR = "checkpoints"
 
 
 def _orbax():
-    """``orbax.checkpoint``, imported when a sweep checkpoints (it is ~0.4 s of every start otherwise)."""
+    """``orbax.checkpoint``, imported when a sweep checkpoints (importing it slows every start otherwise)."""
     import orbax.checkpoint  # noqa: PLC0415
 
     return orbax.checkpoint

@@ -1,8 +1,8 @@
 """Traced sweep programs kept across processes, so that a warm start neither traces nor lowers.
 
 JAX's persistent compilation cache (``imbjax.runtime.configure``) saves XLA's work, but JAX still
-traces a group's run and lowers it to StableHLO before it can look the executable up: 1.1-1.4 s
-for the MLP benchmark group, more than its 0.9 s of training (docs/performance.md). This module
+traces a group's run and lowers it to StableHLO before it can look the executable up, which takes
+longer than a small group's training (docs/performance.md). This module
 serialises the lowered whole-run program with ``jax.export`` beside the compilation cache and, on
 a later start, calls the deserialised program instead: the same StableHLO, so the same XLA
 executable (loaded from the compilation cache) and the same results (tests/test_sweep.py).
