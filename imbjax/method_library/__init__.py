@@ -12,3 +12,5 @@ from imbjax.method_library import crl  # noqa: F401
 from imbjax.method_library import dos  # noqa: F401
 from imbjax.method_library import costs  # noqa: F401
 from imbjax.method_library import lmle  # noqa: F401
+from imbjax.method_library import decoupling  # noqa: F401
+from imbjax.method_library import mixup  # noqa: F401
