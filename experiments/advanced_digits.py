@@ -3,7 +3,7 @@
     imbjax run experiments/advanced_digits.py --workdir results/advanced_digits/run
     imbjax report results/advanced_digits/run --out results/advanced_digits/report --baseline baseline \
         --metric balanced_accuracy --metric macro_f1 --metric g_mean --metric min_class_recall \
-        --metric ovr_roc_auc
+        --metric ovr_roc_auc --blocks settings
 
 What it compares: the methods of the survey's "advanced" group that imbjax implements, each with
 its defaults (``imbjax methods``): CoSen with the cost-sensitive CE (``cosen``) and hinge loss
@@ -12,22 +12,22 @@ Zhang et al.; deep over-sampling (``dos``), Ando & Huang 2017; large margin loca
 (``lmle``), Huang et al. 2016; class rectification loss with class- and instance-level hard mining
 (``crl``, ``crl_instance``), Dong et al. 2017; against plain cross-entropy (``baseline``), random
 over-sampling (``ros``) and the focal loss (``focal``, gamma 2, alpha 1: no class weighting, so it
-does not work against re-balancing; the committed results used alpha = 0.25 on the minority classes
-and 0.75 on the others, which weighted the minority classes a third as much).
+does not work against re-balancing).
 
-Data and grid: scikit-learn digits (1,257 in the training pool, n_max = 122), step imbalance with
-half the classes minority (mu = 0.5, the last five classes), rho in {10, 20, 50} (a minority class
-keeps 12, 6 and 2 examples), 10 seeds: 300 runs in 5 compiled programs (standard, CoSen, DE costs,
-DOS, LMLE). A seed's subset and initial network are shared by every method, so comparisons are
-paired. An MLP 64-128-128-10, Adam (lr 1e-3, batch 64), 300 steps for every method (CoSen and
-CSDBN-DE hold out 20% of each class for validation and train on the rest; CSDBN-DE trains a
-population of 4 cost matrices, so it does 4x the network updates of the others).
+Data and grid: scikit-learn digits (1,257 in the training pool, 122-128 per class). A stratified
+validation part of 15% of every class (18-19 examples per class, balanced) is carved from the pool
+first; CoSen reads it to set its costs, and no method trains on it. The imbalanced training subset
+is chosen from the rest with n_max = 100, so every ratio is exact: step imbalance with half the
+classes minority (mu = 0.5, the last five classes), rho in {10, 20, 50} (a minority class keeps 10,
+5 and 2 examples), 10 seeds: 300 runs in 6 compiled programs (standard, CoSen, DE costs, DOS, LMLE,
+CRL). A seed's subset, validation part and initial network are shared by every method, so
+comparisons are paired and every method trains on the same examples. An MLP 64-128-128-10, Adam (lr
+1e-3, batch 64), 300 steps for every method.
 
-Expected runtime on the project's 2-core CPU machine: about 15 minutes (measured 14 min 18 s with
-other jobs running: 191 s compiling the 5 programs, 652 s training, see
-``results/advanced_digits/run/meta.json``). Most of it is the standard program: under ``vmap`` a
-group evaluates every method's loss for every run, so CRL's batch-wise hard mining is paid by all
-150 runs of it (453 s). The report takes about 25 s.
+Measured on the project's 2-core CPU machine with other jobs running (load average 8-15): 724 s
+inside ``imbjax run`` (334 s compiling the 6 programs, 380 s training; CRL's and LMLE's programs
+train slowest, 128 s and 102 s), 12.5 minutes wall; ``python scripts/make_figures.py --study
+advanced_digits`` (report and ``analyse.py``) about 1.5 minutes.
 ``results/advanced_digits/FINDINGS.md`` says where each method helps on this data.
 """
 from imbjax.config import base_config, small_scale
