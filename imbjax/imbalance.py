@@ -140,31 +140,13 @@ def masked_class_counts(labels: jax.Array, mask: jax.Array, num_classes: int) ->
     return jnp.bincount(labels, weights=mask.astype(jnp.int32), length=num_classes).astype(jnp.int32)
 
 
-#: How :func:`holdout_counts` rounds ``fraction * n_c``.
-HOLDOUT_ROUNDINGS = ("floor", "ceil")
-
-
-def holdout_counts(class_counts: jax.Array, fraction, *, rounding: str = "floor") -> jax.Array:
-    """Examples per class to hold out for validation, ``int32[C]``: ``floor`` (or ``ceil``) of
-    ``fraction * n_c``, at most ``n_c - 1`` so every class keeps a training example. ``"ceil"``
-    validates every class of two examples or more whenever ``fraction > 0``. ``fraction`` (may be
-    traced) is clipped to [0, 1]."""
-    if rounding not in HOLDOUT_ROUNDINGS:
-        raise ValueError(f"unknown rounding {rounding!r}; choose one of {list(HOLDOUT_ROUNDINGS)}")
+def holdout_counts(class_counts: jax.Array, fraction) -> jax.Array:
+    """Examples per class to hold out for validation, ``int32[C]``: ``floor(fraction * n_c)``, at most
+    ``n_c - 1`` so every class keeps a training example. ``fraction`` (may be traced) is clipped to
+    [0, 1]."""
     counts = jnp.asarray(class_counts, jnp.int32)
-    scaled = jnp.clip(fraction, 0.0, 1.0) * counts
-    wanted = jnp.floor(scaled + 1e-4) if rounding == "floor" else jnp.ceil(scaled - 1e-4)
+    wanted = jnp.floor(jnp.clip(fraction, 0.0, 1.0) * counts + 1e-4)
     return jnp.clip(wanted.astype(jnp.int32), 0, jnp.maximum(counts - 1, 0))
-
-
-def split_holdout(key: jax.Array, labels: jax.Array, mask: jax.Array, num_classes: int, fraction, *,
-                  rounding: str = "floor") -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Split the subset ``mask`` into a training and a stratified random validation part of
-    :func:`holdout_counts` examples per class: ``(train_mask, validation_mask, train_counts)``."""
-    counts = masked_class_counts(labels, mask, num_classes)
-    validation = subset_mask(key, labels, holdout_counts(counts, fraction, rounding=rounding), pool=mask)
-    train_mask = mask & ~validation
-    return train_mask, validation, masked_class_counts(labels, train_mask, num_classes)
 
 
 def validation_split(key: jax.Array, labels: jax.Array, num_classes: int, fraction: float
