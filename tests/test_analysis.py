@@ -724,3 +724,17 @@ def test_data_seeds_are_repeats_that_pair_runs_not_settings():
     assert len(select_by_validation(runs, "val_balanced_accuracy").runs) == 2 * 12
     tests = wilcoxon_vs_baseline(runs, "balanced_accuracy", "ce", over="seeds")
     assert tests["n"].max() == 12
+
+
+def test_a_methods_model_override_is_paired_with_the_other_methods_not_a_setting_of_its_own():
+    """LDAM's cosine classifier changes ``model_spec`` for its runs only: the runs stay in the same
+    blocks as the other methods (paired by seed), and the architecture's label stays a block factor."""
+    from imbjax.analysis.aggregate import block_columns, method_specific_columns
+
+    rows = [{"dataset": "d", "rho": rho, "seed": seed, "method": method, "model": "cnn",
+             "model_spec": '{"head":"cosine","model":"cnn"}' if method == "ldam_drw" else '{"model":"cnn"}',
+             "hp_learning_rate": 0.01, "accuracy": 0.5}
+            for rho in (10.0, 100.0) for seed in range(3) for method in ("baseline", "ldam_drw")]
+    runs = pd.DataFrame(rows)
+    assert method_specific_columns(runs) == ["model_spec"]
+    assert "model_spec" not in block_columns(runs) and "model" in block_columns(runs) and "rho" in block_columns(runs)

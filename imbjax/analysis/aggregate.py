@@ -227,14 +227,17 @@ def format_value(value) -> str:
 
 
 def method_specific_columns(df: pd.DataFrame, method: str = "method") -> list[str]:
-    """``hp_*`` columns whose set of values differs between methods (e.g. ``hp_gamma`` of focal loss).
+    """``hp_*`` columns, and ``model_spec``, whose set of values differs between methods (e.g.
+    ``hp_gamma`` of focal loss, or LDAM's cosine classifier, a method's model override).
 
-    Such a column belongs to a method, not to the setting: it is not a block factor.
+    Such a column belongs to a method, not to the setting: it is not a block factor, so a method
+    that overrides the model is still paired with the others on the same seeds (the architecture's
+    label, ``model``, stays a block factor).
     """
     check_columns(df, [method], "method")
-    hp_columns = [c for c in df.columns if str(c).startswith(HP_PREFIX)]
+    candidates = [c for c in df.columns if str(c).startswith(HP_PREFIX) or c == "model_spec"]
     return [
-        c for c in hp_columns
+        c for c in candidates
         if df.groupby(method)[c].agg(lambda values: frozenset(values.astype(str))).nunique() > 1
     ]
 
