@@ -170,11 +170,15 @@ def test_merge_of_seeds_hyper_parameters_and_identity_keys():
 def test_execution_only_keys_are_not_part_of_the_identity(tmp_path):
     work = tmp_path / "work"
     sweep(tiny(), work)
-    recorded = (work / "config.json").read_text()
+    recorded, table = (work / "config.json").read_text(), (work / "runs.csv").read_text()
     changed = tiny(checkpoint_every=2, max_parallel=1, figure_metrics=("accuracy",), name="renamed")
     _, events = sweep(changed, work, layout="single")
     assert events == [("sweep_start", None), ("group_skipped", 2)]
-    assert (work / "config.json").read_text() == recorded
+    assert (work / "config.json").read_text() == recorded and (work / "runs.csv").read_text() == table
+    older = {k: v for k, v in json.loads(recorded).items() if k not in ("lr_schedule", "augment", "batch_sampling")}
+    (work / "config.json").write_text(json.dumps(older))  # written before those keys existed: at their defaults
+    _, events = sweep(tiny(), work)
+    assert events == [("sweep_start", None), ("group_skipped", 2)]
     with pytest.raises(store.ConfigMismatchError, match="num_steps: 3 there, 4 here.*--fork"):
         runner.prepare_sweep(tiny(num_steps=4), work)
 

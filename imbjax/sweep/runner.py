@@ -48,7 +48,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from imbjax import data as datasets
 from imbjax import imbalance, models
 from imbjax import methods as method_registry
-from imbjax.config import model_choices
+from imbjax.config import base_config, model_choices
 from imbjax.models import CONVOLUTIONAL_MODELS
 from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 from imbjax.runtime import is_writer
@@ -380,6 +380,14 @@ def config_payload(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
+def recorded_config(workdir: Path) -> dict | None:
+    """``workdir``'s recorded config (:func:`imbjax.sweep.store.recorded_config`), keys that
+    :func:`~imbjax.config.base_config` gained since it was written at their defaults (a key at its
+    default leaves a run as it was before the key existed: run ids, programs)."""
+    recorded = store.recorded_config(workdir)
+    return None if recorded is None else {**config_payload(base_config()), **recorded}
+
+
 def hparam_defaults(config: ml_collections.ConfigDict) -> dict[str, dict[str, float]]:
     """``{method: {hyper-parameter: default}}`` of the config's methods."""
     return {name: dict(method_registry.get(name).hparams) for name in grid._tuple(config.methods)}
@@ -445,20 +453,18 @@ def stored_runs(workdir: Path, union: dict) -> pd.DataFrame:
     sweep's order), by run id. Rows of methods or architectures not registered in this process are kept
     (after the others); rows of other runs (e.g. of a user's method before its code changed) are not."""
     if not store.group_files(workdir):
-        return store.stored_rows(workdir, lambda rows: rows["run_id"].isin(()))
+        return store.stored_rows(workdir, {}, lambda rows: rows["run_id"].isin(()))
     known, unknown_methods, unknown_labels = _known(config_from_payload(union))
     position = {run.run_id: i for i, run in enumerate(run for group in grid.expand(known) for run in group.runs)}
 
-    def keep(rows: pd.DataFrame) -> pd.Series:
-        kept = rows["run_id"].isin(position.keys())
+    def unplaced(rows: pd.DataFrame) -> pd.Series:
+        kept = pd.Series(False, index=rows.index)
         for column, names in (("method", unknown_methods), ("model", unknown_labels)):
             if names and column in rows:
                 kept |= rows[column].isin(names)
         return kept
 
-    rows = store.stored_rows(workdir, keep)
-    order = rows["run_id"].map(position).fillna(len(position))
-    return rows.iloc[np.argsort(order.to_numpy(), kind="stable")]
+    return store.stored_rows(workdir, position, unplaced)
 
 
 @dataclasses.dataclass
@@ -502,7 +508,7 @@ def prepare_sweep(config: ml_collections.ConfigDict, workdir: str | Path) -> Swe
     store.check_workdir(workdir)
     groups = grid.expand(config)
     payload = config_payload(config)
-    recorded = store.recorded_config(workdir)
+    recorded = recorded_config(workdir)
     union = payload if recorded is None else store.merge_configs(workdir, recorded, payload, hparam_defaults(config))
     loaded: dict[str, datasets.Dataset] = {}
     specs = {}
@@ -516,7 +522,7 @@ def prepare_sweep(config: ml_collections.ConfigDict, workdir: str | Path) -> Swe
 def workdir_accepts(config: ml_collections.ConfigDict, workdir: Path) -> bool:
     """Whether ``config`` may run in ``workdir``: it holds no finished run, or runs ``config`` extends."""
     try:
-        recorded = store.recorded_config(workdir)
+        recorded = recorded_config(workdir)
         if recorded is not None:
             store.merge_configs(workdir, recorded, config_payload(config), hparam_defaults(config))
     except ValueError:

@@ -120,21 +120,27 @@ def has_finished_runs(workdir: Path) -> bool:
     return any(len(read_rows(path)) for path in group_files(workdir))
 
 
-def stored_rows(workdir: Path, keep: Callable[[pd.DataFrame], pd.Series]) -> pd.DataFrame:
-    """The rows of every group file that ``keep(rows) -> bool Series`` selects, as text, indexed by
-    ``run_id``; a run stored in two files raises a ``ValueError`` naming both."""
+def stored_rows(workdir: Path, position: Mapping[str, int], keep_unplaced: Callable[[pd.DataFrame], pd.Series]
+                ) -> pd.DataFrame:
+    """The stored rows (text) of the runs ``position`` places (run id -> place in a fresh sweep's order)
+    and of those ``keep_unplaced(rows) -> bool Series`` keeps (after them), indexed by run id. Files are
+    concatenated in the order of their first placed row, so the columns come in a fresh sweep's order.
+    A run stored in two files raises a ``ValueError`` naming both."""
     frames, origin = [], {}
     for path in group_files(workdir):
         rows = read_rows(path)
-        rows = rows[keep(rows)]
+        places = rows["run_id"].map(position)
+        rows = rows[places.notna() | keep_unplaced(rows)]
         for run_id in rows["run_id"]:
             if run_id in origin:
                 raise ValueError(f"run {run_id!r} is stored in {origin[run_id]} and in {path}; move one of the "
                                  f"two files away")
             origin[run_id] = path
-        frames.append(rows)
+        frames.append((places.min() if places.notna().any() else len(position), rows))
+    frames = [rows for _, rows in sorted(frames, key=lambda pair: pair[0])]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"run_id": pd.Series([], dtype=str)})
-    return rows.set_index("run_id", drop=False)
+    order = rows["run_id"].map(position).fillna(len(position)).to_numpy()
+    return rows.iloc[order.argsort(kind="stable")].set_index("run_id", drop=False)
 
 
 def new_group_id(workdir: Path, group_id: str, run_ids: list[str], *, whole_group: bool) -> str:
