@@ -24,7 +24,11 @@ import jax.numpy as jnp
 
 from imbjax.losses._checks import check_in_range
 from imbjax.losses.classification import cross_entropy
-from imbjax.losses.long_tail import _nonempty_counts, log_class_prior, logit_adjusted_loss
+from imbjax.losses.long_tail import (
+    _nonempty_counts,
+    log_class_prior,
+    logit_adjusted_loss,
+)
 
 #: Shapes of label-aware smoothing's ``eps_y`` against the class size (:func:`label_aware_epsilons`).
 SMOOTHING_SHAPES = ("power", "concave")

@@ -15,8 +15,19 @@ from imbjax.sampling.mixing import (
 )
 from imbjax.sampling.neighbors import class_kmeans, knn
 from imbjax.sampling.smote import borderline_smote, cluster_oversample
-from imbjax.sampling.strategy import ros_indices, rus_indices, target_counts, threshold_n_counts
-from imbjax.sampling.weights import draw_batch, ros_weights, rus_mask, rus_weights, uniform_weights
+from imbjax.sampling.strategy import (
+    ros_indices,
+    rus_indices,
+    target_counts,
+    threshold_n_counts,
+)
+from imbjax.sampling.weights import (
+    draw_batch,
+    ros_weights,
+    rus_mask,
+    rus_weights,
+    uniform_weights,
+)
 
 __all__ = [
     "borderline_smote", "class_kmeans", "class_size_weights", "cluster_oversample", "draw_batch",
