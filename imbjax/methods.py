@@ -45,6 +45,8 @@ class Context(NamedTuple):
       num_steps: total steps of the run (static).
       features: ``[batch, feature_dim]`` penultimate features of the batch, or ``None``.
       extra: the run's method state (families that keep one), else ``()``.
+      key: a PRNG key of the run at this step (its batch stream), for a loss that draws noise
+        (GCL), or ``None`` outside training.
     """
 
     class_counts: Array
@@ -53,6 +55,7 @@ class Context(NamedTuple):
     num_steps: int
     features: Array | None = None
     extra: object = ()
+    key: Array | None = None
 
     @property
     def priors(self) -> Array:

@@ -231,7 +231,7 @@ def optimizer_for(spec: ProgramSpec, hparams: Mapping[str, Array]) -> optax.Grad
 def context(spec: ProgramSpec, state: TrainState, hparams, features=None) -> Context:
     """The :class:`~imbjax.methods.Context` a method's pieces see at ``state``."""
     return Context(state.class_counts.astype(jnp.float32), hparams, state.step, spec.num_steps, features,
-                   state.extra)
+                   state.extra, state.key)
 
 
 #: Folded into a run's subset key to draw its validation part (:func:`training_pool`).

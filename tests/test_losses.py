@@ -538,8 +538,11 @@ def test_registered_method_is_finite_and_reads_each_of_its_hparams(name):
     logits, labels = random_problem(19)
     counts = jnp.asarray(COUNTS, jnp.float32)
 
-    def outputs(hparams):  # at steps 60 and 90 of 100 (before and after deferred re-weighting starts)
-        contexts = [methods.Context(counts, hparams, jnp.int32(step), 100) for step in (60, 90)]
+    features = jnp.abs(jnp.asarray(np.random.default_rng(3).normal(size=(len(labels), 8)), jnp.float32))
+
+    def outputs(hparams):  # at steps 30, 60 and 90 of 100 (before and after a deferred loss starts)
+        contexts = [methods.Context(counts, hparams, jnp.int32(step), 100, features, (),
+                                    jax.random.PRNGKey(step)) for step in (30, 60, 90)]
         values, grads = zip(*[jax.value_and_grad(method.loss)(jnp.asarray(logits), jnp.asarray(labels), ctx)
                               for ctx in contexts])
         return jnp.stack(values), jnp.stack(grads), method.postprocess(jnp.asarray(logits), contexts[0])

@@ -476,7 +476,7 @@ def test_remix_examples_and_two_empty_classes():
 
 def context(hparams, step=0, num_steps=100, features=None, counts=COUNTS):
     return methods.Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
-                           jnp.int32(step), num_steps, features)
+                           jnp.int32(step), num_steps, features, (), jax.random.PRNGKey(step))
 
 
 def test_method_losses_are_the_kernels_batch_means_at_the_paper_defaults():
@@ -494,7 +494,7 @@ def test_method_losses_are_the_kernels_batch_means_at_the_paper_defaults():
                                np_prior_ce(logits, labels, nonempty(COUNTS)) +
                                0.1 * np_lade(logits, labels, nonempty(COUNTS)), rtol=1e-4)
     cosines, step = np.tanh(logits), 13
-    noise = gcl_noise(jax.random.fold_in(jax.random.PRNGKey(loss_methods.GCL_NOISE_SEED), step), cosines.shape)
+    noise = gcl_noise(jax.random.fold_in(jax.random.PRNGKey(step), loss_methods.GCL_NOISE_STREAM), cosines.shape)
     np.testing.assert_allclose(loss_methods.gcl_mean(cosines, labels, context(defaults["gcl"], step)),
                                np_gcl(cosines, labels, nonempty(COUNTS), noise).mean(), rtol=1e-4)
 

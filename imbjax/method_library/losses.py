@@ -160,19 +160,16 @@ def lade_batch_loss(logits, labels, ctx):
                             remine_lambda=ctx.hparams["remine_lambda"])
 
 
-#: Seed of GCL's noise stream: the step's ``delta`` is drawn from ``fold_in(PRNGKey(GCL_NOISE_SEED), step)``.
-GCL_NOISE_SEED = 2022
+#: Folded into the run's key to draw GCL's noise (its own stream beside the batch draws).
+GCL_NOISE_STREAM = 2022
 
 
 def gcl_mean(logits, labels, ctx):
     """GCL's stage-1 loss on the cosine classifier's outputs: the batch mean of
     :func:`imbjax.losses.gcl_loss` with margin 0 and ``gamma = 0`` (the official backbone stage's
-    ``m = 0``, CE), ``s = hparams["scale"]``, ``noise_mul = hparams["noise_mul"]``.
-
-    Our variant of the noise: the method's context carries no per-run key, so the step's ``delta`` comes
-    from :data:`GCL_NOISE_SEED` and the step: every run draws the same noise at the same step (a
-    common random number across seeds and settings; each step's draw is still fresh)."""
-    key = jax.random.fold_in(jax.random.PRNGKey(GCL_NOISE_SEED), ctx.step)
+    ``m = 0``, CE), ``s = hparams["scale"]``, ``noise_mul = hparams["noise_mul"]``. The step's noise
+    ``delta`` is drawn from the run's key at this step (``ctx.key``), so every run and step draws its own."""
+    key = jax.random.fold_in(ctx.key, GCL_NOISE_STREAM)
     return jnp.mean(losses.gcl_loss(logits, labels, class_counts=ctx.class_counts, key=key,
                                     noise_mul=ctx.hparams["noise_mul"], scale=ctx.hparams["scale"]))
 

@@ -108,7 +108,7 @@ def check_method(method: Method, spec: ProgramSpec, features: jax.ShapeDtypeStru
                for name in ("rho", "mu", "learning_rate", "weight_decay", *spec.hparam_defaults())}
     hparams.update(method_index=jax.ShapeDtypeStruct((), jnp.int32), data_seed=jax.ShapeDtypeStruct((), jnp.int32))
     ctx = Context(jax.ShapeDtypeStruct((classes,), jnp.float32), hparams, jax.ShapeDtypeStruct((), jnp.int32),
-                  spec.num_steps, features)
+                  spec.num_steps, features, (), jax.ShapeDtypeStruct((2,), jnp.uint32))
     logits = jax.ShapeDtypeStruct((batch, classes), jnp.float32)
     labels = jax.ShapeDtypeStruct((batch,), jnp.int32)
     loss = _traced(_label("loss", method.loss, method), method.loss, logits, labels, ctx)
