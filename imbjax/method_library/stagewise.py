@@ -35,8 +35,9 @@ the penultimate features and ``ctx.extra`` the :class:`Classifier` (head paramet
 
 Each run's stage-1 step and classifier step are taken under :func:`imbjax.train.round_update`, so a
 vmapped sweep runs the classifier step only at steps where some run is in its classifier stage.
-Batches come from :func:`imbjax.method_library.data_level.draw_batch_with` (the engine's draw and
-augmentation); epoch sampling is refused (the families draw by their stage's weights). The mixing
+Batches come from :func:`imbjax.method_library.data_level.draw_batch_with` (the engine's iid draw, by the
+stage's weights); as for two-phase learning, epoch sampling and augmentation are refused
+(:data:`imbjax.train.OWN_BATCHES`), so a stage's weights take effect exactly at its switch. The mixing
 weights come from a stream of their own (``fold_in(state.key, MIXING_STREAM)``), so a method without
 mixing draws exactly the batches of the standard loop.
 """
@@ -44,7 +45,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +65,7 @@ Array = jax.Array
 
 #: Folded into a run's batch key to draw the step's mixing weights and partners.
 MIXING_STREAM = 0x6D6978
-#: Folded into a run's key to draw the re-initialised head of cRT and the stage-2 sampler's key.
+#: Folded into a run's key to draw cRT's re-initialised head, and the stage-2 sampler's key.
 HEAD_STREAM = 0x68656164
 SECOND_SAMPLER_STREAM = 0x73616D70
 
@@ -111,10 +113,10 @@ def no_classifier_stage(hparams) -> ClassifierStage:
     return classifier_stage()
 
 
-def one_stage(hparams) -> float:
+def one_stage(hparams) -> Array:
     """The stage-1 fraction of a method of one stage: all of the steps."""
     del hparams
-    return 1.0
+    return jnp.float32(1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,21 +292,22 @@ def stagewise_program(spec: ProgramSpec) -> Program:
         return state._replace(params=with_head(state.params, head), extra=extra)
 
     def network_step(state, inputs):
-        data, hparams, x, y, mixing = inputs
+        hparams, x, y, mixing = inputs
         mixes_features = plan_table(plans, "mixes_features", hparams["method_index"])
         input_lam = jnp.where(mixes_features, 1.0, mixing.lam)
 
         def batch_loss(variables):
-            logits, features, variables = forward(model, variables, sampling.mix_inputs(x, mixing.partners, input_lam))
+            inputs = sampling.mix_inputs(x, mixing.partners, input_lam)
+            logits, features, variables = forward(model, variables, inputs)
             if any_feature_mixing:
-                mixed = head_logits(spec, head_of(variables), sampling.mix_inputs(features, mixing.partners, mixing.lam))
-                logits = jnp.where(mixes_features, mixed, logits)
+                mixed_features = sampling.mix_inputs(features, mixing.partners, mixing.lam)
+                logits = jnp.where(mixes_features, head_logits(spec, head_of(variables), mixed_features), logits)
             return mixed_batch_loss(logits, y, mixing), variables
 
         return gradient_step(spec, state, hparams, batch_loss)
 
     def classifier_step(state, inputs):
-        data, hparams, x, y, mixing = inputs
+        hparams, x, y = inputs
         settings = settings_of(hparams)
         has_statistics = BATCH_STATS in state.params
         shift = settings.shift_bn > 0.5
@@ -325,8 +328,8 @@ def stagewise_program(spec: ProgramSpec) -> Program:
         view = {"head": head_of(state.params), "scales": state.extra.scales}
         if has_statistics:
             view[BATCH_STATS] = state.params[BATCH_STATS]
-        stepped = gradient_step(classifier_spec(), state._replace(params=view, opt_state=state.extra.classifier_optimizer),
-                                classifier_hparams(hparams, settings), batch_loss)
+        classifier_state = state._replace(params=view, opt_state=state.extra.classifier_optimizer)
+        stepped = gradient_step(classifier_spec(), classifier_state, classifier_hparams(hparams, settings), batch_loss)
         head = interpolate(view["head"], stepped.params["head"], settings.head_lr_factor)
         head = {**head, "kernel": maxnorm(head["kernel"], state.extra.maxnorm_radius)}
         scales = interpolate(view["scales"], stepped.params["scales"], settings.scales_lr_factor)
@@ -351,11 +354,10 @@ def stagewise_program(spec: ProgramSpec) -> Program:
         state, x, y = draw_batch_with(spec, data, state, batch_weights(in_second_stage, state))
         mixing = choose(mixings, method_index, jax.random.fold_in(state.key, MIXING_STREAM), y,
                         state.class_counts.astype(jnp.float32), hparams)
-        inputs = (data, hparams, x, y, mixing)
         in_classifier_stage = retrains_classifier & in_second_stage
-        state = network_step_where(~in_classifier_stage, state, inputs)
+        state = network_step_where(~in_classifier_stage, state, (hparams, x, y, mixing))
         if retraining:
-            state = classifier_step_where(in_classifier_stage, state, inputs)
+            state = classifier_step_where(in_classifier_stage, state, (hparams, x, y))
         return state
 
     def evaluate(data, state, hparams):

@@ -1,0 +1,69 @@
+"""The long-tail methods of the 2020s (issue 18) side by side with the earlier long-tail losses, on digits.
+
+    imbjax run experiments/long_tail_2020s.py --workdir runs/long_tail_2020s
+    imbjax run experiments/long_tail_2020s.py --workdir runs/long_tail_2020s --dry-run
+    imbjax report runs/long_tail_2020s --out runs/long_tail_2020s/report --baseline baseline --metric balanced_accuracy --metric accuracy
+    imbjax report runs/long_tail_2020s --out runs/long_tail_2020s/report/selected --baseline baseline --metric balanced_accuracy --select-by val_balanced_accuracy
+
+Methods: the comparators CE (``baseline``), class-balanced focal (``cb_focal``), LDAM-DRW (``ldam_drw``),
+logit adjustment (``logit_adjusted``) and balanced softmax (``balanced_softmax``); the loss-only methods
+of the 2020s, VS (``vs``), IB (``ib``), LADE (``lade``) and GCL (``gcl``, its stage-1 variant)
+(:mod:`imbjax.method_library.losses`); and the stage-wise ones, decoupling's cRT, tau-normalisation and
+LWS, deferred re-sampling, weight balancing (:mod:`imbjax.method_library.decoupling`), mixup, manifold
+mixup, Remix and MiSLAS (:mod:`imbjax.method_library.mixup`), each at its paper defaults, with the papers'
+epoch splits as fractions of the 300 steps (cRT re-trains the classifier for the last 30 steps, LWS 16,
+MiSLAS 14, weight balancing 9; DRS re-samples from step 240). The four classifier-retraining methods also
+run with half of the steps for their classifier stage (``stage1_fraction = 0.5``): a re-initialised
+classifier does not converge in 30 Adam steps at lr 1e-3 (one seed, rho 10, no validation part: cRT's
+balanced accuracy 0.64 at the paper's split, 0.90 at 0.5, CE 0.91; the papers re-train with SGD at lr
+0.1-0.2). tau-normalisation is swept over tau in {0.5, 1, 1.5}. Select a method's setting per run block on the validation part
+(``imbjax report ... --select-by val_balanced_accuracy``), as Kang et al.'s official script scans tau.
+
+Design: scikit-learn digits (a fixed 70/30 split, the test set balanced and untouched), a stratified
+validation part of 15% of every class carved from the training pool first (the same examples for every
+method of a seed), the exponential (CIFAR-10-LT) profile at rho in {10, 100} with n_max = 100, so every
+ratio is exact (at rho = 100 the smallest class keeps one example), an MLP 64-128-128-10, 300 Adam steps
+(lr 1e-3) of batch 64, 10 seeds. Weight decay is an axis, {0, 5e-3} (coupled, PyTorch's Adam
+``weight_decay``) for every method: weight balancing's first stage is CE with a tuned weight decay, and
+its claim is against CE without one, so both CE settings are in the table. 2 ratios x 2 weight decays x
+10 seeds x 24 method settings = 960 runs in 4 compiled programs (the standard loop, the standard loop with
+the cosine classifier of LDAM-DRW and GCL, the decoupling family, the mixup family).
+
+Runtime here (estimated, not a full run): ``--dry-run`` lists 960 runs in 4 groups (4 compiles). One
+seed (``--set seeds=1``, 96 runs) on the project's 2-core CPU machine under a load average of about 10
+from other jobs took 156 s inside the command: training 25 s (3.5-5 runs/s), compiling the decoupling and
+mixup programs 54 s each (the two standard-loop programs came from the saved-program cache; cold, they
+took 51 s and 42 s in an earlier one-seed run). Ten seeds: about 200 s of compiling cold plus about 250 s
+of training, so roughly 8 minutes at that load, less on a quiet machine.
+
+Headline findings to check (the papers' direction; whether they hold here goes in FINDINGS.md): cRT /
+tau-norm / LWS beat joint CE training (Kang et al.); DRS beats CE (Cao et al.); weight balancing beats CE
+(Alshammari et al.); mixup and Remix beat CE, Remix beats mixup (Chou et al.); MiSLAS beats its mixup
+stage (Zhong et al.); VS, IB, LADE and GCL beat CE and LDAM-DRW.
+"""
+from imbjax.config import base_config, small_scale
+
+COMPARATORS = ("baseline", "cb_focal", "ldam_drw", "logit_adjusted", "balanced_softmax")
+LOSSES_2020S = ("vs", "ib", "lade", "gcl")
+STAGEWISE = ("crt", "tau_norm", "lws", "drs", "weight_balancing", "mixup", "manifold_mixup", "remix", "mislas")
+
+
+def get_config():
+    config = base_config()
+    config.name = "long_tail_2020s"
+    small_scale(config)
+    config.profiles = ("exp",)
+    config.rhos = (10.0, 100.0)
+    config.validation_fraction = 0.15
+    config.weight_decays = (0.0, 5e-3)
+    config.methods = (*COMPARATORS, *LOSSES_2020S, *STAGEWISE)
+    config.hparams = {
+        "tau_norm": {"tau": (0.5, 1.0, 1.5)},
+        # the paper's split first, then half of the steps for the classifier stage (module docstring)
+        "crt": {"stage1_fraction": (0.9, 0.5)},
+        "lws": {"stage1_fraction": (90 / 95, 0.5)},
+        "weight_balancing": {"stage1_fraction": (320 / 330, 0.5)},
+        "mislas": {"stage1_fraction": (200 / 210, 0.5)},
+    }
+    config.figure_metrics = ("balanced_accuracy", "accuracy", "min_class_recall")
+    return config
