@@ -350,7 +350,9 @@ def stagewise_program(spec: ProgramSpec) -> Program:
         starting = retrains_classifier & (state.step == switch)
         if retraining:
             started = begin_classifier_stage(state, hparams)
-            state = jax.tree.map(lambda new, old: jnp.where(starting, new, old), started, state)
+            params, extra = jax.tree.map(lambda new, old: jnp.where(starting, new, old),
+                                         (started.params, started.extra), (state.params, state.extra))
+            state = state._replace(params=params, extra=extra)
         state, x, y = draw_batch_with(spec, data, state, batch_weights(in_second_stage, state))
         mixing = choose(mixings, method_index, jax.random.fold_in(state.key, MIXING_STREAM), y,
                         state.class_counts.astype(jnp.float32), hparams)
