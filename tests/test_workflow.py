@@ -95,11 +95,12 @@ METRICS = ["accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss", "train_
 
 # --- Grow in place -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_grow_by_seeds_methods_and_rhos_trains_only_the_missing_runs(tmp_path):
     """Each step trains only the new runs, leaves every stored group file and runs.csv line as it was,
     records the union in config.json, and ends equal to one fresh sweep of the union config."""
     work = tmp_path / "work"
-    first, events = sweep(tiny(), work)
+    _, events = sweep(tiny(), work)
     assert events == [("sweep_start", None), ("group_start", 2), ("group_done", 2)]
     steps = [({"seeds": 2}, 2), ({"seeds": 2, "methods": ("baseline", "ros")}, 4),
              ({"seeds": 2, "methods": ("baseline", "ros"), "rhos": (1.0, 10.0, 20.0)}, 4)]
@@ -234,6 +235,7 @@ SIGINT_CONFIG = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_one_line_exits_130_and_resumes(tmp_path):
     """SIGINT once the first group is stored: one line, exit 130, no traceback; the stored group stays."""
     config_path, work = tmp_path / "long.py", tmp_path / "work"
@@ -292,19 +294,19 @@ def one_column(logits, ctx):
 
 @pytest.mark.parametrize("register, message", [
     (lambda: imbjax.register_method("bad", class_scores),
-     r"loss .*test_workflow.class_scores returned values of shape \(16, 10\); a loss returns a scalar or one "
-     r"value per example, shape \(16,\)"),
+     (r"loss .*test_workflow.class_scores returned values of shape \(16, 10\); a loss returns a scalar or one "
+      r"value per example, shape \(16,\)")),
     (lambda: methods.register(methods.Method("bad", loss=per_example_ce)),
-     r"loss .*test_workflow.per_example_ce of method 'bad' returned an array of shape \(16,\); a loss returns a "
-     r"scalar \(per-example values only when registered with imbjax.register_method"),
+     (r"loss .*test_workflow.per_example_ce of method 'bad' returned an array of shape \(16,\); a loss returns a "
+      r"scalar \(per-example values only when registered with imbjax.register_method")),
     (lambda: imbjax.register_method("bad", broken),
      r"loss .*test_workflow.broken of method 'bad' failed on the engine's arguments: TypeError"),
     (lambda: imbjax.register_method("bad", sampler=half_weights),
      r"sampler .*test_workflow.half_weights of method 'bad' must return one weight per pool example"),
     (lambda: imbjax.register_method("bad", postprocess=one_column),
-     r"post-processing .*test_workflow.one_column of method 'bad' must return class probabilities of shape "
-     r"\(16, 10\)"),
-])
+     (r"post-processing .*test_workflow.one_column of method 'bad' must return class probabilities of shape "
+      r"\(16, 10\)")),
+], ids=["loss-shape", "unwrapped-per-example", "loss-raises", "sampler-shape", "postprocess-shape"])
 def test_a_method_breaking_its_contract_is_refused_in_one_line_before_compiling(
         registries, tmp_path, register, message, config_file, capsys):
     register()
@@ -426,8 +428,8 @@ def _empty_group_file(tmp_path, config_file):
 def _tfds_module_missing(tmp_path, config_file):
     return (["--set", "datasets=('mnist',)", "--set", "dataset_kwargs.mnist.download=True",
              "--set", f"dataset_kwargs.mnist.data_dir='{tmp_path / 'tfds'}'"],
-            "preparing (download=True) tensorflow-datasets 'mnist' needs a module that is not installed: "
-            "ModuleNotFoundError: No module named 'tensorflow'")
+            ("preparing (download=True) tensorflow-datasets 'mnist' needs a module that is not installed: "
+             "ModuleNotFoundError: No module named 'tensorflow'"))
 
 
 @pytest.mark.parametrize("setup, overrides, message", [
@@ -496,6 +498,7 @@ def test_figure_title_names_data_set_mu_seeds_and_band(tmp_path, monkeypatch):
     assert titles == ["digits, mu 0.5, 3 seeds"]  # plot_metric_vs adds the band and n after it
 
 
+@pytest.mark.slow
 def test_readme_example_sweeps_a_users_loss_next_to_built_in_methods(registries, tmp_path):
     """The README's 20-line example, run as written at 3 steps and 1 seed."""
     text = (ROOT / "README.md").read_text()

@@ -44,7 +44,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from imbjax.data.builtin import split, standardise as standardise_features
+from imbjax.data.builtin import split
+from imbjax.data.builtin import standardise as standardise_features
 from imbjax.data.dataset import Dataset
 
 _MISSING = ("?", "<null>")

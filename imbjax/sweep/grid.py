@@ -34,9 +34,8 @@ import ml_collections
 import numpy as np
 
 from imbjax import data as datasets
-from imbjax import imbalance
+from imbjax import imbalance, models
 from imbjax import methods as method_registry
-from imbjax import models
 from imbjax.config import ModelChoice, model_choices, seed_list
 from imbjax.sweep import program_cache
 from imbjax.train import FAMILIES, OPTIMIZERS
@@ -66,7 +65,8 @@ class Group:
     runs: tuple[Run, ...]
 
 
-def _tuple(value) -> tuple:
+def as_tuple(value) -> tuple:
+    """A config value as a tuple: a tuple or list as it is, anything else as a tuple of one."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
@@ -98,7 +98,7 @@ def recorded_names(config: ml_collections.ConfigDict) -> dict[str, str]:
     """``{config data set name: the name runs record}`` (:func:`imbjax.data.record_name`); a
     ``ValueError`` if two data sets of the config would be recorded under one name."""
     names = {}
-    for dataset in _tuple(config.datasets):
+    for dataset in as_tuple(config.datasets):
         kwargs = _plain(config.dataset_kwargs.get(dataset, {})) if dataset in config.dataset_kwargs else {}
         names[dataset] = datasets.record_name(dataset, kwargs)
     seen = {}
@@ -115,7 +115,7 @@ def _method_grid(config, name: str) -> Iterator[dict]:
     defaults = dict(method_registry.get(name).hparams)
     grid = _plain(config.hparams.get(name, {})) if name in config.hparams else {}
     names = sorted(defaults)
-    values = [_tuple(grid.get(n, defaults[n])) for n in names]
+    values = [as_tuple(grid.get(n, defaults[n])) for n in names]
     for combination in itertools.product(*values):
         yield dict(zip(names, (float(v) for v in combination)))
 
@@ -148,23 +148,23 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
               **recipe_identity(config)}
     labelled = "models" in config
     # A weight-decay column (and identity entry) only where decay is used: old run ids stay valid.
-    swept_decay = _tuple(config.weight_decays) != (0.0,)
+    swept_decay = as_tuple(config.weight_decays) != (0.0,)
     # The data seed is the run's seed unless config.data_seeds makes it an axis of its own.
     own_data_seeds = config.data_seeds is not None
     data_seeds = seed_list("data_seeds", config.data_seeds) if own_data_seeds else (None,)
     # Methods share a program when they share a family and the same model overrides.
     by_family: dict[tuple[str, tuple], list[str]] = {}
-    for name in _tuple(config.methods):
+    for name in as_tuple(config.methods):
         method = method_registry.get(name)
         by_family.setdefault((method.family, tuple(sorted(method.model_kwargs.items()))), []).append(name)
     recorded_as = recorded_names(config)
     groups = []
     for dataset, profile, chosen_model in itertools.product(
-            _tuple(config.datasets), _tuple(config.profiles), model_choices(config)):
+            as_tuple(config.datasets), as_tuple(config.profiles), model_choices(config)):
         dataset_kwargs = _plain(config.dataset_kwargs.get(dataset, {})) if dataset in config.dataset_kwargs else {}
         place = {"dataset": dataset, "profile": profile}
-        mus = _tuple(config.mus) if profile == "step" else (math.nan,)
-        rhos = (math.nan,) if profile == imbalance.NATURAL else _tuple(config.rhos)
+        mus = as_tuple(config.mus) if profile == "step" else (math.nan,)
+        rhos = (math.nan,) if profile == imbalance.NATURAL else as_tuple(config.rhos)
         for (family, overrides), names in by_family.items():
             model = chosen_model.with_overrides(dict(overrides))
             static = {**common, "model": model.name, "model_kwargs": dict(model.kwargs),
@@ -174,7 +174,7 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
             runs = []
             for rho, mu, seed, data_seed, (index, name), lr, wd in itertools.product(
                     rhos, mus, seed_list("seeds", config.seeds), data_seeds, enumerate(names),
-                    _tuple(config.learning_rates), _tuple(config.weight_decays)):
+                    as_tuple(config.learning_rates), as_tuple(config.weight_decays)):
                 data_seed = seed if data_seed is None else data_seed
                 for method_hparams in _method_grid(config, name):
                     setting = {"rho": float(rho), "mu": float(mu), "seed": seed,
@@ -184,15 +184,16 @@ def expand(config: ml_collections.ConfigDict) -> list[Group]:
                                       **{f"hp_{k}": v for k, v in method_hparams.items()}}
                     identity = {**static, **place, **setting, **method_columns, "dataset_kwargs": dataset_kwargs,
                                 **({"user_code": codes[name]} if codes[name] else {})}
-                    hparams = {"rho": 1.0 if math.isnan(rho) else float(rho), "mu": 0.5 if math.isnan(mu) else float(mu),
-                               "learning_rate": float(lr), "weight_decay": float(wd), "method_index": index,
+                    hparams = {"rho": 1.0 if math.isnan(rho) else float(rho),
+                               "mu": 0.5 if math.isnan(mu) else float(mu), "learning_rate": float(lr), "weight_decay": float(wd), "method_index": index,
                                "data_seed": data_seed, **method_hparams}
                     columns = {**place, "dataset": recorded_as[dataset], **setting, **model_columns,
                                "validation_fraction": float(config.validation_fraction), **method_columns}
                     runs.append(Run(stable_id(identity), seed, columns, hparams))
             group_id = stable_id({**static, **place, "dataset_kwargs": dataset_kwargs, "family": family,
                                   "methods": names, **({"user_code": codes} if any(codes.values()) else {})}, 10)
-            name_parts = [file_safe(recorded_as[dataset]), profile, *([model.label] if labelled else []), family, group_id]
+            name_parts = [file_safe(recorded_as[dataset]), profile, *([model.label] if labelled else []), family,
+                          group_id]
             groups.append(Group("-".join(name_parts), dataset, dataset_kwargs, profile, model, family,
                                 tuple(names), tuple(runs)))
     return groups

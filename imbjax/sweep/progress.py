@@ -9,12 +9,27 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from imbjax.analysis.aggregate import (
-    DIVERGED, HP_PREFIX, TRAINED_RATIO, aggregate, format_value, label_runs, setting_columns,
-    swept_hyper_parameters, varying_columns, without_redundant,
+    DIVERGED,
+    HP_PREFIX,
+    TRAINED_RATIO,
+    aggregate,
+    format_value,
+    label_runs,
+    setting_columns,
+    swept_hyper_parameters,
+    varying_columns,
+    without_redundant,
 )
 from imbjax.analysis.plots import plot_metric_vs
 from imbjax.sweep.grid import Group
@@ -94,11 +109,11 @@ def plan_lines(config, groups: list[Group], plan: dict, to_train: dict[str, int]
     to_train = to_train if to_train is not None else {group.group_id: len(group.runs) for group in groups}
     total, missing = sum(len(g.runs) for g in groups), sum(to_train.values())
     plural = "" if len(groups) == 1 else "s"
-    header = [f"{config.name}: {total} runs in {len(groups)} group{plural} ({len(groups)} compile{plural}); "
-              f"{total - missing} stored, {missing} to train",
-              f"steps per run {config.num_steps}, batch {config.batch_size}, rho {tuple(config.rhos)}, "
-              f"mu {tuple(config.mus)}, seeds {config.seeds}"
-              + (f", data seeds {config.data_seeds}" if config.data_seeds is not None else "")]
+    header = [(f"{config.name}: {total} runs in {len(groups)} group{plural} ({len(groups)} compile{plural}); "
+               f"{total - missing} stored, {missing} to train"),
+              (f"steps per run {config.num_steps}, batch {config.batch_size}, rho {tuple(config.rhos)}, "
+               f"mu {tuple(config.mus)}, seeds {config.seeds}"
+               + (f", data seeds {config.data_seeds}" if config.data_seeds is not None else ""))]
     lines, estimates = [], []
     for number, group in enumerate(groups, start=1):
         group_plan, runs = plan[group.group_id], to_train[group.group_id]

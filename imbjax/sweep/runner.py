@@ -54,7 +54,13 @@ from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 from imbjax.runtime import is_writer
 from imbjax.sweep import contracts, grid, program_cache, store
 from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
-from imbjax.train import DeviceData, ProgramSpec, make_program, program_spec, run_program
+from imbjax.train import (
+    DeviceData,
+    ProgramSpec,
+    make_program,
+    program_spec,
+    run_program,
+)
 
 
 @dataclasses.dataclass
@@ -390,7 +396,7 @@ def recorded_config(workdir: Path) -> dict | None:
 
 def hparam_defaults(config: ml_collections.ConfigDict) -> dict[str, dict[str, float]]:
     """``{method: {hyper-parameter: default}}`` of the config's methods."""
-    return {name: dict(method_registry.get(name).hparams) for name in grid._tuple(config.methods)}
+    return {name: dict(method_registry.get(name).hparams) for name in grid.as_tuple(config.methods)}
 
 
 def _with_rhos(config: ml_collections.ConfigDict, rhos) -> ml_collections.ConfigDict:
@@ -402,7 +408,7 @@ def _with_rhos(config: ml_collections.ConfigDict, rhos) -> ml_collections.Config
 
 
 def _as_floats(value) -> list[float]:
-    return [float(v) for v in grid._tuple(value)]
+    return [float(v) for v in grid.as_tuple(value)]
 
 
 def group_spec(config: ml_collections.ConfigDict, group: grid.Group, dataset: datasets.Dataset, workdir: Path,
@@ -437,11 +443,11 @@ def _known(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict
     """``config`` less the methods and architectures not registered in this process, with the names of
     those methods and the labels of those architectures (their stored runs cannot be re-identified)."""
     registered = set(method_registry.available())
-    unknown_methods = {name for name in grid._tuple(config.methods) if name not in registered}
+    unknown_methods = {name for name in grid.as_tuple(config.methods) if name not in registered}
     unknown_labels = {choice.label for choice in model_choices(config) if choice.name not in models.MODELS}
     known = copy.deepcopy(config)
     with known.ignore_type():
-        known.methods = tuple(name for name in grid._tuple(config.methods) if name not in unknown_methods)
+        known.methods = tuple(name for name in grid.as_tuple(config.methods) if name not in unknown_methods)
         if unknown_labels:
             known.models = tuple((c.label, {"model": c.name, **dict(c.kwargs)}) for c in model_choices(config)
                                  if c.label not in unknown_labels)
@@ -595,7 +601,7 @@ def train_sweep(sweep: Sweep, *, report: Reporter | None = None, layout: str = "
         columns, compile_seconds, run_seconds = train_group(
             spec, device_data, missing, mesh=mesh, max_parallel=config.max_parallel,
             checkpoint_every=config.checkpoint_every, workdir=workdir, group_id=stored_id, layout=group_layout,
-            report=lambda event, extra: report(event, {**info, **extra}))
+            report=lambda event, extra, info=info: report(event, {**info, **extra}))
         frame = _group_frame(group, missing, columns)
         trained.append(frame)
         timings.append(GroupTiming(stored_id, len(missing), compile_seconds, run_seconds, group_layout))

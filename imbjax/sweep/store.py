@@ -213,7 +213,7 @@ def _model_pairs(models) -> list[list]:
 
 def _models_union(workdir: Path, recorded, requested):
     pairs = _model_pairs(recorded)
-    known = dict((label, entry) for label, entry in pairs)
+    known = {label: entry for label, entry in pairs}
     for label, entry in _model_pairs(requested):
         if label in known and known[label] != entry:
             raise mismatch(workdir, f"models[{label!r}] is {known[label]} there, {entry} here")
