@@ -145,7 +145,8 @@ def test_every_study_config_exists():
 def test_docstring_gives_command_and_runtime(experiment):
     doc = module_docstring(experiment)
     assert f"imbjax run experiments/{experiment.name}" in doc
-    assert re.search(r"runtime|minutes|\bmin\b", doc, re.IGNORECASE), "docstring states no expected runtime"
+    assert re.search(r"runtime|minutes|\bmin\b|\d s (inside|wall)", doc, re.IGNORECASE), \
+        "docstring states no expected runtime"
 
 
 def check_expands(config):
