@@ -30,9 +30,9 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 ``"small"``):
 
 * ``small``: plain8, res8, plain14, res14, plain20, res20 and all_cnn on scikit-learn digits as
-  8x8x1 images (``image=True``; 1,257 training images, its smallest class has 122, so n_max =
-  122), step imbalance with half the classes minority (mu = 0.5, the last five digits) at rho in
-  {1, 10, 50} (a minority class keeps 12 images at rho = 10 and 2 at rho = 50), 3 seeds, baseline
+  8x8x1 images (``image=True``; 1,257 training images, n_max = 100 so that every rho is exact),
+  step imbalance with half the classes minority (mu = 0.5, the last five digits) at rho in
+  {1, 10, 50} (a minority class keeps 10 images at rho = 10 and 2 at rho = 50), 3 seeds, baseline
   and ROS, Adam (lr 1e-3), batch 64, 300 steps (about 30 epochs of the rho = 10 subset): 18 runs
   per architecture, 126 runs in 7 compiled programs. Runs of one seed share the imbalanced subset
   and, within an architecture, the initial parameters, so baseline and ROS are paired.
@@ -41,21 +41,22 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   plain and residual, and All-CNN-C, at rho in {1, 10, 100}, SGD (lr 0.1, momentum 0.9), batch
   128, 8,000 steps, 3 seeds: 234 runs in 13 programs, for an accelerator.
 
-Runtime of the small scale, measured on the project's 2-core CPU machine (no other job running,
-cold compilation cache, the ``vmap`` layout, before ``--layout auto`` ran convolutional models one
-run at a time per device): 126 runs in 527 s inside the command (80 s compiling 7 programs, 443 s
-training), 8 min 53 s wall:
+Runtime of the small scale, measured on the project's 2-core CPU machine while other engineers'
+jobs kept it loaded (load average 9-17), cold compilation cache, ``--layout auto`` (convolutional
+models one run per device per call): 126 runs in 3,424 s inside the command (412 s compiling 7
+programs, 3,010 s training), 57 min wall. An earlier run of this config at n_max = 122 with the
+``vmap`` layout and no other job running took 527 s inside the command.
 
 =========  =========  ==========================
 arch       compiling  training, 18 runs x 300 steps
 =========  =========  ==========================
-plain8     9.7 s      17.8 s
-res8       11.2 s     24.6 s
-plain14    14.2 s     46.0 s
-res14      9.0 s      37.8 s
-plain20    11.5 s     84.0 s
-res20      15.2 s     55.9 s
-all_cnn    8.8 s      177.1 s (widths 96 and 192)
+plain8     54.2 s     108.5 s
+res8       31.5 s     122.6 s
+plain14    60.8 s     376.4 s
+res14      83.5 s     362.5 s
+plain20    59.7 s     440.8 s
+res20      76.6 s     360.1 s
+all_cnn    46.0 s     1,238.9 s (widths 96 and 192)
 =========  =========  ==========================
 
 The committed results (``results/ding2015_depth/``) were made and analysed by::
