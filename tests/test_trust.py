@@ -108,7 +108,8 @@ def test_every_method_of_a_seed_trains_on_the_same_examples(tiny_config):
         tiny_config.hparams = {name: _settings_for(method)} if _settings_for(method) else {}
         spec = program_spec(tiny_config, dataset, profile="step", method_names=(name,))
         hparams = {"rho": jnp.float32(10.0), "mu": jnp.float32(0.5), "learning_rate": jnp.float32(1e-3),
-                   "method_index": jnp.int32(0), **{k: jnp.float32(v) for k, v in spec.hparam_defaults().items()}}
+                   "weight_decay": jnp.float32(0.0), "method_index": jnp.int32(0),
+                   **{k: jnp.float32(v) for k, v in spec.hparam_defaults().items()}}
         state = jax.jit(make_program(spec).init)(data, key, hparams)
         seen[name] = tuple(np.asarray(a) for a in (state.subset, state.validation, state.class_counts))
     reference = seen["baseline"]
