@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imbjax import losses
+from numpy_references import np_ce, np_log_softmax
 
 RTOL = ATOL = 1e-5
 BATCH, CLASSES = 16, 4
@@ -28,14 +29,7 @@ def random_problem(seed, batch=BATCH, classes=CLASSES, scale=3.0):
 
 # --- NumPy transcriptions (float64) ------------------------------------------------------------
 
-def np_log_softmax(z):
-    z = np.asarray(z, np.float64)
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
-
-def np_ce(z, y):
-    return -np_log_softmax(z)[np.arange(len(y)), y]
 
 
 def np_focal(z, y, gamma, alpha):

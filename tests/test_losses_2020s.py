@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from imbjax import losses, methods, sampling
 from imbjax.method_library import losses as loss_methods
+from numpy_references import np_ce, np_log_softmax
 
 RTOL = ATOL = 1e-5
 BATCH, CLASSES = 12, 4
@@ -45,14 +46,7 @@ def nonempty(counts):
 
 # --- NumPy transcriptions of the official code (float64) -------------------------------------------
 
-def np_log_softmax(z):
-    z = np.asarray(z, np.float64)
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
-
-def np_ce(z, y):
-    return -np_log_softmax(z)[np.arange(len(y)), y]
 
 
 def np_logsumexp(x, axis):
