@@ -738,3 +738,16 @@ def test_a_methods_model_override_is_paired_with_the_other_methods_not_a_setting
     runs = pd.DataFrame(rows)
     assert method_specific_columns(runs) == ["model_spec"]
     assert "model_spec" not in block_columns(runs) and "model" in block_columns(runs) and "rho" in block_columns(runs)
+
+
+def test_panels_of_one_metric_share_a_y_range(tmp_path):
+    from matplotlib.figure import Figure
+
+    from imbjax.analysis.plots import share_y_by_metric
+
+    axes = Figure().subplots(1, 3).ravel()
+    for ax, top in zip(axes, (0.5, 0.9, 3.0)):
+        ax.plot([0, 1], [0.1, top])
+    share_y_by_metric(axes, ["accuracy", "accuracy", "loss"])
+    assert axes[0].get_ylim() == axes[1].get_ylim() and axes[1].get_ylim()[1] >= 0.9
+    assert axes[2].get_ylim()[1] >= 3.0 and axes[2].get_ylim() != axes[0].get_ylim()

@@ -179,6 +179,7 @@ def plot_metric_vs(
         ax.grid(True, alpha=0.3)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
+    share_y_by_metric(axes, [key[-1] for key, _ in panels])
     handles = {}
     for ax in axes[: len(panels)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -187,6 +188,16 @@ def plot_metric_vs(
     band_text = describe_band(summary, band, confidence)
     figure.suptitle(f"{title}: {band_text}" if title else band_text)
     return _save(figure, path)
+
+
+def share_y_by_metric(axes, panel_metrics: list[str]) -> None:
+    """Give the panels of one metric one y-range (the union of their own), so that panels compare."""
+    for metric in dict.fromkeys(panel_metrics):
+        group = [ax for ax, m in zip(axes, panel_metrics) if m == metric]
+        low = min(ax.get_ylim()[0] for ax in group)
+        high = max(ax.get_ylim()[1] for ax in group)
+        for ax in group:
+            ax.set_ylim(low, high)
 
 
 def plot_critical_difference(result: NemenyiResult, path: str | Path, *, title: str | None = None) -> Path:
