@@ -151,10 +151,15 @@ def test_two_model_sweep_equals_each_model_alone(two_model_sweep, tmp_path):
     np.testing.assert_allclose(wide["train_loss"].to_numpy(), single["train_loss"].to_numpy(), rtol=1e-6)
     narrow = table[table["model"] == "narrow"]
     assert not np.allclose(narrow["train_loss"].to_numpy(), wide["train_loss"].to_numpy())
-    changed = with_models(explicit_config(), TWO_MODELS[:1])
-    changed.rhos = (10.0,)
+    # A work directory grows: a config with one of its models trains nothing new; a label that now names
+    # another architecture would redefine stored runs and is refused.
+    subset = with_models(explicit_config(), TWO_MODELS[:1])
+    subset.rhos = (10.0,)
+    assert len(runner.run_sweep(subset, workdir)) == len(on_disk)
+    relabelled = with_models(explicit_config(), (("wide", {"model": "mlp", "hidden": (32,)}),))
+    relabelled.rhos = (10.0,)
     with pytest.raises(store.ConfigMismatchError, match="models"):
-        runner.run_sweep(changed, workdir)
+        runner.run_sweep(relabelled, workdir)
 
 
 @pytest.mark.slow
