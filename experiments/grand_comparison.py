@@ -3,7 +3,7 @@
     imbjax run experiments/grand_comparison.py --workdir runs/grand_comparison
     IMBJAX_SCALE=paper TFDS_DATA_DIR=DIR imbjax run experiments/grand_comparison.py \
         --workdir runs/grand_comparison_paper
-    imbjax report results/grand_comparison/run --out results/grand_comparison/report --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc --metric macro_f1 --metric min_class_recall
+    imbjax report results/grand_comparison/run --out results/grand_comparison/report --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc --metric macro_f1 --metric min_class_recall --blocks settings
     imbjax report results/grand_comparison/run --out results/grand_comparison/report/seeds --baseline baseline --metric balanced_accuracy --metric ovr_roc_auc --metric macro_f1 --metric min_class_recall --blocks seeds
 
 What it is for: the survey's call for future work (Johnson & Khoshgoftaar 2019, Conclusion):
@@ -17,14 +17,17 @@ imbalanced subset and initial parameters, so ``imbjax report``'s Wilcoxon signed
 (Holm-corrected) against ``baseline`` are paired.
 
 Imbalance: step, half the classes minority (mu = 0.5; one of two classes for breast cancer, two
-of three for wine), minority classes last, rho in {1, 10, 30}. With n_max the smallest class of
-each pool, the minority classes keep these many training examples:
+of three for wine), minority classes last, rho in {1, 10, 30}. A stratified validation part of 10%
+of every class is carved from the pool first (shared by every method of a seed; CoSen,
+``de_costs_validation`` and dynamic sampling read it, no method trains on it); n_max is then the
+largest class size that trains every rho exactly, and the minority classes keep these many
+training examples:
 
     data set        classes  n_max   rho = 1   rho = 10   rho = 30
-    digits             10     122      122        12          4
-    breast_cancer       2     148      148        14          4
-    wine                3      33       33         3          1
-    synthetic          10     140      140        14          4
+    digits             10      90       90         9          3
+    breast_cancer       2     120      120        12          4
+    wine                3      30       30         3          1
+    synthetic          10     120      120        12          4
 
 so rho = 30 is class rarity (1-4 examples) on every data set, and rho = 10 already is on wine.
 
@@ -32,15 +35,16 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 ``"small"``):
 
 * ``small``: digits, breast_cancer, wine and ten-class synthetic data, an MLP with hidden layers
-  128-128, 300 Adam steps of batch 64, 10 seeds: 120 runs per method and data set (4,560 runs with
-  the 38 methods registered on 2 December 2026), one compiled program per method family and data set
-  (10 families then, 40 compiles). Measured on the project's 2-core CPU machine (2 CPU devices, no
-  other job running; ``results/grand_comparison/run/meta.json``): 617 s inside ``imbjax run``, of
-  which 239 s compiling the 40 programs and 371 s training (about 10 minutes). Narrow it with e.g.
+  128-128, 300 Adam steps of batch 64, 10 seeds: 120 runs per method and data set (6,360 runs with
+  the 53 methods registered at commit 31a1527), one compiled program per method family, model
+  override and data set (56 compiles). Measured on the project's 2-core CPU machine (2 CPU
+  devices) with other jobs running (load average 4-12): 2,853 s inside ``imbjax run``, of which
+  1,283 s compiling the 56 programs and 1,372 s training (48 minutes wall). Narrow it with e.g.
   ``--set "datasets=('wine',)" --set seeds=3``.
-* ``paper``: ``tfds:mnist`` (n_max = 5,421) and ``tfds:cifar10`` (n_max = 5,000) at rho in
-  {1, 100, 1000} (the minority classes keep 5 to 54 images at the two larger rho), a ResNet-20,
-  8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for an accelerator.
+* ``paper``: ``tfds:mnist`` and ``tfds:cifar10`` (n_max = 4,000 on both after the validation part,
+  so every rho is exact) at rho in {1, 100, 1000} (the minority classes keep 40 and 4 images at the
+  two larger rho), a ResNet-20, 8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for
+  an accelerator.
 """
 from imbjax import methods
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
