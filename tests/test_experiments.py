@@ -45,13 +45,14 @@ def module_docstring(path: Path) -> str:
 
 
 def tiny_version(path: Path):
-    """The config of ``path`` cut to one data set, profile, rho, mu, learning rate and seed, 5 steps
-    (see the module docstring)."""
+    """The config of ``path`` cut to one data set, profile, mu, learning rate and seed, rho 10 (a ratio
+    every config's pool trains exactly, so merged configs stay exact), 10 steps (CSDBN-DE's 10 evolution
+    rounds need one step each; see the module docstring)."""
     config = config_lib.load_config(path)
     dataset = config.datasets[0]
     mu = 0.5 if 0.5 in config.mus else config.mus[0]  # one mu for most configs, so merged grids stay small
     config_lib.apply_overrides(config, [
-        "num_steps=5", "seeds=1", f"rhos=({max(config.rhos)},)", f"mus=({mu},)",
+        "num_steps=10", "seeds=1", "rhos=(10.0,)", f"mus=({mu},)",
         f"learning_rates=({config.learning_rates[0]},)", f"profiles=({config.profiles[0]!r},)",
         f"datasets=({dataset!r},)"])
     config.dataset_kwargs = {name: kwargs for name, kwargs in config.dataset_kwargs.items() if name == dataset}
