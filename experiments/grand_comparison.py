@@ -59,7 +59,7 @@ def get_config(scale: str | None = None):
     config.mus = (0.5,)
     config.minority = "last"
     config.figure_metrics = ("balanced_accuracy", "ovr_roc_auc", "macro_f1", "min_class_recall")
-    config.validation_fraction = 0.1  # CoSen, CSDBN-DE and dynamic sampling tune on it; shared by all
+    config.validation_fraction = 0.1  # CoSen, de_costs_validation and dynamic sampling tune on it; shared by all
     if scale == "small":
         small_scale(config, datasets=("digits", "breast_cancer", "wine", "synthetic"))
         config.rhos = (1.0, 10.0, 30.0)
