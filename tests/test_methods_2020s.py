@@ -112,11 +112,11 @@ def numpy_ce(logits, labels):
     return -numpy_log_softmax(logits)[np.arange(len(labels)), np.asarray(labels)]
 
 
-def first_adam_step_moved_by_lr(before, after):
+def first_adam_step_moved_by_lr(before, after, learning_rate=LEARNING_RATE):
     """A fresh Adam's first step moves every coordinate with a non-zero gradient by exactly the learning rate."""
     delta = np.abs(np.asarray(after, np.float64) - np.asarray(before, np.float64))
     moved = delta[delta > 0]
-    return moved.size > 0 and np.allclose(moved, LEARNING_RATE, rtol=2e-3)
+    return moved.size > 0 and np.allclose(moved, learning_rate, rtol=2e-3)
 
 
 # --- Kernels and pieces against NumPy ---------------------------------------------------------------
@@ -212,6 +212,24 @@ def test_crt_reinitialises_the_head_and_trains_it_alone_on_frozen_features(decou
     assert leaves_equal(at_switch.opt_state, done.opt_state)
     np.testing.assert_array_equal(done.extra.scales, 1.0)
     assert np.isfinite(float(done.loss_ema))
+
+
+@pytest.mark.parametrize("method", ["crt", "lws", "weight_balancing"])
+def test_the_classifier_stage_runs_at_its_learning_rate_factor(decoupled, method):
+    """``classifier_lr_factor`` scales the classifier stage's learning rate: a fresh Adam's first step there
+    moves the trained classifier parameters by exactly ``factor * lr``."""
+    p = decoupled
+    factor = 10.0
+    no_maxnorm = {"maxnorm_fraction": np.inf} if method == "weight_balancing" else {}  # MaxNorm moves columns too
+    hparams = p.hparams(method, stage1_fraction=0.5, classifier_lr_factor=factor, **no_maxnorm)
+    at_switch = p.run(p.init(hparams), hparams, 5)
+    first = p.run(at_switch, hparams, 1)
+    if method == "lws":
+        before, after = np.ones(10), first.extra.scales
+    else:
+        before = at_switch.extra.fresh_head["kernel"] if method == "crt" else at_switch.params["params"]["head"]["kernel"]
+        after = first.params["params"]["head"]["kernel"]
+    assert first_adam_step_moved_by_lr(before, after, factor * LEARNING_RATE)
 
 
 def test_lws_learns_only_the_class_scales(decoupled):

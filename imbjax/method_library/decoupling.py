@@ -41,7 +41,9 @@ frozen representation (the official code freezes the body's weights, ``fix: true
 ``shift_bn = 1``); weight balancing
 defaults to 1 (its official ``train_model`` calls ``model.train()``). Models without BatchNorm are not
 affected. Every classifier stage restarts the run's learning-rate schedule and uses the run's optimizer
-(the papers: SGD with a cosine schedule over the stage). Prediction is ``softmax`` of the trained
+(the papers: SGD with a cosine schedule over the stage) at ``classifier_lr_factor`` times the run's
+learning rate (default 1, the papers' choice of the same base rate in both stages; a larger factor lets a
+stage of a few steps with Adam at a small rate converge, an ablation, not the papers' setting). Prediction is ``softmax`` of the trained
 classifier's logits (``softmax(f * z)`` for LWS, the tau-normalised logits for ``tau_norm``).
 """
 from __future__ import annotations
@@ -73,19 +75,25 @@ def drs_start(hparams):
 
 
 def crt_stage(hparams):
-    """cRT's classifier stage: ``W, b`` at the run's learning rate and weight decay, no scales."""
-    return classifier_stage(weight_decay=hparams["weight_decay"], shift_bn=hparams["shift_bn"])
+    """cRT's classifier stage: ``W, b`` at ``classifier_lr_factor`` times the run's learning rate, the run's
+    weight decay, no scales."""
+    return classifier_stage(head_lr_factor=hparams["classifier_lr_factor"], weight_decay=hparams["weight_decay"],
+                            shift_bn=hparams["shift_bn"])
 
 
 def lws_stage(hparams):
-    """LWS's classifier stage: the scales ``f`` alone at the run's learning rate and weight decay."""
-    return classifier_stage(head_lr_factor=0.0, scales_lr_factor=1.0, weight_decay=hparams["weight_decay"],
+    """LWS's classifier stage: the scales ``f`` alone at ``classifier_lr_factor`` times the run's learning
+    rate, the run's weight decay."""
+    return classifier_stage(head_lr_factor=0.0, scales_lr_factor=hparams["classifier_lr_factor"],
+                            weight_decay=hparams["weight_decay"],
                             shift_bn=hparams["shift_bn"])
 
 
 def weight_balancing_stage(hparams):
-    """Weight balancing's stage 2: ``W, b`` with ``classifier_weight_decay`` and MaxNorm."""
-    return classifier_stage(weight_decay=hparams["classifier_weight_decay"], shift_bn=hparams["shift_bn"],
+    """Weight balancing's stage 2: ``W, b`` at ``classifier_lr_factor`` times the run's learning rate, with
+    ``classifier_weight_decay`` and MaxNorm."""
+    return classifier_stage(head_lr_factor=hparams["classifier_lr_factor"],
+                            weight_decay=hparams["classifier_weight_decay"], shift_bn=hparams["shift_bn"],
                             maxnorm_fraction=hparams["maxnorm_fraction"])
 
 
@@ -99,7 +107,7 @@ def tau_normalized_softmax(logits, ctx):
 
 
 register_stagewise(
-    stagewise_method("crt", FAMILY, {"stage1_fraction": 0.9, "shift_bn": 0.0},
+    stagewise_method("crt", FAMILY, {"stage1_fraction": 0.9, "shift_bn": 0.0, "classifier_lr_factor": 1.0},
                      f"{KANG}: cRT, the classifier re-initialised and re-trained with class-balanced sampling on "
                      "frozen features for the last 10% of the steps (10 of 100 epochs)"),
     StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=crt_stage,
@@ -110,7 +118,7 @@ register_stagewise(
                      postprocess=tau_normalized_softmax),
     StagePlan())
 register_stagewise(
-    stagewise_method("lws", FAMILY, {"stage1_fraction": 90 / 95, "shift_bn": 0.0},
+    stagewise_method("lws", FAMILY, {"stage1_fraction": 90 / 95, "shift_bn": 0.0, "classifier_lr_factor": 1.0},
                      f"{KANG}: LWS, per-class scales of the frozen classifier learned with class-balanced "
                      "sampling for the last 5 of 95 epochs", postprocess=scaled_softmax),
     StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=lws_stage))
@@ -121,7 +129,7 @@ register_stagewise(
 register_stagewise(
     stagewise_method("weight_balancing", FAMILY,
                      {"stage1_fraction": 320 / 330, "classifier_weight_decay": 0.1, "maxnorm_fraction": 0.1,
-                      "beta": 0.9999, "shift_bn": 1.0},
+                      "beta": 0.9999, "shift_bn": 1.0, "classifier_lr_factor": 1.0},
                      f"{ALSHAMMARI}: CE with the run's weight decay, then the classifier alone with class-balanced "
                      "CE, weight decay 0.1 and MaxNorm (radius fraction 0.1) for the last 10 of 330 epochs",
                      loss=class_balanced_ce_mean),
