@@ -4,6 +4,8 @@
     imbjax run experiments/long_tail_2020s.py --workdir results/long_tail_2020s/run --dry-run
     imbjax report results/long_tail_2020s/run --out results/long_tail_2020s/report --baseline baseline --metric balanced_accuracy --metric accuracy
     imbjax report results/long_tail_2020s/run --out results/long_tail_2020s/report/selected --baseline baseline --metric balanced_accuracy --select-by val_balanced_accuracy
+    imbjax report results/long_tail_2020s/run --out results/long_tail_2020s/report/selected_vs_ldam_drw --baseline ldam_drw --metric balanced_accuracy --select-by val_balanced_accuracy
+    imbjax report results/long_tail_2020s/run --out results/long_tail_2020s/report/selected_vs_mixup --baseline mixup --metric balanced_accuracy --select-by val_balanced_accuracy
 
 Methods: the comparators CE (``baseline``), class-balanced focal (``cb_focal``), LDAM-DRW (``ldam_drw``),
 logit adjustment (``logit_adjusted``) and balanced softmax (``balanced_softmax``); the loss-only methods
@@ -33,12 +35,9 @@ its claim is against CE without one, so both CE settings are in the table. 2 rat
 10 seeds x 32 method settings = 1,280 runs in 4 compiled programs (the standard loop, the standard loop with
 the cosine classifier of LDAM-DRW and GCL, the decoupling family, the mixup family).
 
-Runtime here (estimated, not a full run): ``--dry-run`` lists 960 runs in 4 groups (4 compiles). One
-seed (``--set seeds=1``, 96 runs) on the project's 2-core CPU machine under a load average of about 10
-from other jobs took 156 s inside the command: training 25 s (3.5-5 runs/s), compiling the decoupling and
-mixup programs 54 s each (the two standard-loop programs came from the saved-program cache; cold, they
-took 51 s and 42 s in an earlier one-seed run). Ten seeds: about 200 s of compiling cold plus about 250 s
-of training, so roughly 8 minutes at that load, less on a quiet machine.
+Runtime on the project's 2-core CPU machine (``results/long_tail_2020s/run/meta.json``): 258 s inside
+the command, 65 s of it compiling the 4 programs (the two standard-loop programs from the saved-program
+cache) and 189 s training, while other jobs loaded the machine (load average 4-6).
 
 Headline findings to check (the papers' direction; whether they hold here goes in FINDINGS.md): cRT /
 tau-norm / LWS beat joint CE training (Kang et al.); DRS beats CE (Cao et al.); weight balancing beats CE
