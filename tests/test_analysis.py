@@ -13,6 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from imbjax.analysis.aggregate import label_runs
 from imbjax.analysis import (
     add_report_arguments, aggregate, block_columns, block_table, classwise_table, critical_difference, friedman_test,
     holm, latex_table, markdown_table, method_labels, nemenyi, nemenyi_q, plot_critical_difference, plot_metric_vs,
@@ -121,6 +122,20 @@ def test_aggregate_matches_numpy_and_scipy_t_interval_and_counts_undefined_runs(
     assert (ce["n"], ce["n_undefined"]) == (3, 2)
     focal = out[(out.method == "focal") & (out.metric == "balanced_accuracy")].iloc[0]
     assert (focal["n"], focal["n_undefined"]) == (0, 5) and np.isnan(focal["mean"])
+
+
+def test_labels_name_only_what_tells_a_methods_settings_apart():
+    """A value a method keeps on all of its rows (a default, a model override) is left out of its label; a
+    value that differs between its rows is shown; different settings never share a label."""
+    df = pd.DataFrame({
+        "method": ["ce", "ce", "ldam", "tau_norm", "tau_norm", "la"],
+        "hp_tau": [np.nan, np.nan, np.nan, 1.0, 1.5, 1.0],
+        "hp_weight_decay": [0.0, 0.1, 0.0, 0.0, 0.0, 0.0],
+        "model_spec": ['{"m":1}', '{"m":1}', '{"head":"cos","m":1}', '{"m":1}', '{"m":1}', '{"m":1}'],
+    })
+    labels = label_runs(df, "method", ["hp_tau", "hp_weight_decay", "model_spec"])
+    assert list(labels) == ["ce (weight_decay=0)", "ce (weight_decay=0.1)", "ldam", "tau_norm (tau=1)",
+                            "tau_norm (tau=1.5)", "la"]
 
 
 def test_aggregate_rejects_bad_input():

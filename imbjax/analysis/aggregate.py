@@ -206,16 +206,25 @@ def aggregate(
 
 
 def label_runs(df: pd.DataFrame, base: str, extra: Sequence[str]) -> pd.Series:
-    """A text label per row: ``base`` value, then ``name=value`` for each non-NaN ``extra`` column.
+    """A text label per row: ``base`` value, then ``name=value`` for each non-NaN ``extra`` column that
+    takes more than one value among the rows of that ``base`` value.
 
-    E.g. ``focal (gamma=0.5)``; the ``hp_`` prefix is dropped from names.
+    E.g. ``focal (gamma=0.5)`` and ``focal (gamma=2)``, but ``ce`` for a method with one value of each column
+    (its defaults, or a model override such as LDAM's cosine head, are the same on all of its rows and tell
+    nothing apart); the ``hp_`` prefix is dropped from names. Rows that differ in ``base`` or in some
+    ``extra`` column get different labels.
     """
-    def describe(row: pd.Series) -> str:
-        parts = [f"{c.removeprefix(HP_PREFIX)}={format_value(row[c])}" for c in extra if not pd.isna(row[c])]
-        return f"{row[base]} ({', '.join(parts)})" if parts else str(row[base])
-
+    extra = list(extra)
     if not extra:
         return df[base].astype(str)
+    varies = df.groupby(base, dropna=False)[extra].nunique(dropna=False) > 1
+
+    def describe(row: pd.Series) -> str:
+        shown = varies.loc[row[base]]
+        parts = [f"{c.removeprefix(HP_PREFIX)}={format_value(row[c])}" for c in extra
+                 if shown[c] and not pd.isna(row[c])]
+        return f"{row[base]} ({', '.join(parts)})" if parts else str(row[base])
+
     return df[[base, *extra]].apply(describe, axis=1).astype(str)
 
 

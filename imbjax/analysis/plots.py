@@ -23,6 +23,10 @@ BAND_CHOICES = ("std", "ci")
 FACET_CANDIDATES = ("dataset", "profile", "model", "mu", "rho")
 _MAX_COLUMNS = 3
 _DPI = 120
+_MARKERS = ("o", "s", "^", "D", "v")
+_LEGEND_ROWS = 40
+_LEGEND_ROW_INCHES = 0.19
+_LEGEND_CHAR_INCHES = 0.065
 
 
 def _new_figure(width: float, height: float, layout: str | None = None) -> Figure:
@@ -44,8 +48,15 @@ def _use_log_x(x: str, values: np.ndarray) -> bool:
     return x == "rho" or (finite.size > 1 and finite.min() > 0 and finite.max() / finite.min() >= 10)
 
 
-def _draw_line(ax, line: pd.DataFrame, x: str, label: str, color: str) -> None:
+def line_style(index: int) -> tuple[str, str]:
+    """The colour and marker of the ``index``-th line: 10 colours, then the next marker, so that up to 50
+    lines of one figure look different."""
+    return f"C{index % 10}", _MARKERS[(index // 10) % len(_MARKERS)]
+
+
+def _draw_line(ax, line: pd.DataFrame, x: str, label: str, style: tuple[str, str]) -> None:
     """Mean with its band; a dashed horizontal reference when the line has no ``x`` value."""
+    color, marker = style
     placed = line[line[x].notna()]
     if placed.empty:
         reference = line.iloc[0]
@@ -53,8 +64,8 @@ def _draw_line(ax, line: pd.DataFrame, x: str, label: str, color: str) -> None:
         if np.isfinite(reference["band_low"]) and np.isfinite(reference["band_high"]):
             ax.axhspan(reference["band_low"], reference["band_high"], color=color, alpha=0.12)
         return
-    ax.plot(placed[x], placed["mean"], marker="o", color=color, label=label)
-    ax.fill_between(placed[x], placed["band_low"], placed["band_high"], color=color, alpha=0.2, linewidth=0)
+    ax.plot(placed[x], placed["mean"], marker=marker, color=color, label=label)
+    ax.fill_between(placed[x], placed["band_low"], placed["band_high"], color=color, alpha=0.12, linewidth=0)
 
 
 def _check_band(band: str) -> None:
@@ -157,13 +168,17 @@ def plot_metric_vs(
     panels = list(summary.groupby(panel_columns, dropna=False, sort=False))
     n_columns = len(metrics) if len(metrics) > 1 else min(len(panels), _MAX_COLUMNS)
     n_rows = math.ceil(len(panels) / n_columns)
-    figure = _new_figure(4.8 * n_columns, 3.6 * n_rows + 0.3, layout="constrained")
-    axes = figure.subplots(n_rows, n_columns, squeeze=False).ravel()
     labels = sorted(summary["line"].unique())
-    colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    legend_columns = math.ceil(len(labels) / _LEGEND_ROWS)
+    legend_height = _LEGEND_ROW_INCHES * math.ceil(len(labels) / legend_columns) + 1.0
+    legend_width = legend_columns * (_LEGEND_CHAR_INCHES * max(map(len, labels)) + 0.6)
+    figure = _new_figure(4.8 * n_columns + legend_width, max(3.6 * n_rows + 0.3, legend_height),
+                         layout="constrained")
+    axes = figure.subplots(n_rows, n_columns, squeeze=False).ravel()
+    styles = {label: line_style(i) for i, label in enumerate(labels)}
     for ax, (key, panel) in zip(axes, panels):
         for label, line in panel.groupby("line", sort=True):
-            _draw_line(ax, line.sort_values(x), x, label, colors[label])
+            _draw_line(ax, line.sort_values(x), x, label, styles[label])
         if log_x:
             ticks = np.sort(panel[x].dropna().unique())
             ax.set_xscale("log")
@@ -184,7 +199,8 @@ def plot_metric_vs(
     for ax in axes[: len(panels)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    axes[0].legend(list(handles.values()), list(handles), fontsize="small")
+    figure.legend(list(handles.values()), list(handles), loc="outside right lower", fontsize="small",
+                  ncols=legend_columns)
     band_text = describe_band(summary, band, confidence)
     figure.suptitle(f"{title}: {band_text}" if title else band_text)
     return _save(figure, path)
