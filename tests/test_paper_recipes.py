@@ -40,27 +40,39 @@ TFDS_POOLS = {
 COARSE_CIFAR100 = ((32, 32, 3), (2500,) * 20)
 
 
-def recipe_table(path: Path) -> str:
-    """The lines of the module docstring's recipe table, from its header row to its closing rule."""
+def recipe_rows(path: Path) -> list[tuple[str, str, str]]:
+    """The rows ``(setting, value, source)`` of the module docstring's recipe table (an RST simple
+    table); a cell that continues on the next lines is joined with spaces."""
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     lines = doc.splitlines()
     header = next((i for i, line in enumerate(lines) if re.match(r"\s*setting\s+value here\s+source\s*$", line)),
                   None)
     assert header is not None, f"{path.name}: no recipe table (header row 'setting  value here  source')"
+    starts = [match.start() for match in re.finditer(r"=+", lines[header - 1])]
+    assert len(starts) == 3, f"{path.name}: the recipe table needs three columns, its rule is {lines[header - 1]!r}"
     end = next((i for i in range(header + 2, len(lines)) if re.match(r"\s*=+\s+=+", lines[i])), None)
     assert end is not None, f"{path.name}: the recipe table has no closing rule"
-    return "\n".join(lines[header:end])
+    rows = []
+    for line in lines[header + 2:end]:
+        cells = [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None])]
+        if cells[0] or not rows:
+            rows.append(cells)
+        else:
+            rows[-1] = [" ".join(filter(None, (old, new))) for old, new in zip(rows[-1], cells)]
+    return [tuple(row) for row in rows]
 
 
 def stated_values(path: Path) -> dict[str, object]:
-    """``{config key: value}`` of every ``key=value`` literal in the recipe table; a key stated twice fails."""
+    """``{config key: value}`` of every ``key=value`` literal in the table's value column; a key stated
+    twice, or a value that is no Python literal, fails."""
     stated = {}
-    for key, text in ASSIGNMENT.findall(recipe_table(path)):
-        assert key not in stated, f"{path.name}: the table states {key!r} twice"
-        try:
-            stated[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            pytest.fail(f"{path.name}: ``{key}={text}`` in the recipe table is not a Python literal")
+    for _, value, _ in recipe_rows(path):
+        for key, text in ASSIGNMENT.findall(value):
+            assert key not in stated, f"{path.name}: the table states {key!r} twice"
+            try:
+                stated[key] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                pytest.fail(f"{path.name}: ``{key}={text}`` in the recipe table is not a Python literal")
     return stated
 
 
@@ -102,6 +114,11 @@ def experiment(request):
 def test_experiments_with_a_paper_scale_are_found():
     assert {"cao2019_ldam", "menon2021_logit_adjustment", "ding2015_depth", "grand_comparison"} <= {
         path.stem for path in PAPER_SCALED}
+
+
+def test_every_row_names_its_source(experiment):
+    unsourced = [setting for setting, _, source in recipe_rows(experiment) if not source]
+    assert not unsourced, f"{experiment.name}: rows without a source: {unsourced}"
 
 
 def test_table_states_every_recipe_key(experiment, monkeypatch):
