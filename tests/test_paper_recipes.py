@@ -27,8 +27,9 @@ PAPER_SCALED = sorted(path for path in EXPERIMENTS.glob("*.py") if "paper_scale"
 #: Keys every paper table states, default or not: the optimisation recipe.
 ALWAYS_STATED = ("datasets", "profiles", "rhos", "seeds", "optimizer", "learning_rates", "weight_decays",
                  "batch_size", "num_steps", "lr_schedule", "batch_sampling", "augment")
-#: Keys that say what is compared or how it is run, not how a network is trained.
-NOT_RECIPE = ("name", "methods", "figure_metrics", "checkpoint_every", "max_parallel")
+#: Keys that say what is compared (methods, an architecture sweep) or how it is run, not how a network
+#: is trained.
+NOT_RECIPE = ("name", "methods", "models", "figure_metrics", "checkpoint_every", "max_parallel")
 ASSIGNMENT = re.compile(r"``([a-z_]+)=(.+?)``")
 #: Training pools of the tfds sets: one example's shape and the examples per class (tfds ``train``).
 TFDS_POOLS = {
