@@ -32,31 +32,39 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   exponential profile only, 3 seeds: 42 runs, for an accelerator
   (``scripts/gpu_bench_cifar10_lt.sh`` runs it end to end where a GPU and a tfds data directory are):
 
-  ===============================  ==========================================  =================================
-  setting                          value here                                  source
-  ===============================  ==========================================  =================================
-  data                             ``tfds:cifar10``, exp profile, rho 10 / 100  ``imbalance_cifar.py`` (imb_type exp)
-  n_max                            5,000 (CIFAR-10-LT's exact counts)          ``imbalance_cifar.py``
-  model                            ResNet-32, BatchNorm, option-A shortcuts    ``models/resnet_cifar.py`` (resnet32)
-  classifier (LDAM, LDAM-DRW)      cosine ``NormedLinear``, s = 30             ``resnet_cifar.py`` (use_norm)
-  optimizer                        SGD, momentum 0.9                           ``cifar_train.py`` (--momentum)
-  learning rate                    0.1                                         ``cifar_train.py`` (--lr)
-  weight decay                     2e-4, coupled (PyTorch SGD)                 ``cifar_train.py`` (--wd)
-  batch                            128                                         ``cifar_train.py`` (-b)
-  length                           19,400 steps: 200 epochs of the rho = 100   ``cifar_train.py`` (--epochs 200)
-                                   set (12,406 images, 97 batches per epoch)
-  warm-up                          linear over the first 2.5% (5 epochs)       ``adjust_learning_rate``
-  decay                            x0.01 at 80% (epoch 160), again at 90%      ``adjust_learning_rate``
-                                   (epoch 180: x0.0001 in all)
-  batches                          epochs: a shuffled pass over the subset     ``DataLoader(shuffle=True)``
-  augmentation                     random crop (padding 4) and flip            ``transform_train``
-  DRW                              CB weights (beta 0.9999) from 80%           ``cifar_train.py`` (train_rule DRW)
-  LDAM margin                      max_m 0.5                                   ``cifar_train.py`` (LDAMLoss)
-  focal                            gamma 1, no class weighting                 ``cifar_train.py`` (FocalLoss)
-  reported                         test accuracy after the last step           ``cifar_train.py`` reports the best
-                                                                               epoch on the test set (selection on
-                                                                               test data; not done here)
-  ===============================  ==========================================  =================================
+  ====================  ==========================================================  =================================
+  setting               value here                                                  source
+  ====================  ==========================================================  =================================
+  data                  ``datasets=('tfds:cifar10',)``                              ``imbalance_cifar.py`` (CIFAR-10-LT)
+  profile               ``profiles=('exp',)``                                       ``imbalance_cifar.py`` (exp)
+  imbalance             ``rhos=(10.0, 100.0)``; n_max 5,000 (derived: the           Table 2; ``imbalance_cifar.py``
+                        CIFAR-10-LT counts)
+  seeds                 ``seeds=3``                                                 not stated; imbjax's budget
+  model                 ``model='resnet'``                                          ``models/resnet_cifar.py``
+  ResNet-32             ``model_kwargs={'depth': 32, 'norm': 'batch'}``             ``resnet_cifar.py`` (resnet32:
+                        (option-A shortcuts, BatchNorm)                             BatchNorm2d, LambdaLayer)
+  classifier            cosine ``NormedLinear``, s = 30, for LDAM and               ``resnet_cifar.py`` (use_norm),
+                        LDAM-DRW (the methods' own ``model_kwargs``)                ``losses.py`` (s=30)
+  optimizer             ``optimizer='sgd'`` (momentum 0.9)                          ``cifar_train.py`` (--momentum)
+  learning rate         ``learning_rates=(0.1,)``                                   ``cifar_train.py`` (--lr)
+  weight decay          ``weight_decays=(0.0002,)``, coupled (PyTorch SGD)          ``cifar_train.py`` (--wd)
+  batch                 ``batch_size=128``                                          ``cifar_train.py`` (-b)
+  length                ``num_steps=19400``: 200 epochs of the rho = 100            ``cifar_train.py`` (--epochs 200)
+                        set (12,406 images, 97 batches per epoch)
+  schedule              ``lr_schedule='step'``                                      ``adjust_learning_rate``
+  warm-up               ``lr_warmup_fraction=0.025`` (5 of 200 epochs)              ``adjust_learning_rate``
+  decay                 ``lr_decay_fractions=(0.8, 0.9)`` (epochs 160, 180)         ``adjust_learning_rate``
+  decay factor          ``lr_decay_factor=0.01`` (x0.0001 after epoch 180)          ``adjust_learning_rate``
+  batches               ``batch_sampling='epoch'``: shuffled passes                 ``DataLoader(shuffle=True)``
+  augmentation          ``augment='crop_flip'``                                     ``transform_train``
+  crop padding          ``augment_kwargs={'padding': 4}``                           ``transform_train`` (RandomCrop)
+  method settings       ``hparams={'focal': {'gamma': (1.0,), 'alpha': (1.0,)}}``     ``cifar_train.py`` (FocalLoss
+                        (no class weighting); DRW: CB weights (beta 0.9999) from    gamma=1; train_rule DRW;
+                        80%; LDAM max_m 0.5 (the methods' registered defaults)      LDAMLoss max_m=0.5)
+  reported              test accuracy after the last step                           ``cifar_train.py`` reports the best
+                                                                                    epoch on the test set (selection on
+                                                                                    test data; not done here)
+  ====================  ==========================================================  =================================
 
   Deviations, named: the warm-up rises per step, theirs per epoch (``lr * epoch / 5``); the length
   is 19,400 steps at both ratios, which is 121 epochs of the rho = 10 set (20,431 images) against
@@ -66,7 +74,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   average. Published top-1 errors (Cao et al. 2019, Table 2): ERM 13.61% (rho 10), LDAM-DRW 22.97%
   (rho 100) and 11.84% (rho 10), class-balanced re-sampling 13.21% (rho 10).
 """
-from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
+from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale
 
 
 def get_config(scale: str | None = None):
@@ -85,13 +93,6 @@ def get_config(scale: str | None = None):
     else:  # Cao et al.'s CIFAR-10-LT recipe: the table in the module docstring
         paper_scale(config, datasets=("tfds:cifar10",), model_kwargs={"depth": 32, "norm": "batch"},
                     optimizer="sgd", learning_rate=0.1, batch_size=128, num_steps=19400)
+        cifar_recipe(config, weight_decay=2e-4, warmup_fraction=0.025, decay_fractions=(0.8, 0.9), decay_factor=0.01)
         config.profiles = ("exp",)
-        config.weight_decays = (2e-4,)
-        config.lr_schedule = "step"
-        config.lr_warmup_fraction = 0.025
-        config.lr_decay_fractions = (0.8, 0.9)
-        config.lr_decay_factor = 0.01
-        config.batch_sampling = "epoch"
-        config.augment = "crop_flip"
-        config.augment_kwargs = {"padding": 4}
     return config

@@ -45,6 +45,39 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   so every rho is exact) at rho in {1, 100, 1000} (the minority classes keep 40 and 4 images at the
   two larger rho), a ResNet-20, 8,000 SGD steps (lr 0.1, momentum 0.9) of batch 128, 3 seeds, for
   an accelerator.
+
+  Recipe (no paper: every row is imbjax's choice, the same for every method so that they stay paired):
+
+  ====================  ==========================================================  ==================================
+  setting               value here                                                  source
+  ====================  ==========================================================  ==================================
+  data                  ``datasets=('tfds:mnist', 'tfds:cifar10')``                 imbjax's choice: a digit and an
+                                                                                    object set
+  profile               ``profiles=('step',)``                                      imbjax's choice: step, as Buda et
+                                                                                    al.
+  imbalance             ``rhos=(1.0, 100.0, 1000.0)``                               imbjax's choice: balanced, heavy,
+                                                                                    rarity (4 images)
+  validation part       ``validation_fraction=0.1``                                 imbjax's choice: 10% per class,
+                                                                                    read by the tuning methods
+  seeds                 ``seeds=3``                                                 imbjax's budget
+  model                 ``model='resnet'``                                          imbjax's choice: CIFAR ResNet
+  model arguments       ``model_kwargs={'depth': 20}``                              imbjax's choice: ResNet-20,
+                                                                                    GroupNorm (every family trains it)
+  optimizer             ``optimizer='sgd'``                                         imbjax's choice
+  learning rate         ``learning_rates=(0.1,)``                                   imbjax's choice
+  weight decay          ``weight_decays=(0.0,)``                                    imbjax's choice: none
+  batch                 ``batch_size=128``                                          imbjax's choice
+  length                ``num_steps=8000``                                          imbjax's choice: the shared
+                                                                                    accelerator budget
+  schedule              ``lr_schedule='constant'``                                  imbjax's choice: constant
+  batches               ``batch_sampling='iid'``                                    imbjax's choice: i.i.d. (every
+                                                                                    family draws so)
+  augmentation          ``augment='none'``                                          imbjax's choice: none (every
+                                                                                    family allows it)
+  method settings       ``hparams={'two_phase_threshold_n': {'threshold_n':         Lee et al.'s N is absolute (5,000
+                        (1000.0,)}}``                                               of their plankton); here below
+                                                                                    every n_max
+  ====================  ==========================================================  ==================================
 """
 from imbjax import methods
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale

@@ -84,6 +84,23 @@ def paper_scale(config: ml_collections.ConfigDict, *, datasets: tuple[str, ...],
     config.num_steps = num_steps
 
 
+def cifar_recipe(config: ml_collections.ConfigDict, *, weight_decay: float, warmup_fraction: float,
+                 decay_fractions: tuple[float, ...], decay_factor: float, padding: int = 4) -> None:
+    """Add, in place, the CIFAR training recipe of the long-tail papers' code to a :func:`paper_scale`
+    config: coupled weight decay ``weight_decay``, linear warm-up over ``warmup_fraction`` of the steps,
+    the rate times ``decay_factor`` at each of ``decay_fractions`` (cumulative), epochs of the subset
+    (``batch_sampling="epoch"``), and random crops after zero padding by ``padding`` with horizontal
+    flips. Cao et al.'s LDAM-DRW code: 2e-4, 0.025, (0.8, 0.9), 0.01, padding 4."""
+    config.weight_decays = (weight_decay,)
+    config.lr_schedule = "step"
+    config.lr_warmup_fraction = warmup_fraction
+    config.lr_decay_fractions = tuple(decay_fractions)
+    config.lr_decay_factor = decay_factor
+    config.batch_sampling = "epoch"
+    config.augment = "crop_flip"
+    config.augment_kwargs = {"padding": padding}
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every config key, with its default."""
     config = ml_collections.ConfigDict()
