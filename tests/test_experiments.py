@@ -186,6 +186,27 @@ def test_unknown_scale_is_refused(experiment, monkeypatch):
         config_lib.load_config(experiment)
 
 
+def test_mnist1d_lt_recipes(monkeypatch):
+    """MNIST-1D-LT's two recipes share the data design; Cao et al.'s recipe sets what its table says; an
+    unknown recipe is refused by name before any work."""
+    path = EXPERIMENTS / "mnist1d_lt.py"
+    benchmark = config_lib.load_config(path)
+    monkeypatch.setenv("IMBJAX_RECIPE", "cao")
+    cao = config_lib.load_config(path)
+    for key in ("datasets", "rhos", "n_max", "seeds", "methods", "model", "num_steps"):
+        assert cao[key] == benchmark[key], key
+    assert (benchmark.optimizer, tuple(benchmark.learning_rates), benchmark.batch_size) == ("adam", (1e-2,), 100)
+    assert (cao.optimizer, tuple(cao.learning_rates), tuple(cao.weight_decays), cao.batch_size) == (
+        "sgd", (0.1,), (2e-4,), 128)
+    assert (cao.lr_schedule, cao.lr_warmup_fraction, tuple(cao.lr_decay_fractions), cao.lr_decay_factor) == (
+        "step", 0.025, (0.8, 0.9), 0.01)
+    assert (cao.batch_sampling, cao.augment, dict(cao.augment_kwargs)) == (
+        "epoch", "shift_noise", {"max_shift": 4, "noise_std": 0.1})
+    monkeypatch.setenv("IMBJAX_RECIPE", "sota")
+    with pytest.raises(ValueError, match="'sota'.*benchmark.*cao"):
+        config_lib.load_config(path)
+
+
 def test_grand_comparison_runs_every_registered_method():
     config = config_lib.load_config(EXPERIMENTS / "grand_comparison.py")
     assert tuple(config.methods) == methods.available()
