@@ -110,7 +110,7 @@ FAMILIES = (Family(FAMILY, category_centres_program),)
 
 METHODS = (
     Method("category_centres", postprocess=centre_postprocess, family=FAMILY,
-                    reference=f"{ZHANG}: nearest class centre of penultimate features, plain training"),
+           reference=f"{ZHANG}: nearest class centre of penultimate features, plain training"),
     Method("ros_category_centres", sampler=ros_sampler, postprocess=centre_postprocess, family=FAMILY,
-                    reference=f"{ZHANG}: nearest class centre, training with ROS to balance"),
+           reference=f"{ZHANG}: nearest class centre, training with ROS to balance"),
 )

@@ -566,17 +566,17 @@ FAMILIES = (Family(COSEN_FAMILY, cosen_program), Family(DE_FAMILY, de_costs_prog
 
 METHODS = (
     Method("cosen", loss=learned_cost_ce, family=COSEN_FAMILY, hparams=COSEN_HPARAMS, bounds=COSEN_BOUNDS,
-                    needs_validation=True,
-                    reference=f"{KHAN}: cost-sensitive CE, costs learned jointly by alternating updates"),
+           needs_validation=True,
+           reference=f"{KHAN}: cost-sensitive CE, costs learned jointly by alternating updates"),
     Method("cosen_hinge", loss=learned_cost_hinge, family=COSEN_FAMILY, hparams=COSEN_HPARAMS,
-                    bounds=COSEN_BOUNDS, needs_validation=True,
-                    reference=f"{KHAN}: cost-sensitive multi-class hinge loss (costs as log-margins), costs learned "
-                              "jointly by alternating updates"),
+           bounds=COSEN_BOUNDS, needs_validation=True,
+           reference=f"{KHAN}: cost-sensitive multi-class hinge loss (costs as log-margins), costs learned "
+                     "jointly by alternating updates"),
     EvolvedCostMethod(
         "de_costs", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_FAMILY,
         hparams=DE_HPARAMS, bounds=DE_BOUNDS,
         reference=f"{ZHANG_DE}: a cost per class in the softmax, evolved on training-set G-mean between training "
-                  f"rounds and applied at inference; {DE_DEVIATIONS}"),
+         f"rounds and applied at inference; {DE_DEVIATIONS}"),
     EvolvedCostMethod(
         "de_costs_validation", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_FAMILY,
         hparams=DE_HPARAMS, bounds=DE_BOUNDS, fitness_set="validation", needs_validation=True,

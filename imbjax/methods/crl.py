@@ -168,7 +168,7 @@ FAMILIES = (Family(FAMILY, standard_program),)
 
 METHODS = (
     Method("crl", loss=_method_loss("class"), hparams=HPARAMS, bounds=BOUNDS, family=FAMILY,
-                    reference=f"{DONG}; class-level hard mining, triplet ranking on penultimate features"),
+           reference=f"{DONG}; class-level hard mining, triplet ranking on penultimate features"),
     Method("crl_instance", loss=_method_loss("instance"), hparams=HPARAMS, bounds=BOUNDS, family=FAMILY,
-                    reference=f"{DONG}; instance-level hard mining, triplet ranking on penultimate features"),
+           reference=f"{DONG}; instance-level hard mining, triplet ranking on penultimate features"),
 )

@@ -376,12 +376,12 @@ METHODS = (
     Method(
         "dos", loss=dos_loss, sampler=uniform_sampler, family=FAMILY,
         hparams={"k_minority": 5.0, "k_majority": 0.0, "oversampling_rate": 0.0, "micro_cluster_weight": 1.0,
-                 "target_weight": 1.0, "normalise": 0.0, "refresh_steps": 0.0},
+        "target_weight": 1.0, "normalise": 0.0, "refresh_steps": 0.0},
         bounds={"k_minority": (0.0, MAX_NEIGHBORS), "k_majority": (0.0, MAX_NEIGHBORS),
-                "oversampling_rate": (0.0, math.inf), "micro_cluster_weight": (0.0, math.inf),
-                "target_weight": (0.0, math.inf), "normalise": (0.0, 1.0), "refresh_steps": (0.0, math.inf)},
+       "oversampling_rate": (0.0, math.inf), "micro_cluster_weight": (0.0, math.inf),
+       "target_weight": (0.0, math.inf), "normalise": (0.0, 1.0), "refresh_steps": (0.0, math.inf)},
         check_setting=check_setting,
         reference=f"{ANDO}: minority examples overloaded r times (r = class-balancing rate) with k = 5 in-class "
-                  "feature-space neighbours and random simplex weights; micro-cluster loss + rho-weighted CE over "
-                  "the targets; targets refreshed every epoch"),
+         "feature-space neighbours and random simplex weights; micro-cluster loss + rho-weighted CE over "
+         "the targets; targets refreshed every epoch"),
 )

@@ -178,7 +178,7 @@ FAMILIES = (Family(FAMILY, dynamic_sampling_program, own_batches=True, batch_nor
 
 METHODS = (
     Method("dynamic_sampling", family=FAMILY, needs_validation=True,
-                    hparams={"round_steps": 0.0, "ensemble_weight": 0.5},
-                    bounds={"round_steps": (0.0, math.inf), "ensemble_weight": (0.0, 1.0)},
-                    reference=f"{POUYANFAR}; second model without sampling, probabilities averaged"),
+           hparams={"round_steps": 0.0, "ensemble_weight": 0.5},
+           bounds={"round_steps": (0.0, math.inf), "ensemble_weight": (0.0, 1.0)},
+           reference=f"{POUYANFAR}; second model without sampling, probabilities averaged"),
 )

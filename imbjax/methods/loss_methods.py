@@ -176,49 +176,49 @@ COSINE_HEAD = MappingProxyType({"head": "cosine"})
 
 METHODS = (
     Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 1.0},
-                    bounds={"gamma": (0.0, math.inf), "alpha": (1e-6, math.inf)},
-                    reference=f"{LIN}; softmax form, weight alpha on minority classes and 1 on the others "
-                              "(alpha = 1: no weighting; Lin et al.'s alpha = 0.25 is alpha = 1/3 here)"),
+           bounds={"gamma": (0.0, math.inf), "alpha": (1e-6, math.inf)},
+           reference=f"{LIN}; softmax form, weight alpha on minority classes and 1 on the others "
+                     "(alpha = 1: no weighting; Lin et al.'s alpha = 0.25 is alpha = 1/3 here)"),
     Method("mse", loss=mse_mean, postprocess=sigmoid_probabilities,
-                    reference=f"{WANG_2016}: the MSE baseline, sigmoid outputs"),
+           reference=f"{WANG_2016}: the MSE baseline, sigmoid outputs"),
     Method("mfe", loss=mfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MFE, Eq. 14"),
     Method("msfe", loss=msfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MSFE, Eq. 15"),
     Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, bounds={"beta": (0.0, 1 - 1e-12)},
-                    reference=f"{CUI}; softmax CE"),
+           reference=f"{CUI}; softmax CE"),
     Method("cb_focal", loss=class_balanced_focal_mean, hparams={"beta": 0.9999, "gamma": 1.0},
-                    bounds={"beta": (0.0, 1 - 1e-12), "gamma": (0.0, math.inf)},
-                    reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"),
+           bounds={"beta": (0.0, 1 - 1e-12), "gamma": (0.0, math.inf)},
+           reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"),
     Method("ldam", loss=ldam_mean, postprocess=ldam_probabilities, hparams={"max_margin": 0.5, "scale": 30.0},
-                    bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
-                    reference=f"{CAO}; LDAM without re-weighting, cosine classifier"),
+           bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
+           reference=f"{CAO}; LDAM without re-weighting, cosine classifier"),
     Method("ldam_drw", loss=ldam_drw_mean, postprocess=ldam_probabilities,
-                    hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
-                    bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf), "drw_start": (0.0, 1.0),
-                            "beta": (0.0, 1 - 1e-12)}, model_kwargs=COSINE_HEAD,
-                    reference=f"{CAO}; cosine classifier, class-balanced re-weighting from 80% of the steps "
-                              "(epoch 160 of 200)"),
+           hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
+           bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf), "drw_start": (0.0, 1.0),
+                   "beta": (0.0, 1 - 1e-12)}, model_kwargs=COSINE_HEAD,
+           reference=f"{CAO}; cosine classifier, class-balanced re-weighting from 80% of the steps "
+                     "(epoch 160 of 200)"),
     Method("logit_adjusted", loss=logit_adjusted_mean, hparams={"tau": 1.0},
-                    reference=f"{MENON}; logit-adjusted loss, plain softmax at test time"),
+           reference=f"{MENON}; logit-adjusted loss, plain softmax at test time"),
     Method("logit_adjust_posthoc", loss=mean_ce, postprocess=logit_adjusted_probabilities,
-                    hparams={"tau": 1.0}, reference=f"{MENON}; CE training, post-hoc logit adjustment"),
+           hparams={"tau": 1.0}, reference=f"{MENON}; CE training, post-hoc logit adjustment"),
     Method("balanced_softmax", loss=balanced_softmax_mean, reference=f"{REN}; plain softmax at test time"),
     Method("vs", loss=vs_mean, hparams={"gamma": 0.2, "tau": 1.0},
-                    bounds={"gamma": (0.0, math.inf), "tau": (0.0, math.inf)},
-                    reference=f"{KINI}; gamma 0.2, tau 1 (issue 18's defaults; the official script's CLI defaults are "
-                              "gamma 0.3, tau 1); plain softmax at test time"),
+           bounds={"gamma": (0.0, math.inf), "tau": (0.0, math.inf)},
+           reference=f"{KINI}; gamma 0.2, tau 1 (issue 18's defaults; the official script's CLI defaults are "
+                     "gamma 0.3, tau 1); plain softmax at test time"),
     Method("ib", loss=ib_mean, hparams={"ib_alpha": 1000.0, "ib_start": 0.5},
-                    bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0)},
-                    reference=f"{PARK}; plain CE, then the IB loss with inverse-frequency weights from 50% of the "
-                              "steps (epoch 100 of 200); the run's learning-rate schedule throughout (the official "
-                              "script cuts the rate 100x when IB starts)"),
+           bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0)},
+           reference=f"{PARK}; plain CE, then the IB loss with inverse-frequency weights from 50% of the "
+                     "steps (epoch 100 of 200); the run's learning-rate schedule throughout (the official "
+                     "script cuts the rate 100x when IB starts)"),
     Method("lade", loss=lade_batch_loss, hparams={"lade_weight": 0.1, "remine_lambda": 0.1},
-                    bounds={"lade_weight": (0.0, math.inf), "remine_lambda": (0.0, math.inf)},
-                    reference=f"{HONG}; LADE-CE + 0.1 LADER, remine_lambda 0.1 (official CIFAR-100-LT config); "
-                              "plain softmax at test time"),
+           bounds={"lade_weight": (0.0, math.inf), "remine_lambda": (0.0, math.inf)},
+           reference=f"{HONG}; LADE-CE + 0.1 LADER, remine_lambda 0.1 (official CIFAR-100-LT config); "
+                     "plain softmax at test time"),
     Method("gcl", loss=gcl_mean, postprocess=ldam_probabilities, hparams={"noise_mul": 0.5, "scale": 30.0},
-                    bounds={"noise_mul": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
-                    reference=f"{LI_2022}; our variant: stage 1 only (GCL loss on a cosine classifier, m 0, s 30, "
-                              "noise_mul 0.5), without its mixup and without stage 2 (classifier re-training "
-                              "with class-balanced sampling and the GCL focal loss); noise shared across runs "
-                              "step by step"),
+           bounds={"noise_mul": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
+           reference=f"{LI_2022}; our variant: stage 1 only (GCL loss on a cosine classifier, m 0, s 30, "
+                     "noise_mul 0.5), without its mixup and without stage 2 (classifier re-training "
+                     "with class-balanced sampling and the GCL focal loss); noise shared across runs "
+                     "step by step"),
 )

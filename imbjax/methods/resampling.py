@@ -242,7 +242,7 @@ FAMILIES = (Family(FAMILY, resampling_program, own_batches=True),)
 
 METHODS = (
     resampling_method("smote", functools.partial(smote_resampler, k_neighbors=5), OVERSAMPLING,
-                               f"{CHAWLA}; k = 5, to balance (imblearn defaults)"),
+                      f"{CHAWLA}; k = 5, to balance (imblearn defaults)"),
     resampling_method(
         "borderline_smote",
         functools.partial(borderline_smote_resampler, kind="borderline-1", k_neighbors=5, m_neighbors=10),
@@ -255,9 +255,9 @@ METHODS = (
         "cluster_oversampling", functools.partial(cluster_oversampling_resampler, num_clusters=3, method="ros"),
         OVERSAMPLING, f"{JO}; 3 k-means clusters per class, random over-sampling into the smallest clusters"),
     resampling_method("nearmiss1", functools.partial(nearmiss1_resampler, n_neighbors=3), UNDERSAMPLING,
-                               f"{MANI}; NearMiss-1, 3 neighbours, to balance (imblearn defaults)"),
+                      f"{MANI}; NearMiss-1, 3 neighbours, to balance (imblearn defaults)"),
     resampling_method("tomek", tomek_resampler, NO_HPARAMS,
-                               f"{TOMEK}; links removed from every class but the minority (imblearn 'auto')"),
+                      f"{TOMEK}; links removed from every class but the minority (imblearn 'auto')"),
     resampling_method("enn", functools.partial(enn_resampler, n_neighbors=3), NO_HPARAMS,
-                               f"{WILSON}; 3 neighbours, kind_sel 'all', every class but the minority"),
+                      f"{WILSON}; 3 neighbours, kind_sel 'all', every class but the minority"),
 )

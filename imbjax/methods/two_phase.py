@@ -146,12 +146,12 @@ FAMILIES = (Family(FAMILY, two_phase_program, own_batches=True),)
 
 METHODS = (
     two_phase_method("two_phase_ros", ros_sampler, dict(BUDA_DEFAULTS),
-                              f"{BUDA} (method C): ROS pre-training, output-layer fine-tuning at 0.1x lr"),
+                     f"{BUDA} (method C): ROS pre-training, output-layer fine-tuning at 0.1x lr"),
     two_phase_method("two_phase_rus", rus_sampler, dict(BUDA_DEFAULTS),
-                              f"{BUDA} (method D): RUS pre-training, output-layer fine-tuning at 0.1x lr"),
+                     f"{BUDA} (method D): RUS pre-training, output-layer fine-tuning at 0.1x lr"),
     two_phase_method("two_phase_threshold_n", threshold_n_sampler,
-                              {"phase1_fraction": 0.5, "threshold_n": 5000.0, "finetune_lr_factor": 0.1,
-                               "finetune_head_only": 0.0},
-                              f"{LEE}: pre-training on classes under-sampled to at most N = 5000, "
-                              "whole-network fine-tuning on all data", check_setting=check_threshold_n),
+                     {"phase1_fraction": 0.5, "threshold_n": 5000.0, "finetune_lr_factor": 0.1,
+                      "finetune_head_only": 0.0},
+                     f"{LEE}: pre-training on classes under-sampled to at most N = 5000, "
+                     "whole-network fine-tuning on all data", check_setting=check_threshold_n),
 )
