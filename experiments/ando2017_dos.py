@@ -14,7 +14,7 @@ The committed results (``results/ando2017_dos/``) were made and analysed by::
 The third report tests every method, and every DOS variant of the ablation, against DOS with the
 defaults (Wilcoxon signed-rank over the seeds of each rho, Holm).
 
-What it reproduces (in direction): DOS (:mod:`imbjax.method_library.dos`) overloads every minority
+What it reproduces (in direction): DOS (:mod:`imbjax.methods.dos`) overloads every minority
 example ``r`` times, each time with its ``k`` in-class nearest neighbours in the deep feature space
 and a random weight vector over them; the output layer is trained on the neighbours' features
 (CE weighted by ``rho``), the lower layers pull the example's features towards the weighted

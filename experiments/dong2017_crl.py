@@ -12,7 +12,7 @@ The committed results (``results/dong2017_crl/``) were made and analysed by::
 
 What it reproduces (in direction): CRL adds to the cross-entropy a triplet ranking term over hard
 positives and negatives of each batch's minority classes, weighted by the batch's imbalance
-(survey Eq. 17; :mod:`imbjax.method_library.crl`). Dong et al. report it above plain training,
+(survey Eq. 17; :mod:`imbjax.methods.crl`). Dong et al. report it above plain training,
 over-sampling and other cost-sensitive losses on CelebA's imbalanced face attributes (rho up to
 49, survey Table 18), with class-level hard mining slightly ahead of instance-level. Methods:
 ``baseline``, ``ros``, ``focal`` (gamma 2, alpha 1: no class weighting), ``crl`` (class-level

@@ -13,7 +13,7 @@ The committed results (``results/huang2016_lmle/``) were made and analysed by::
 What it reproduces (in direction): Huang, Li, Loy & Tang (CVPR 2016) split every class into
 k-means clusters, learn an embedding by a triple-header hinge loss on quintuplets (cluster and
 class margins) with class-balanced anchors, and classify by a kNN rule over cluster centroids
-(:mod:`imbjax.method_library.lmle`). They report higher balanced accuracy than plain training and
+(:mod:`imbjax.methods.lmle`). They report higher balanced accuracy than plain training and
 over-sampling on CelebA's 40 binary face attributes (up to rho = 49, survey Table 18). Methods:
 ``baseline``, ``ros`` and ``lmle`` with imbjax's defaults (4 clusters per class, 5 nearest
 centroids, margins 0.2, re-clustering every epoch). Expected in direction: LMLE above the baseline

@@ -8,7 +8,7 @@
 What it reproduces (in direction): Khan, Hayat, Bennamoun, Sohel & Togneri (IEEE TNNLS 2018)
 train a CNN with a cost matrix applied to its outputs and update the costs, by alternating
 steps, from the class histogram, the validation errors and confusions and the class-to-class
-separability (:mod:`imbjax.method_library.costs`). They report CoSen above plain training, above
+separability (:mod:`imbjax.methods.costs`). They report CoSen above plain training, above
 data sampling (ROS, SMOTE, RUS) and above fixed-cost classifiers on six imbalanced image data
 sets, among them MNIST with minority classes of 600 against 6,000 images and CIFAR-100 with 60
 against 600 (rho = 10; survey Table 18). Methods: ``baseline``; ``cs_ce`` (a fixed cost, minority

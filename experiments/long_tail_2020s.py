@@ -10,9 +10,9 @@
 Methods: the comparators CE (``baseline``), class-balanced focal (``cb_focal``), LDAM-DRW (``ldam_drw``),
 logit adjustment (``logit_adjusted``) and balanced softmax (``balanced_softmax``); the loss-only methods
 of the 2020s, VS (``vs``), IB (``ib``), LADE (``lade``) and GCL (``gcl``, its stage-1 variant)
-(:mod:`imbjax.method_library.losses`); and the stage-wise ones, decoupling's cRT, tau-normalisation and
-LWS, deferred re-sampling, weight balancing (:mod:`imbjax.method_library.decoupling`), mixup, manifold
-mixup, Remix and MiSLAS (:mod:`imbjax.method_library.mixup`), each at its paper defaults, with the papers'
+(:mod:`imbjax.methods.loss_methods`); and the stage-wise ones, decoupling's cRT, tau-normalisation and
+LWS, deferred re-sampling, weight balancing (:mod:`imbjax.methods.decoupling`), mixup, manifold
+mixup, Remix and MiSLAS (:mod:`imbjax.methods.mixup`), each at its paper defaults, with the papers'
 epoch splits as fractions of the 300 steps (cRT re-trains the classifier for the last 30 steps, LWS 16,
 MiSLAS 14, weight balancing 9; DRS re-samples from step 240). tau-normalisation is swept over tau in
 {0.5, 1, 1.5}.

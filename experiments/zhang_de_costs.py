@@ -15,7 +15,7 @@ ECS-DBN, IEEE TNNLS 2018) builds misclassification costs into the output layer's
 by differential evolution on training-set scores (G-mean in ECS-DBN) and applies the best costs to the
 output layer of the final network for inference; the survey reports it above the cost-insensitive
 network on 42 binary KEEL data sets (rho up to 128, survey Table 18). Here
-(:mod:`imbjax.method_library.costs`): ``de_costs`` (a per-class cost vector in the softmax; every 30
+(:mod:`imbjax.methods.costs`): ``de_costs`` (a per-class cost vector in the softmax; every 30
 steps DE runs 10 generations of 40 cost vectors scored on forward passes of the fixed network, fitness
 the training-set G-mean of the cost-adjusted predictions; the final costs applied at inference as the
 minimum-expected-cost class) against ``baseline`` (plain cross-entropy), ``cs_ce`` with a hand-set cost

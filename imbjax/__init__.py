@@ -12,7 +12,7 @@ The public API (what the README's "Research scripting" uses):
 
 Names are imported on first use, so ``import imbjax`` loads nothing heavy. Importing imbjax changes no
 global JAX setting: what imbjax's programs need (the non-partitionable threefry,
-:func:`imbjax.train.with_run_random_bits`) is scoped to them, and ``imbjax run`` sets the process's
+:func:`imbjax.engine.program.with_run_random_bits`) is scoped to them, and ``imbjax run`` sets the process's
 devices and compilation cache (:mod:`imbjax.runtime`) before JAX starts.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ _ELSEWHERE = {
     "base_config": ("imbjax.config", "base_config"),
     "load_config": ("imbjax.config", "load_config"),
     "run_sweep": ("imbjax.sweep.runner", "run_sweep"),
-    "make_train": ("imbjax.train", "make_train"),
+    "make_train": ("imbjax.config", "make_train"),
 }
 _MODULES = ("data", "imbalance", "losses", "metrics", "sampling")
 
@@ -46,7 +46,7 @@ def register_method(name: str, loss: Callable | None = None, *, sampler: Callabl
                     postprocess: Callable | None = None, hparams: Mapping[str, float] | None = None,
                     bounds: Mapping[str, tuple[float, float]] | None = None, reference: str = ""):
     """Register a method of the standard training loop under ``name`` (for ``config.methods``) and
-    return it (an :class:`imbjax.methods.Method`).
+    return it (an :class:`imbjax.engine.method.Method`).
 
     Args:
       loss: ``(logits [batch, C], labels [batch], ctx) -> scalar or [batch]``; per-example values are
@@ -60,11 +60,12 @@ def register_method(name: str, loss: Callable | None = None, *, sampler: Callabl
       bounds: valid ``(low, high)`` per hyper-parameter, checked before compiling.
       reference: where the method comes from.
 
-    ``ctx`` is an :class:`imbjax.methods.Context` (class counts of the run's subset, hyper-parameters,
+    ``ctx`` is an :class:`imbjax.engine.method.Context` (class counts of the run's subset, hyper-parameters,
     step, the batch's features). The pieces are checked against these shapes before anything compiles,
     and runs record a hash of their code, so a re-run after the code changed trains again.
     """
     from imbjax import methods  # noqa: PLC0415
+    from imbjax.engine.method import Method  # noqa: PLC0415
     from imbjax.sweep import contracts  # noqa: PLC0415
 
     for role, piece in (("loss", loss), ("sampler", sampler), ("postprocess", postprocess)):
@@ -72,10 +73,8 @@ def register_method(name: str, loss: Callable | None = None, *, sampler: Callabl
             raise ValueError(f"the {role} of method {name!r} must be a function, got {type(piece).__name__}")
     pieces = {"loss": functools.partial(contracts.batch_mean_loss, loss)} if loss is not None else {}
     pieces.update({role: piece for role, piece in (("sampler", sampler), ("postprocess", postprocess)) if piece})
-    method = methods.register(methods.Method(name, **pieces, hparams=dict(hparams or {}), bounds=dict(bounds or {}),
-                                             reference=reference))
-    methods.BUILT_IN.discard(name)  # registered here on a user's behalf: a user's method, never a built-in one
-    return method
+    return methods.register(Method(name, **pieces, hparams=dict(hparams or {}), bounds=dict(bounds or {}),
+                                   reference=reference))
 
 
 def register_model(name: str, model_class) -> None:

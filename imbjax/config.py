@@ -23,16 +23,23 @@ import dataclasses
 import importlib.util
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 
 from imbjax import augment, data, imbalance, methods, models
-from imbjax.train import BATCH_SAMPLINGS, LR_SCHEDULES, OPTIMIZERS
+from imbjax.data import LABEL_PATTERN, Dataset
+from imbjax.engine.blocks import BATCH_SAMPLINGS, has_batch_stats
+from imbjax.engine.method import Method
+from imbjax.engine.optimizers import LR_SCHEDULES, OPTIMIZERS, LRSchedule
+from imbjax.engine.program import DeviceData, ProgramSpec, run_program
+
+Array = jax.Array
 
 
 
@@ -71,7 +78,7 @@ def paper_scale(config: ml_collections.ConfigDict, *, datasets: tuple[str, ...],
                 learning_rate: float = 0.1, batch_size: int = 128, num_steps: int = 8000) -> None:
     """Set ``config``, in place, to the ``paper`` scale of an experiment config: the study's
     ``datasets`` (tfds), seeds 0 .. ``seeds``-1, ``model`` with ``model_kwargs`` trained by ``optimizer``
-    (a key of :data:`imbjax.train.OPTIMIZERS`) at one ``learning_rate`` for ``num_steps`` steps of batch
+    (a key of :data:`imbjax.engine.optimizers.OPTIMIZERS`) at one ``learning_rate`` for ``num_steps`` steps of batch
     ``batch_size``. The defaults are the accelerator budget most configs share: 3 seeds of a
     ResNet-32, SGD (lr 0.1, momentum 0.9), 8,000 steps of batch 128."""
     config.datasets = datasets
@@ -146,8 +153,6 @@ def base_config() -> ml_collections.ConfigDict:
 
 #: Keys a config may add to :func:`base_config`'s (see the module docstring).
 OPTIONAL_KEYS = ("models",)
-#: What an architecture label may look like (it becomes part of group ids and file names).
-LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 def _freeze(value):
@@ -417,3 +422,110 @@ def validate(config: ml_collections.ConfigDict) -> None:
                          f"got {config.lr_schedule!r}")
     if not config.lr_decay_factor > 0:
         raise ValueError(f"lr_decay_factor must be > 0, got {config.lr_decay_factor!r}")
+
+
+def own_batch_families() -> set[str]:
+    """Names of the registered families that draw their own batches (``Family.own_batches``)."""
+    return {name for name, family in methods.FAMILIES.items() if family.own_batches}
+
+
+def no_batch_norm_families() -> set[str]:
+    """Names of the registered families that cannot train BatchNorm models (``Family.batch_norm`` false)."""
+    return {name for name, family in methods.FAMILIES.items() if not family.batch_norm}
+
+
+def method_setting_values(config, method: Method) -> dict[str, tuple[float, ...]]:
+    """The values of each of ``method``'s hyper-parameters in ``config``: its grid, or its default."""
+    grid = config.hparams[method.name] if method.name in config.hparams else {}
+    grid = grid.to_dict() if hasattr(grid, "to_dict") else dict(grid)
+    values = {}
+    for name, default in method.hparams.items():
+        value = grid.get(name, default)
+        values[name] = tuple(float(v) for v in (value if isinstance(value, (tuple, list)) else (value,)))
+    return values
+
+
+def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequence[str],
+                 model=None) -> ProgramSpec:
+    """The static program for ``method_names`` and ``model`` on ``dataset`` under ``config``.
+
+    ``model`` is a group's :class:`imbjax.config.ModelChoice` (``group.model``); default: the
+    config's first architecture (``config.model``, or the first entry of ``config.models``). The
+    methods' ``model_kwargs`` overrides are applied to it (they must agree within a program).
+
+    ``n_max`` is :func:`imbalance.exact_n_max` of the pool less its validation part: the largest class
+    size at which every rho of the config trains exactly (``train_rho == rho``); ``config.n_max``
+    is checked instead when set. Every method's ``check_setting`` runs here, before compiling.
+    """
+    chosen = tuple(methods.get(name) for name in method_names)
+    overrides = {tuple(sorted(m.model_kwargs.items())) for m in chosen}
+    if len(overrides) != 1:
+        raise ValueError(f"methods {list(method_names)} override the model differently ({sorted(overrides)}); "
+                         f"they cannot share one program")
+    model = (model or model_choices(config)[0]).with_overrides(dict(overrides.pop()))
+    validation_fraction = float(config.validation_fraction)
+    available = int(imbalance.pool_class_counts_after_validation(dataset.train_class_counts(),
+                                                                 validation_fraction).min())
+    n_max = imbalance.exact_n_max(available, config.rhos, requested=config.n_max, dataset=repr(dataset.name))
+    for method in chosen:
+        if method.check_setting is not None:
+            method.check_setting(method_setting_values(config, method), n_max)
+    own = sorted({m.family for m in chosen} & own_batch_families())
+    if own and (config.batch_sampling != "iid" or config.augment != "none"):
+        raise ValueError(f"family {own[0]!r} ({', '.join(m.name for m in chosen)}) draws its own batches; "
+                         f"batch_sampling={config.batch_sampling!r} and augment={config.augment!r} are not "
+                         f"available for it: use batch_sampling='iid' and augment='none'")
+    augment.check_fits(config.augment, tuple(dataset.input_shape))
+    spec = ProgramSpec(
+        num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape), methods=chosen,
+        model=model.name, model_kwargs=model.kwargs, optimizer=config.optimizer,
+        lr_schedule=LRSchedule.from_config(config), weight_decay=tuple(config.weight_decays) != (0.0,),
+        data_seed_axis=config.data_seeds is not None, batch_sampling=config.batch_sampling,
+        augmentation=config.augment,
+        augment_kwargs=tuple(sorted(config.augment_kwargs.to_dict().items())),
+        batch_size=config.batch_size,
+        num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max,
+        validation_fraction=validation_fraction)
+    no_batch_norm = sorted({m.family for m in chosen} & no_batch_norm_families())
+    if no_batch_norm and has_batch_stats(spec):
+        raise ValueError(f"family {no_batch_norm[0]!r} ({', '.join(m.name for m in chosen)}) cannot train a model "
+                         f"with BatchNorm ({model.name} {dict(model.kwargs)}); use norm='group'")
+    return spec
+
+
+def make_train(config, *, method: str | None = None, dataset: Dataset | None = None
+               ) -> Callable[[Array, Mapping[str, Array]], dict[str, Array]]:
+    """A pure ``train(key, hparams) -> metrics`` for one method of ``config`` (default: its first).
+
+    ``hparams`` may hold ``rho``, ``mu``, ``learning_rate`` and the method's hyper-parameters;
+    what it omits takes the config's first value or the method's default. ``train`` is
+    jit-able and vmap-able over ``key`` and any ``hparams`` entry::
+
+        train = make_train(config, method="focal")
+        sweep = jax.jit(jax.vmap(train))(keys, {"rho": rhos, "gamma": gammas})
+
+    The dataset (default: the config's first, loaded here) is closed over as a constant; the
+    sweep runner passes it as an argument instead, which suits large datasets better.
+    """
+    method = method or config.methods[0]
+    if dataset is None:
+        name = config.datasets[0]
+        kwargs = config.dataset_kwargs[name].to_dict() if name in config.dataset_kwargs else {}
+        dataset = data.load(name, **kwargs)
+    spec = program_spec(config, dataset, profile=config.profiles[0], method_names=(method,))
+    program = methods.make_program(spec)
+    device_data = DeviceData.from_dataset(dataset)
+    defaults = {"rho": float(config.rhos[0]), "mu": float(config.mus[0]),
+                "learning_rate": float(config.learning_rates[0]), "weight_decay": float(config.weight_decays[0]),
+                **spec.hparam_defaults()}
+
+    def train(key: Array, hparams: Mapping[str, Array] | None = None) -> dict[str, Array]:
+        hparams = dict(hparams or {})
+        unknown = sorted(set(hparams) - set(defaults))
+        if unknown:
+            raise ValueError(f"unknown hyper-parameter {unknown[0]!r} for {method!r}; valid: {sorted(defaults)}")
+        full = {name: jnp.asarray(hparams.get(name, value), jnp.float32) for name, value in defaults.items()}
+        full["method_index"] = jnp.int32(0)
+        return run_program(program, spec, device_data, key, full)
+
+    return train

@@ -160,7 +160,7 @@ class ResNet(nn.Module):
 
     Normalisation (``norm``): ``"batch"``, the paper's **BatchNorm** (PyTorch's defaults: momentum 0.1
     of the running averages, epsilon 1e-5; batch statistics in training, the running averages in
-    evaluation, one set per run of a vmapped sweep, :func:`imbjax.train.forward`), or ``"group"``
+    evaluation, one set per run of a vmapped sweep, :func:`imbjax.engine.blocks.forward`), or ``"group"``
     (default), **GroupNorm** (Wu & He 2018) with ``norm_groups`` groups, which has no batch statistics
     and is the same in training and evaluation. ``depth=32, norm="batch"`` is Cao et al.'s (2019)
     CIFAR ResNet-32 (their ``resnet_cifar.py``: 16/32/64 channels, option-A shortcuts, BatchNorm, Kaiming

@@ -169,7 +169,7 @@ def sweep_function(layout: str, program, spec, mesh, map_batch: int = 1):
     from jax.sharding import PartitionSpec
 
     from imbjax.sweep.runner import RUN_AXIS, over_runs
-    from imbjax.train import run_program
+    from imbjax.engine.program import run_program
 
     run = functools.partial(run_program, program, spec)
     if layout == "loop":
@@ -222,7 +222,7 @@ def timed_sweep(layout: str, program, spec, dataset, num_runs: int, *, width: in
 
     from imbjax.sweep import program_cache
     from imbjax.sweep.runner import RUN_AXIS, run_mesh
-    from imbjax.train import DeviceData
+    from imbjax.engine.program import DeviceData
 
     start = time.perf_counter()
     mesh = run_mesh()
@@ -256,7 +256,8 @@ def measure(name: str, layout: str, width: int, map_batch: int, conv_impl: str) 
     import jax
 
     from imbjax import methods
-    from imbjax.train import ProgramSpec, make_program
+    from imbjax.engine.program import ProgramSpec
+    from imbjax.methods import make_program
 
     workload = WORKLOADS[name]
     dataset = load_dataset(workload)

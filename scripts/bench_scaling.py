@@ -26,9 +26,9 @@ def measure(width: int, steps: int) -> dict:
     import jax
 
     from imbjax import data
-    from imbjax.config import base_config
+    from imbjax.config import base_config, program_spec
     from imbjax.sweep import grid, runner
-    from imbjax.train import DeviceData, program_spec
+    from imbjax.engine.program import DeviceData
 
     config = base_config()
     config.methods = ("ros",)

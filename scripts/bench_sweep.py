@@ -73,7 +73,9 @@ def measure() -> dict:
 
     from imbjax import data
     from imbjax.sweep import grid, runner
-    from imbjax.train import DeviceData, make_program, program_spec, run_program
+    from imbjax.config import program_spec
+    from imbjax.engine.program import DeviceData, run_program
+    from imbjax.methods import make_program
 
     config = sweep_config()
     (group,) = grid.expand(config)

@@ -56,7 +56,8 @@ sys.path.insert(0, "scripts")
 import jax
 import numpy as np
 from imbjax import data, methods
-from imbjax.train import ProgramSpec, make_program
+from imbjax.engine.program import ProgramSpec
+from imbjax.methods import make_program
 from bench_cnn import Workload, random_dataset, timed_sweep
 
 widths = (2,) if tiny else (1, 16, 256, 1024)

@@ -7,13 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import test_util as jax_test_util
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jax import test_util as jax_test_util
+from numpy_references import np_ce, np_log_softmax
 
 from imbjax import losses
-from numpy_references import np_ce, np_log_softmax
+from imbjax.engine.method import Context
 
 RTOL = ATOL = 1e-5
 BATCH, CLASSES = 16, 4
@@ -200,7 +201,7 @@ def test_focal_loss_never_exceeds_ce(seed, gamma):
 def test_focal_method_weights_minority_classes_by_alpha_and_the_largest_by_one(alpha):
     """``alpha_t = alpha`` for a true class with fewer examples than the largest (the singleton and
     the empty class included), 1 for the largest; ``alpha = 1`` is the unweighted focal loss."""
-    from imbjax.method_library.losses import focal_mean
+    from imbjax.methods.loss_methods import focal_mean
 
     logits, labels = random_problem(30)
     got = focal_mean(jnp.asarray(logits), jnp.asarray(labels), _library_context(COUNTS, 0, gamma=1.5, alpha=alpha))
@@ -210,7 +211,7 @@ def test_focal_method_weights_minority_classes_by_alpha_and_the_largest_by_one(a
 def test_focal_method_with_alpha_one_is_unweighted_and_lin_et_al_alpha_maps_to_its_odds():
     """alpha = 1, gamma = 0 is CE; Lin et al.'s binary alpha_t (0.25 rare, 0.75 frequent) is the
     method's alpha = 0.25 / 0.75 = 1/3 times the overall factor 0.75."""
-    from imbjax.method_library.losses import focal_mean
+    from imbjax.methods.loss_methods import focal_mean
 
     logits, labels = random_problem(31, classes=2)
     counts = np.array([100, 10])
@@ -308,10 +309,9 @@ def test_ldam_loss_with_an_empty_class_counts_it_as_a_singleton():
 
 
 def _library_context(counts, step, num_steps=100, **hparams):
-    import imbjax.method_library.losses  # noqa: F401  (registers the methods)
-    from imbjax import methods
+    from imbjax.engine.method import Context
 
-    return methods.Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
+    return Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
                            jnp.int32(step), num_steps)
 
 
@@ -319,7 +319,7 @@ def _library_context(counts, step, num_steps=100, **hparams):
 def test_ldam_drw_batch_loss_is_the_official_weighted_mean(step):
     """Before epoch 160 of 200 the official code's weights are all 1 (beta = 0), from it on the
     class-balanced weights with beta = 0.9999; its cross_entropy divides by the batch's summed weights."""
-    from imbjax.method_library.losses import ldam_drw_mean, ldam_mean
+    from imbjax.methods.loss_methods import ldam_drw_mean, ldam_mean
 
     logits, labels = random_cosines(21)
     hparams = dict(max_margin=0.5, scale=30.0, drw_start=0.8, beta=0.9999)
@@ -332,7 +332,7 @@ def test_ldam_drw_batch_loss_is_the_official_weighted_mean(step):
 
 
 def test_ldam_prediction_is_the_softmax_of_the_scaled_cosines():
-    from imbjax.method_library.losses import ldam_probabilities
+    from imbjax.methods.loss_methods import ldam_probabilities
 
     logits, _ = random_cosines(22)
     probs = ldam_probabilities(jnp.asarray(logits), _library_context(NONEMPTY_COUNTS, 0, scale=30.0))
@@ -535,7 +535,7 @@ def test_registered_method_is_finite_and_reads_each_of_its_hparams(name):
     features = jnp.abs(jnp.asarray(np.random.default_rng(3).normal(size=(len(labels), 8)), jnp.float32))
 
     def outputs(hparams):  # at steps 30, 60 and 90 of 100 (before and after a deferred loss starts)
-        contexts = [methods.Context(counts, hparams, jnp.int32(step), 100, features, (),
+        contexts = [Context(counts, hparams, jnp.int32(step), 100, features, (),
                                     jax.random.PRNGKey(step)) for step in (30, 60, 90)]
         values, grads = zip(*[jax.value_and_grad(method.loss)(jnp.asarray(logits), jnp.asarray(labels), ctx)
                               for ctx in contexts])

@@ -12,10 +12,12 @@ import pytest
 import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy_references import np_ce, np_log_softmax
 
 from imbjax import losses, methods, sampling
-from imbjax.method_library import losses as loss_methods
-from numpy_references import np_ce, np_log_softmax
+from imbjax.engine.method import Context
+from imbjax.engine.streams import stream_key
+from imbjax.methods import loss_methods
 
 RTOL = ATOL = 1e-5
 BATCH, CLASSES = 12, 4
@@ -469,7 +471,7 @@ def test_remix_examples_and_two_empty_classes():
 # --- The registered methods ---------------------------------------------------------------------------
 
 def context(hparams, step=0, num_steps=100, features=None, counts=COUNTS):
-    return methods.Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
+    return Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
                            jnp.int32(step), num_steps, features, (), jax.random.PRNGKey(step))
 
 
@@ -488,7 +490,7 @@ def test_method_losses_are_the_kernels_batch_means_at_the_paper_defaults():
                                np_prior_ce(logits, labels, nonempty(COUNTS)) +
                                0.1 * np_lade(logits, labels, nonempty(COUNTS)), rtol=1e-4)
     cosines, step = np.tanh(logits), 13
-    noise = gcl_noise(jax.random.fold_in(jax.random.PRNGKey(step), loss_methods.GCL_NOISE_STREAM), cosines.shape)
+    noise = gcl_noise(stream_key(jax.random.PRNGKey(step), "gcl_noise"), cosines.shape)
     np.testing.assert_allclose(loss_methods.gcl_mean(cosines, labels, context(defaults["gcl"], step)),
                                np_gcl(cosines, labels, nonempty(COUNTS), noise).mean(), rtol=1e-4)
 
@@ -502,7 +504,7 @@ def test_ib_switches_from_ce_to_the_ib_loss_at_its_start_step(ib_start, num_step
     hparams = {"ib_alpha": 1000.0, "ib_start": ib_start}
 
     def loss_at(step):
-        ctx = methods.Context(jnp.asarray(COUNTS, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
+        ctx = Context(jnp.asarray(COUNTS, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
                               step, num_steps, jnp.asarray(features))
         return loss_methods.ib_mean(jnp.asarray(logits), jnp.asarray(labels), ctx)
 
@@ -517,9 +519,10 @@ def test_new_methods_train_in_a_vmapped_sweep_next_to_the_baseline():
     """VS, IB (at two starts) and LADE share the baseline's one compiled standard program; GCL's cosine
     head gives it a program of its own. Every run trains (vmapped init and 30 steps) without diverging;
     IB that never starts (``ib_start = 1``) trains exactly like the baseline, IB from half-way does not."""
-    from imbjax import train
-    from imbjax.config import base_config
+    from imbjax.config import base_config, program_spec
     from imbjax.data import load
+    from imbjax.engine.blocks import has_diverged
+    from imbjax.engine.program import DeviceData
     from imbjax.sweep import grid
 
     config = base_config()
@@ -533,15 +536,15 @@ def test_new_methods_train_in_a_vmapped_sweep_next_to_the_baseline():
     config.batch_size = 32
     config.num_steps = 30
     dataset = load("digits")
-    data = train.DeviceData.from_dataset(dataset)
+    data = DeviceData.from_dataset(dataset)
     groups = grid.expand(config)
     assert sorted(group.methods for group in groups) == [("baseline", "vs", "ib", "lade"), ("gcl",)]
     assert {group.family for group in groups} == {"standard"}
     states = {}
     for group in groups:
-        spec = train.program_spec(config, dataset, profile=group.profile, method_names=group.methods,
+        spec = program_spec(config, dataset, profile=group.profile, method_names=group.methods,
                                   model=group.model)
-        program = train.make_program(spec)
+        program = methods.make_program(spec)
 
         def trained(key, hparams, program=program, spec=spec):
             return program.advance(data, program.init(data, key, hparams), hparams, spec.num_steps)
@@ -549,7 +552,7 @@ def test_new_methods_train_in_a_vmapped_sweep_next_to_the_baseline():
         keys = jnp.stack([jax.random.PRNGKey(run.seed) for run in group.runs])
         hparams = {k: jnp.asarray(v) for k, v in grid.stack_hparams(group.runs, spec.hparam_defaults()).items()}
         stacked = jax.jit(jax.vmap(trained))(keys, hparams)
-        assert not np.any(jax.vmap(train.has_diverged)(stacked)), group.methods
+        assert not np.any(jax.vmap(has_diverged)(stacked)), group.methods
         assert np.all(np.asarray(stacked.step) == config.num_steps)
         for i, run in enumerate(group.runs):
             states[run.columns["method"], run.columns.get("hp_ib_start"), run.seed] = jax.tree.map(

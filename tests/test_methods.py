@@ -5,17 +5,19 @@ import numpy as np
 import pytest
 
 from imbjax import methods
+from imbjax.engine.method import Context, Method
+from imbjax.methods import standard
 
 
 def _context(counts, **hparams):
-    return methods.Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
+    return Context(jnp.asarray(counts, jnp.float32), {k: jnp.float32(v) for k, v in hparams.items()},
                            jnp.int32(0), 100)
 
 
 def test_threshold_moving_divides_probabilities_by_training_priors():
     logits = jax.random.normal(jax.random.PRNGKey(0), (7, 4)) * 3
     counts = np.array([100.0, 50.0, 5.0, 1.0])
-    got = methods.threshold_moving(logits, _context(counts))
+    got = standard.threshold_moving(logits, _context(counts))
     p = np.exp(np.asarray(logits, np.float64))
     p /= p.sum(1, keepdims=True)
     moved = p / (counts / counts.sum())
@@ -23,15 +25,15 @@ def test_threshold_moving_divides_probabilities_by_training_priors():
 
 
 def test_threshold_moving_is_finite_with_an_empty_class():
-    probs = methods.threshold_moving(jnp.array([[50.0, -50.0, 0.0]]), _context([10.0, 0.0, 3.0]))
+    probs = standard.threshold_moving(jnp.array([[50.0, -50.0, 0.0]]), _context([10.0, 0.0, 3.0]))
     assert np.all(np.isfinite(probs)) and np.isclose(float(probs.sum()), 1.0)
 
 
 def test_cost_sensitive_ce_uses_the_cost_ratio_on_minority_classes():
     logits = jnp.zeros((2, 3))
     labels = jnp.array([0, 2])
-    loss_1 = methods.cost_sensitive_mean_ce(logits, labels, _context([10.0, 10.0, 2.0], cost_ratio=1.0))
-    loss_3 = methods.cost_sensitive_mean_ce(logits, labels, _context([10.0, 10.0, 2.0], cost_ratio=3.0))
+    loss_1 = standard.cost_sensitive_mean_ce(logits, labels, _context([10.0, 10.0, 2.0], cost_ratio=1.0))
+    loss_3 = standard.cost_sensitive_mean_ce(logits, labels, _context([10.0, 10.0, 2.0], cost_ratio=3.0))
     ce = np.log(3.0)
     np.testing.assert_allclose(loss_1, ce, rtol=1e-6)
     np.testing.assert_allclose(loss_3, (ce + 3 * ce) / 2, rtol=1e-6)
@@ -54,7 +56,7 @@ def test_registry_lists_core_and_library_methods():
     for name in ("baseline", "ros", "rus", "cs_ce", "threshold", "ros_threshold", "rus_threshold", "focal",
                  "ldam_drw", "logit_adjusted", "balanced_softmax", "cb_ce", "mfe", "msfe"):
         assert name in names
-    assert methods.get("ros_threshold").postprocess is methods.threshold_moving
+    assert methods.get("ros_threshold").postprocess is standard.threshold_moving
 
 
 def test_unknown_method_and_hparam_errors_name_the_choices():
@@ -63,7 +65,7 @@ def test_unknown_method_and_hparam_errors_name_the_choices():
     with pytest.raises(ValueError, match=r"method 'focal' has no hyper-parameter 'beta'; its hyper-parameters are \['alpha', 'gamma'\]"):
         methods.check_hparams("focal", {"beta": (0.9,)})
     with pytest.raises(ValueError, match="already registered"):
-        methods.register(methods.Method("ros"))
+        methods.register(Method("ros"))
 
 
 @pytest.mark.parametrize("method, grid, message", [
@@ -81,7 +83,7 @@ def test_out_of_range_hyperparameters_are_refused(method, grid, message):
 def test_threshold_n_that_thresholds_no_class_is_refused_before_compiling(tiny_config):
     """N at or above n_max (the largest class of every run) leaves every class whole; floor(N) is
     the N the sampler applies, so 99.9 still thresholds a class of 100."""
-    from imbjax import train
+    from imbjax.config import program_spec
     from imbjax.data import load
 
     check = methods.get("two_phase_threshold_n").check_setting
@@ -92,15 +94,16 @@ def test_threshold_n_that_thresholds_no_class_is_refused_before_compiling(tiny_c
     tiny_config.methods = ("two_phase_threshold_n",)
     dataset = load("digits")
     with pytest.raises(ValueError, match=r"threshold_n=5000.0 thresholds no class"):  # Lee et al.'s default N
-        train.program_spec(tiny_config, dataset, profile="step", method_names=tiny_config.methods)
+        program_spec(tiny_config, dataset, profile="step", method_names=tiny_config.methods)
     tiny_config.hparams = {"two_phase_threshold_n": {"threshold_n": (20.0,)}}
-    assert train.program_spec(tiny_config, dataset, profile="step", method_names=tiny_config.methods).n_max > 20
+    assert program_spec(tiny_config, dataset, profile="step", method_names=tiny_config.methods).n_max > 20
 
 
 def test_ldam_runs_train_a_cosine_classifier_in_a_group_of_their_own(tiny_config):
     """The LDAM methods' model_kwargs put the cosine head on the run's model: their own group and
     program, recorded in model_spec; the other methods keep the linear head."""
-    from imbjax import models, train
+    from imbjax import models
+    from imbjax.config import program_spec
     from imbjax.data import load
     from imbjax.sweep import grid
 
@@ -112,7 +115,7 @@ def test_ldam_runs_train_a_cosine_classifier_in_a_group_of_their_own(tiny_config
     specs = {run.columns["method"]: run.columns["model_spec"] for group in groups.values() for run in group.runs}
     assert '"head":"cosine"' in specs["ldam"] and '"head":"cosine"' in specs["ldam_drw"]
     assert "head" not in specs["baseline"]
-    spec = train.program_spec(tiny_config, load("digits"), profile="step", method_names=("ldam", "ldam_drw"))
+    spec = program_spec(tiny_config, load("digits"), profile="step", method_names=("ldam", "ldam_drw"))
     model = models.make_model(spec.model, spec.num_classes, **dict(spec.model_kwargs))
     params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.ones((1, *spec.input_shape)))
     assert set(params["params"][models.HEAD]) == {"kernel"}

@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 
 from imbjax import data as datasets
 from imbjax import methods
-from imbjax.config import base_config
-from imbjax.method_library import decoupling, mixup, stagewise
-from imbjax.method_library.stagewise import MIXING_STREAM, Classifier, batch_weights, switch_step
+from imbjax.config import base_config, program_spec
+from imbjax.engine.method import Context
+from imbjax.engine.program import DeviceData
+from imbjax.engine.streams import stream_key
+from imbjax.methods import decoupling, make_program, mixup, stagewise
+from imbjax.methods.stagewise import Classifier, batch_weights, switch_step
 from imbjax.sampling import draw_batch
 from imbjax.sweep import runner
-from imbjax.train import DeviceData, make_program, program_spec
 
 LEARNING_RATE = 1e-2
 NUM_STEPS = 10
@@ -126,7 +128,7 @@ def first_adam_step_moved_by_lr(before, after, learning_rate=LEARNING_RATE):
 def test_tau_normalised_prediction_equals_numpy(seed, tau):
     rng = np.random.default_rng(seed)
     features, kernel = rng.normal(size=(7, 5)), rng.normal(size=(5, 4)) * rng.uniform(0.1, 3.0, size=4)
-    ctx = methods.Context(jnp.ones(4), {"tau": jnp.float32(tau)}, jnp.int32(0), 10, jnp.asarray(features, jnp.float32),
+    ctx = Context(jnp.ones(4), {"tau": jnp.float32(tau)}, jnp.int32(0), 10, jnp.asarray(features, jnp.float32),
                           Classifier({"kernel": jnp.asarray(kernel, jnp.float32), "bias": jnp.full(4, 5.0)},
                                      jnp.ones(4)))
     got = decoupling.tau_normalized_softmax(jnp.zeros((7, 4)), ctx)
@@ -303,7 +305,7 @@ def first_batch(p, state):
     with jax.threefry_partitionable(False):
         key, batch_key = jax.random.split(state.key)
         index = draw_batch(batch_key, state.weights, p.spec.batch_size)
-    return p.data.x_train[index], np.asarray(p.data.y_train[index]), jax.random.fold_in(key, MIXING_STREAM)
+    return p.data.x_train[index], np.asarray(p.data.y_train[index]), stream_key(key, "mixing")
 
 
 @pytest.mark.parametrize("method", ["mixup", "manifold_mixup", "remix"])
@@ -312,7 +314,7 @@ def test_the_first_loss_is_the_mixed_cross_entropy_of_numpy(mixed, method):
     hparams = p.hparams(method)
     state = p.init(hparams)
     x, y, mixing_key = first_batch(p, state)
-    plan = stagewise.PLANS[method]
+    plan = methods.get(method).plan
     with jax.threefry_partitionable(False):
         mixing = plan.mixing(mixing_key, jnp.asarray(y), state.class_counts.astype(jnp.float32), hparams)
     partners, lam = np.asarray(mixing.partners), np.asarray(mixing.lam, np.float64)[:, None]

@@ -20,12 +20,13 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from imbjax import data as datasets
 from imbjax import methods, models
-from imbjax.config import base_config
-from imbjax.method_library import costs, dynamic
-from imbjax.methods import Context
+from imbjax.config import base_config, program_spec
+from imbjax.engine.method import Context
+from imbjax.engine.program import DeviceData
+from imbjax.methods import costs, make_program
+from imbjax.methods import dynamic_sampling as dynamic
 from imbjax.sampling import class_size_weights
 from imbjax.sweep import runner
-from imbjax.train import DeviceData, make_program, program_spec
 
 SYNTHETIC = {"num_classes": 4, "n_per_class": 60, "n_features": 4, "class_sep": 10.0}
 

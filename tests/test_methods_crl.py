@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 
 from imbjax import data as datasets
 from imbjax import methods
-from imbjax.config import base_config
-from imbjax.method_library import crl
-from imbjax.train import make_train
+from imbjax.config import base_config, make_train
+from imbjax.methods import crl
 
 NUM_CLASSES = 4
 BATCH = 12

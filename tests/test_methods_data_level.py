@@ -5,7 +5,6 @@ one-phase ROS run (two-phase learning up to its switch), ``lax.cond`` (the batch
 """
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,12 +14,14 @@ from hypothesis import strategies as st
 
 from imbjax import data as datasets
 from imbjax import methods, models
-from imbjax.config import base_config
-from imbjax.method_library import centres, dynamic, resampling, two_phase
-from imbjax.method_library.data_level import output_layer_mask
+from imbjax.config import base_config, program_spec
+from imbjax.engine.blocks import output_layer_mask, round_update
+from imbjax.engine.method import Context
+from imbjax.engine.program import DeviceData
+from imbjax.methods import centres, make_program, resampling, two_phase
+from imbjax.methods import dynamic_sampling as dynamic
 from imbjax.sampling import class_size_weights, draw_batch
 from imbjax.sweep import runner
-from imbjax.train import DeviceData, make_program, program_spec, round_update
 
 DATA_LEVEL_FAMILIES = {two_phase.FAMILY, dynamic.FAMILY, centres.FAMILY, resampling.FAMILY}
 
@@ -171,7 +172,7 @@ def test_threshold_n_keeps_at_most_n_examples_per_class():
     mask = jnp.ones(labels.shape, bool)
     counts = jnp.array([40.0, 12.0, 3.0])
     for limit, expected in [(10.0, [10, 10, 3]), (1000.0, [40, 12, 3]), (0.0, [1, 1, 1])]:
-        ctx = methods.Context(counts, {"threshold_n": jnp.float32(limit)}, jnp.int32(0), 10)
+        ctx = Context(counts, {"threshold_n": jnp.float32(limit)}, jnp.int32(0), 10)
         weights = two_phase.threshold_n_sampler(jax.random.PRNGKey(0), labels, mask, ctx)
         np.testing.assert_array_equal(np.bincount(np.asarray(labels), weights=np.asarray(weights)), expected)
         assert set(np.unique(weights)) <= {0.0, 1.0}

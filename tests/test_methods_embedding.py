@@ -19,11 +19,12 @@ from scipy.special import log_softmax
 
 from imbjax import data as datasets
 from imbjax import methods, models
-from imbjax.config import base_config
-from imbjax.method_library import dos, lmle
+from imbjax.config import base_config, program_spec
+from imbjax.engine.blocks import apply_in_batches
+from imbjax.engine.program import DeviceData
+from imbjax.methods import dos, lmle, make_program
 from imbjax.sampling import class_kmeans
 from imbjax.sweep import runner
-from imbjax.train import DeviceData, apply_in_batches, make_program, program_spec
 
 NUM_CLASSES = 4
 MINORITY = (2, 3)  # mu = 0.5, minority "last"
@@ -502,7 +503,7 @@ def test_lmle_reclusters_every_refresh_steps():
     embeddings = lmle.normalise(features)
     np.testing.assert_allclose(after.extra.clusters.embeddings, embeddings, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(np.asarray(embeddings), axis=1), 1.0, rtol=1e-5)
-    with jax.threefry_partitionable(False):  # the random bits of imbjax's programs (train.with_run_random_bits)
+    with jax.threefry_partitionable(False):  # the random bits of imbjax's programs (imbjax.engine.program.with_run_random_bits)
         cluster, centroids, sizes = jax.jit(lambda key: class_kmeans(
             key, embeddings, data.y_train, state.extra.mask, spec.num_classes, 4, num_iters=lmle.KMEANS_ITERS))(
             jax.random.fold_in(state.extra.cluster_key, 3))

@@ -13,9 +13,15 @@ import pytest
 
 from imbjax import config as config_lib
 from imbjax import data
-from imbjax.analysis import aggregate, block_columns, plot_metric_vs, report, without_redundant
+from imbjax.analysis import (
+    aggregate,
+    block_columns,
+    plot_metric_vs,
+    report,
+    without_redundant,
+)
+from imbjax.config import program_spec
 from imbjax.sweep import grid, runner, store
-from imbjax.train import program_spec
 
 TWO_MODELS = (("narrow", {"model": "mlp", "hidden": (8,)}), ("wide", {"model": "mlp", "hidden": (16, 16)}))
 

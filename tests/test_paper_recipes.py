@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from imbjax import config as config_lib
-from imbjax import train
 from imbjax.sweep import grid
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -101,7 +100,7 @@ def keys_to_state(config) -> set[str]:
 
 
 def stand_in_pool(name: str, dataset_kwargs: dict):
-    """What :func:`imbjax.train.program_spec` reads of a data set, for a tfds set that is not here."""
+    """What :func:`imbjax.config.program_spec` reads of a data set, for a tfds set that is not here."""
     shape, counts = COARSE_CIFAR100 if dataset_kwargs.get("label_key") == "coarse_label" else TFDS_POOLS[name]
     return types.SimpleNamespace(name=name, num_classes=len(counts), input_shape=shape,
                                  train_class_counts=lambda: np.asarray(counts))
@@ -141,7 +140,7 @@ def test_paper_programs_can_be_specified(experiment, monkeypatch):
     config = paper_config(experiment, monkeypatch)
     for group in grid.expand(config):
         pool = stand_in_pool(group.dataset, group.dataset_kwargs)
-        spec = train.program_spec(config, pool, profile=group.profile, method_names=group.methods, model=group.model)
+        spec = config_lib.program_spec(config, pool, profile=group.profile, method_names=group.methods, model=group.model)
         assert spec.num_steps == config.num_steps
 
 

@@ -7,11 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imbjax import augment
-from imbjax.config import validate
+from imbjax.config import make_train, program_spec, validate
 from imbjax.data import load
+from imbjax.engine.blocks import draw_training_indices
+from imbjax.engine.program import DeviceData
+from imbjax.methods import make_program
 from imbjax.sampling import epochs, ros_weights
-from imbjax.train import DeviceData, draw_training_indices, make_program, make_train, program_spec
-
 
 # --- augmentation -------------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ def test_batch_norm_statistics_are_per_run_vmapped_equals_a_loop(tiny_config):
 
 
 def test_running_averages_are_not_decayed_or_stepped_by_the_optimizer():
-    from imbjax.train import trainable
+    from imbjax.engine.blocks import trainable
 
     variables = {"params": {"w": jnp.ones(2)}, "batch_stats": {"mean": jnp.ones(2)}}
     assert set(trainable(variables)) == {"params"}

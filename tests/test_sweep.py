@@ -21,9 +21,11 @@ from rich.console import Console
 from imbjax import config as config_lib
 from imbjax import data as datasets
 from imbjax import methods
+from imbjax.config import make_train
+from imbjax.engine.method import Method, mean_ce
+from imbjax.methods import standard
 from imbjax.run_axis import padded_size
 from imbjax.sweep import grid, progress, runner, store
-from imbjax.train import make_train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -371,13 +373,13 @@ def test_saved_programs_give_bitwise_the_same_runs(tiny_config, tmp_path, monkey
 
 
 def test_programs_of_code_outside_imbjax_are_not_saved(tiny_config):
+    from imbjax.config import program_spec
     from imbjax.sweep import program_cache
-    from imbjax.train import program_spec
 
     dataset = datasets.load("digits")
     spec = program_spec(tiny_config, dataset, profile="step", method_names=("baseline", "ros"))
     assert program_cache.spec_is_imbjax_code(spec)
-    own_loss = methods.Method("user_loss", loss=lambda logits, labels, ctx: jnp.mean(logits))
+    own_loss = Method("user_loss", loss=lambda logits, labels, ctx: jnp.mean(logits))
     assert not program_cache.spec_is_imbjax_code(dataclasses.replace(spec, methods=(own_loss,)))
     # imbjax's pieces under a user's method: the name says nothing of which pieces, so not saved
     imbjax_pieces = dataclasses.replace(methods.get("focal"), name="ros")
@@ -403,11 +405,12 @@ def test_a_program_that_cannot_be_saved_still_runs(tiny_config, tmp_path, monkey
 
 USER_METHOD = textwrap.dedent("""
     from imbjax import methods
+    from imbjax.engine.method import Method, mean_ce
 
     def scaled_ce(logits, labels, ctx):
-        return {scale}methods.mean_ce(logits, labels, ctx)
+        return {scale}mean_ce(logits, labels, ctx)
 
-    methods.register(methods.Method("user_scaled_ce", loss=scaled_ce))
+    methods.register(Method("user_scaled_ce", loss=scaled_ce))
 """)
 
 
@@ -465,9 +468,9 @@ def test_user_code_description_follows_helpers_constants_closures_and_which_imbj
     assert program_cache.describe_code(namespace["loss"]) != before
     make = namespace["make"]
     assert program_cache.describe_code(make(1.0)) != program_cache.describe_code(make(0.0))  # closure values
-    assert program_cache.describe_code(methods.mean_ce) == "imbjax.methods.mean_ce"
-    same_pieces = methods.Method("mine", loss=methods.mean_ce)
-    other_pieces = methods.Method("mine", loss=methods.cost_sensitive_mean_ce)
+    assert program_cache.describe_code(mean_ce) == "imbjax.engine.method.mean_ce"
+    same_pieces = Method("mine", loss=mean_ce)
+    other_pieces = Method("mine", loss=standard.cost_sensitive_mean_ce)
     digests = {program_cache.user_code_digest(program_cache.user_pieces(m, None, None, None, None))
                for m in (same_pieces, other_pieces)}
     assert len(digests) == 2 and "" not in digests  # a user's method of imbjax pieces: which pieces counts
@@ -476,8 +479,9 @@ def test_user_code_description_follows_helpers_constants_closures_and_which_imbj
 def test_imbjax_code_leaves_run_ids_as_they_were():
     """Everything imbjax registers contributes no user code, so committed studies keep their run ids."""
     from imbjax import models
+    from imbjax.engine.optimizers import OPTIMIZERS
+    from imbjax.methods import FAMILIES
     from imbjax.sweep import program_cache
-    from imbjax.train import FAMILIES, OPTIMIZERS
 
     for name in methods.available():
         method = methods.get(name)

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imbjax import imbalance, methods
-from imbjax.config import validate
+from imbjax.config import make_train, program_spec, validate
 from imbjax.data import load
+from imbjax.engine.program import DeviceData
+from imbjax.methods import make_program
 from imbjax.sweep import grid, runner
-from imbjax.train import DeviceData, make_program, make_train, program_spec
-
 
 # --- exact ratios ------------------------------------------------------------------------------
 
@@ -196,7 +196,7 @@ def _reference_multiplier(kind, t, num_steps, warmup, decay_steps, factor):
     ("constant", 0, ()), ("constant", 5, ()), ("step", 5, (160, 180)), ("step", 0, (50,)), ("cosine", 10, ()),
     ("cosine", 0, ())])
 def test_schedules_match_their_formulas_and_optax(kind, warmup, decay_steps):
-    from imbjax.train import LRSchedule
+    from imbjax.engine.optimizers import LRSchedule
 
     schedule = LRSchedule(kind, 200, warmup, decay_steps, 0.01)
     multiplier = jax.jit(schedule.multiplier())
@@ -211,7 +211,7 @@ def test_schedules_match_their_formulas_and_optax(kind, warmup, decay_steps):
 
 def test_sgd_weight_decay_is_pytorchs_coupled_decay():
     """One SGD step with momentum: ``v = g + wd * w; w -= lr * v`` (torch.optim.SGD)."""
-    from imbjax.train import OPTIMIZERS
+    from imbjax.engine.optimizers import OPTIMIZERS
 
     w, g = jnp.array([1.0, -2.0]), jnp.array([0.5, 0.25])
     optimizer = OPTIMIZERS["sgd"](0.1, 0.01)

@@ -27,6 +27,7 @@ from imbjax import data, methods, models
 from imbjax.cli import main
 from imbjax.config import base_config
 from imbjax.data import tfds_loader
+from imbjax.engine.method import Method
 from imbjax.sweep import contracts, grid, progress, runner, store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +78,6 @@ def config_file(tmp_path):
 def registries(monkeypatch):
     """Methods, models and data sets a test registers leave with it."""
     monkeypatch.setattr(methods, "REGISTRY", dict(methods.REGISTRY))
-    monkeypatch.setattr(methods, "BUILT_IN", set(methods.BUILT_IN))
     monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
     monkeypatch.setattr(data, "LOADERS", dict(data.LOADERS))
 
@@ -296,7 +296,7 @@ def one_column(logits, ctx):
     (lambda: imbjax.register_method("bad", class_scores),
      (r"loss .*test_workflow.class_scores returned values of shape \(16, 10\); a loss returns a scalar or one "
       r"value per example, shape \(16,\)")),
-    (lambda: methods.register(methods.Method("bad", loss=per_example_ce)),
+    (lambda: methods.register(Method("bad", loss=per_example_ce)),
      (r"loss .*test_workflow.per_example_ce of method 'bad' returned an array of shape \(16,\); a loss returns a "
       r"scalar \(per-example values only when registered with imbjax.register_method")),
     (lambda: imbjax.register_method("bad", broken),

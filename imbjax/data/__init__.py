@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import re
 from collections.abc import Mapping
 from typing import Callable
 
@@ -39,6 +40,9 @@ BUILT_IN = frozenset(LOADERS)
 KEEL_PREFIX = "keel:"
 #: The fields a loader's result must have (a :class:`Dataset`, or a mapping with at least these).
 REQUIRED_FIELDS = ("x_train", "y_train", "x_test", "y_test")
+#: What a registered name may look like (a data set's, or an architecture label of ``config.models``; it
+#: becomes part of group ids and file names).
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 def available() -> tuple[str, ...]:
@@ -155,8 +159,6 @@ def register(name: str, loader: Callable[..., Dataset]) -> None:
     """Make ``loader`` (``(**dataset_kwargs) -> Dataset`` or a mapping of its fields) the data set
     ``name`` of configs; runs record it by ``name``. A ``ValueError`` if ``name`` is taken or is not a
     plain name (letters, digits, ``_.+-``), or ``loader`` is not callable."""
-    from imbjax.config import LABEL_PATTERN  # noqa: PLC0415 (the config imports this package)
-
     if not isinstance(name, str) or not LABEL_PATTERN.fullmatch(name):
         raise ValueError(f"a data set name is letters, digits and '_.+-' (matching {LABEL_PATTERN.pattern!r}), "
                          f"got {name!r}")

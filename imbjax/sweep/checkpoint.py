@@ -1,7 +1,7 @@
 """Checkpoints of a group's whole vmapped training state (orbax-checkpoint).
 
 A group (or one ``max_parallel`` chunk of it) trains in chunks of ``checkpoint_every`` steps;
-after each chunk its stacked :class:`~imbjax.train.TrainState` (parameters, optimizer state,
+after each chunk its stacked :class:`~imbjax.engine.program.TrainState` (parameters, optimizer state,
 step, keys, sampling weights, method state) is saved under
 ``WORKDIR/checkpoints/<group>/part<k>/<steps done>``. Orbax writes to a temporary directory
 and renames it when complete, so a kill leaves the previous checkpoint intact. A checkpoint

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 
 from imbjax import methods, models
 from imbjax.data import function_name
-from imbjax.methods import Context, Method
+from imbjax.engine.method import Context, Method
+from imbjax.engine.program import ProgramSpec
 from imbjax.sweep import program_cache
-from imbjax.train import ProgramSpec
 
 
 class ContractError(ValueError):

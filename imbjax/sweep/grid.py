@@ -37,8 +37,8 @@ from imbjax import data as datasets
 from imbjax import imbalance, models
 from imbjax import methods as method_registry
 from imbjax.config import ModelChoice, model_choices, seed_list
+from imbjax.engine.optimizers import OPTIMIZERS
 from imbjax.sweep import program_cache
-from imbjax.train import FAMILIES, OPTIMIZERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +137,7 @@ def user_code(config: ml_collections.ConfigDict, dataset: str, model: ModelChoic
     (:func:`imbjax.sweep.program_cache.user_pieces`), ``""`` when all of it is imbjax's."""
     chosen = method_registry.get(method)
     return program_cache.user_code_digest(program_cache.user_pieces(
-        chosen, FAMILIES.get(chosen.family), models.MODELS.get(model.name), OPTIMIZERS.get(config.optimizer),
+        chosen, method_registry.FAMILIES.get(chosen.family), models.MODELS.get(model.name), OPTIMIZERS.get(config.optimizer),
         datasets.LOADERS.get(dataset)))
 
 

@@ -11,7 +11,7 @@ A saved program is used only under a key that covers everything its tracing depe
 
 * a digest of every ``.py`` file of the ``imbjax`` package (an edit of imbjax changes the key),
 * the versions of jax, jaxlib, flax, optax and numpy, and JAX's flags that change tracing,
-* the program: its name, the :class:`~imbjax.train.ProgramSpec` (method names, hyper-parameter
+* the program: its name, the :class:`~imbjax.engine.program.ProgramSpec` (method names, hyper-parameter
   defaults, model, optimizer, sizes), the layout and the mesh,
 * the inputs' shapes, dtypes and shardings;
 
@@ -45,9 +45,10 @@ from typing import Callable
 import jax
 import numpy as np
 
-import imbjax
 from imbjax import methods, models
-from imbjax.train import FAMILIES, OPTIMIZERS, DeviceData, ProgramSpec
+from imbjax.engine.method import Method
+from imbjax.engine.optimizers import OPTIMIZERS
+from imbjax.engine.program import DeviceData, Family, ProgramSpec
 
 #: Bump when the key or the file format changes.
 FORMAT_VERSION = 1
@@ -58,12 +59,12 @@ TRACING_FLAGS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_threefry
                  "jax_default_prng_impl", "jax_numpy_rank_promotion", "jax_numpy_dtype_promotion")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")
 
-jax.export.register_namedtuple_serialization(DeviceData, serialized_name="imbjax.train.DeviceData")
+jax.export.register_namedtuple_serialization(DeviceData, serialized_name="imbjax.engine.program.DeviceData")
 
 
 def source_digest() -> str:
     """SHA-256 over the relative path and bytes of every ``.py`` file of the imbjax package."""
-    root = Path(imbjax.__file__).parent
+    root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -76,20 +77,25 @@ SOURCE_DIGEST = source_digest()
 _OWN_MODELS, _OWN_OPTIMIZERS = dict(models.MODELS), dict(OPTIMIZERS)
 
 
+def is_imbjax_module(name: str) -> bool:
+    """Whether the module called ``name`` is part of the imbjax package."""
+    return name == "imbjax" or name.startswith("imbjax.")
+
+
 def is_imbjax_code(function) -> bool:
     """Whether ``function`` (or the function a ``functools.partial`` wraps) lives in an imbjax module."""
     while isinstance(function, functools.partial):
         function = function.func
-    return methods.is_imbjax_module(getattr(function, "__module__", None) or "")
+    return is_imbjax_module(getattr(function, "__module__", None) or "")
 
 
 def spec_is_imbjax_code(spec: ProgramSpec) -> bool:
     """Whether everything a program of ``spec`` traces is imbjax's own code: its methods registered by
-    imbjax modules (:func:`imbjax.methods.is_built_in`), and its families' builders, model and
+    imbjax (:func:`imbjax.methods.is_built_in`), and its families' builders, model and
     optimizer imbjax functions, the model and optimizer being those imbjax defined under their names."""
     if not all(methods.is_built_in(method) for method in spec.methods):
         return False
-    builders = [FAMILIES.get(method.family) for method in spec.methods]
+    builders = [family_builder(methods.FAMILIES.get(method.family)) for method in spec.methods]
     model, optimizer = models.MODELS.get(spec.model), OPTIMIZERS.get(spec.optimizer)
     return (model is _OWN_MODELS.get(spec.model) and optimizer is _OWN_OPTIMIZERS.get(spec.optimizer)
             and all(piece is not None and is_imbjax_code(piece) for piece in (*builders, model, optimizer)))
@@ -103,7 +109,7 @@ def is_library_module(name: str) -> bool:
     """Whether module ``name`` is imbjax's, Python's own (built in or standard library) or an installed
     package's (under site-packages): code whose version, not whose text, identifies it."""
     top = name.partition(".")[0]
-    if methods.is_imbjax_module(name) or top in sys.builtin_module_names or top in sys.stdlib_module_names:
+    if is_imbjax_module(name) or top in sys.builtin_module_names or top in sys.stdlib_module_names:
         return True
     path = getattr(sys.modules.get(name), "__file__", None)
     return path is not None and any(Path(path).resolve().is_relative_to(folder) for folder in _INSTALLED)
@@ -167,7 +173,7 @@ def describe_code(value, seen: set[int] | None = None) -> str:
     module constant it reads counts too. imbjax's and libraries' functions and classes are their
     qualified names; numbers and strings their ``repr``; arrays their dtype, shape and a hash of their
     bytes; ``functools.partial`` its function and arguments; a wrapper (``jax.jit``,
-    ``functools.wraps``) the function it wraps; dataclass instances (a :class:`~imbjax.methods.Method`)
+    ``functools.wraps``) the function it wraps; dataclass instances (a :class:`~imbjax.engine.method.Method`)
     their class and fields; containers their items; modules their names; an instance of a user's
     class that class and its attributes; any other object its type. An object met again is written
     ``<again>``.
@@ -219,13 +225,18 @@ def user_code_digest(pieces: Mapping[str, object]) -> str:
     return hashlib.sha256(describe_code(dict(pieces)).encode()).hexdigest()[:12]
 
 
-def user_pieces(method: methods.Method, family: Callable | None, model: Callable | None,
+def family_builder(family: Family | None) -> Callable | None:
+    """The builder of ``family``, ``None`` for none."""
+    return None if family is None else family.builder
+
+
+def user_pieces(method: Method, family: Family | None, model: Callable | None,
                 optimizer: Callable | None, loader: Callable | None) -> dict[str, object]:
     """The code of a run that is not imbjax's: ``method`` when it is not a method imbjax registered
     (all its fields: a user's method made of imbjax's pieces is identified by which pieces), and each
     of its family builder, model class, optimizer and data loader that is not an imbjax function
     (:func:`is_imbjax_code`; a ``functools.partial`` counts as the function it wraps)."""
-    registered = {"family": family, "model": model, "optimizer": optimizer, "loader": loader}
+    registered = {"family": family_builder(family), "model": model, "optimizer": optimizer, "loader": loader}
     pieces = {name: piece for name, piece in registered.items() if piece is not None and not is_imbjax_code(piece)}
     return pieces if methods.is_built_in(method) else {"method": method, **pieces}
 

@@ -48,19 +48,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from imbjax import data as datasets
 from imbjax import imbalance, models
 from imbjax import methods as method_registry
-from imbjax.config import base_config, model_choices
+from imbjax.config import base_config, model_choices, program_spec
+from imbjax.engine.program import DeviceData, ProgramSpec, run_program
 from imbjax.models import CONVOLUTIONAL_MODELS
 from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 from imbjax.runtime import is_writer
 from imbjax.sweep import contracts, grid, program_cache, store
 from imbjax.sweep.checkpoint import CHECKPOINT_DIR, PartCheckpoints, abstract
-from imbjax.train import (
-    DeviceData,
-    ProgramSpec,
-    make_program,
-    program_spec,
-    run_program,
-)
 
 
 @dataclasses.dataclass
@@ -211,7 +205,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
         part = slice(i * width, (i + 1) * width)
         return jax.device_put((keys[part], {k: v[part] for k, v in hparams.items()}), sharded)
 
-    program = make_program(spec)
+    program = method_registry.make_program(spec)
     compiled = _Compiled(spec, layout, sharded)
     compiled_over_runs = functools.partial(over_runs, mesh=mesh, layout=layout)
 
@@ -262,7 +256,7 @@ def _merge(outputs: list[dict], num_runs: int) -> dict[str, np.ndarray]:
 
 def state_bytes(spec: ProgramSpec, data: DeviceData) -> int:
     """Bytes of one run's training state (parameters, optimizer state, weights, method state)."""
-    program = make_program(spec)
+    program = method_registry.make_program(spec)
     hparams = {k: jax.ShapeDtypeStruct((), np.asarray(v).dtype)
                for k, v in grid.stack_hparams((), spec.hparam_defaults()).items()}
     shapes = jax.eval_shape(program.init, data, jax.ShapeDtypeStruct((2,), np.uint32), hparams)

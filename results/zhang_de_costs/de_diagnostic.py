@@ -20,7 +20,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "experiment
 from zhang_de_costs import get_config  # noqa: E402
 
 from imbjax import data as datasets  # noqa: E402
-from imbjax.train import DeviceData, make_program, program_spec  # noqa: E402
+from imbjax.config import program_spec  # noqa: E402
+from imbjax.engine.program import DeviceData  # noqa: E402
+from imbjax.methods import make_program  # noqa: E402
 
 METHODS = ("de_costs", "de_costs_validation")
 RHOS = (10.0, 50.0)

@@ -7,7 +7,7 @@ every example is assigned to the class whose *centre* is nearest in deep-feature
     y_hat(x) = argmin_c || f(x) - mu_c ||_2
 
 Centres are the means over the run's (imbalanced) training subset of the penultimate features of
-the trained network (:func:`imbjax.train.apply_in_batches` over the pool, restricted by the run's
+the trained network (:func:`imbjax.engine.blocks.apply_in_batches` over the pool, restricted by the run's
 mask). With ROS the subset is re-drawn, not changed, and duplicating every example of a class
 equally often leaves its mean unchanged, so the same centres serve both methods.
 
@@ -32,12 +32,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from imbjax.method_library.data_level import method_probabilities
-from imbjax.methods import Method, register, ros_sampler
-from imbjax.train import (
-    Program, ProgramSpec, apply_in_batches, branches, initial_state, model_of, register_family,
-    standard_program, test_metrics,
+from imbjax.engine.blocks import (
+    apply_in_batches,
+    initial_state,
+    method_probabilities,
+    model_of,
+    test_metrics,
 )
+from imbjax.engine.method import Method
+from imbjax.engine.program import Family, Program, ProgramSpec, branches
+from imbjax.methods.standard import ros_sampler, standard_program
 
 Array = jax.Array
 
@@ -76,7 +80,6 @@ def centre_postprocess(logits, ctx):
     return nearest_centre_probabilities(ctx.features, centres, counts)
 
 
-@register_family(FAMILY)
 def category_centres_program(spec: ProgramSpec) -> Program:
     """The standard training loop; the run's training-subset mask is kept as the method state, and
     evaluation predicts with the nearest class centre (see the module docstring)."""
@@ -103,7 +106,11 @@ def category_centres_program(spec: ProgramSpec) -> Program:
     return Program(init, standard.step, evaluate)
 
 
-register(Method("category_centres", postprocess=centre_postprocess, family=FAMILY,
-                reference=f"{ZHANG}: nearest class centre of penultimate features, plain training"))
-register(Method("ros_category_centres", sampler=ros_sampler, postprocess=centre_postprocess, family=FAMILY,
-                reference=f"{ZHANG}: nearest class centre, training with ROS to balance"))
+FAMILIES = (Family(FAMILY, category_centres_program),)
+
+METHODS = (
+    Method("category_centres", postprocess=centre_postprocess, family=FAMILY,
+           reference=f"{ZHANG}: nearest class centre of penultimate features, plain training"),
+    Method("ros_category_centres", sampler=ros_sampler, postprocess=centre_postprocess, family=FAMILY,
+           reference=f"{ZHANG}: nearest class centre, training with ROS to balance"),
+)

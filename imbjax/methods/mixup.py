@@ -1,6 +1,6 @@
 """The mixup family on long-tailed data: input mixup (Zhang et al. 2018), manifold mixup (Verma et al.
 2019), Remix (Chou et al. 2020) and MiSLAS (Zhong et al. 2021). Family ``"mixup"``: one compiled program
-(:func:`imbjax.method_library.stagewise.stagewise_program`); instance-balanced (uniform) sampling in stage 1.
+(:func:`imbjax.methods.stagewise.stagewise_program`); instance-balanced (uniform) sampling in stage 1.
 
 Every network step mixes its batch with a random permutation ``pi`` and ``lam_i ~ Beta(alpha, alpha)``
 drawn per example (:mod:`imbjax.sampling.mixing`; the official codes draw one ``lam`` per batch, our
@@ -43,19 +43,22 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import losses, sampling
-from imbjax.method_library.stagewise import (
-    Mixing, StagePlan, classifier_stage, register_stagewise, scaled_softmax, stagewise_method, stagewise_program,
+from imbjax.engine.program import Family
+from imbjax.methods.stagewise import (
+    Mixing,
+    StagePlan,
+    classifier_stage,
+    scaled_softmax,
+    stagewise_method,
+    stagewise_program,
 )
-from imbjax.methods import ros_sampler
-from imbjax.train import register_family
+from imbjax.methods.standard import ros_sampler
 
 FAMILY = "mixup"
 ZHANG = "Zhang et al. 2018 (mixup, ICLR)"
 VERMA = "Verma et al. 2019 (manifold mixup, ICML)"
 CHOU = "Chou et al. 2020 (Remix, ECCV workshops)"
 ZHONG = "Zhong et al. 2021 (MiSLAS, CVPR)"
-
-register_family(FAMILY, own_batches=True)(stagewise_program)
 
 
 def input_mixing(key, labels, class_counts, hparams) -> Mixing:
@@ -93,24 +96,24 @@ def label_aware_smoothing_mean(logits, labels, ctx):
                                                  shape="concave"))
 
 
-register_stagewise(
-    stagewise_method("mixup", FAMILY, {"mixup_alpha": 1.0}, f"{ZHANG}: input mixup, Beta(1, 1) per example"),
-    StagePlan(mixing=input_mixing))
-register_stagewise(
+FAMILIES = (Family(FAMILY, stagewise_program, own_batches=True),)
+
+METHODS = (
+    stagewise_method("mixup", FAMILY, {"mixup_alpha": 1.0}, f"{ZHANG}: input mixup, Beta(1, 1) per example",
+                     plan=StagePlan(mixing=input_mixing)),
     stagewise_method("manifold_mixup", FAMILY, {"mixup_alpha": 2.0},
-                     f"{VERMA}: mixup of the penultimate features (the only hidden layer imbjax's models expose), "
-                     "Beta(2, 2) per example"),
-    StagePlan(mixing=input_mixing, mixes_features=True))
-register_stagewise(
+                         f"{VERMA}: mixup of the penultimate features (the only hidden layer imbjax's models expose), "
+                         "Beta(2, 2) per example",
+                     plan=StagePlan(mixing=input_mixing, mixes_features=True)),
     stagewise_method("remix", FAMILY, {"mixup_alpha": 1.0, "kappa": 3.0, "remix_tau": 0.5},
-                     f"{CHOU}: input mixup whose label leans to the minority class (kappa 3, tau 0.5)"),
-    StagePlan(mixing=remix_mixing))
-register_stagewise(
+                         f"{CHOU}: input mixup whose label leans to the minority class (kappa 3, tau 0.5)",
+                     plan=StagePlan(mixing=remix_mixing)),
     stagewise_method("mislas", FAMILY,
-                     {"mixup_alpha": 1.0, "stage1_fraction": 200 / 210, "eps_head": 0.3, "eps_tail": 0.0,
-                      "classifier_lr_factor": 0.5, "shift_bn": 1.0},
-                     f"{ZHONG}: mixup, then the classifier and LWS scales re-trained with label-aware smoothing, "
-                     "class-balanced sampling and shifted BatchNorm statistics for the last 10 of 210 epochs",
-                     loss=label_aware_smoothing_mean, postprocess=scaled_softmax),
-    StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=mislas_stage,
-              mixing=input_mixing))
+                         {"mixup_alpha": 1.0, "stage1_fraction": 200 / 210, "eps_head": 0.3, "eps_tail": 0.0,
+                          "classifier_lr_factor": 0.5, "shift_bn": 1.0},
+                         f"{ZHONG}: mixup, then the classifier and LWS scales re-trained with label-aware smoothing, "
+                         "class-balanced sampling and shifted BatchNorm statistics for the last 10 of 210 epochs",
+                         loss=label_aware_smoothing_mean, postprocess=scaled_softmax,
+                     plan=StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=mislas_stage,
+                  mixing=input_mixing)),
+)

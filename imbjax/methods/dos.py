@@ -51,7 +51,7 @@ choices below are ours and each is a parameter or named:
   MAX_WEIGHT_VECTORS`` with the same vector (our variant; exact up to that rate).
 * **Replication as multiplicity** (our variant): the ``r`` instances of an example enter its loss
   together instead of as ``r`` entries of a larger epoch; in expectation the same, and batches are
-  the baseline's (:func:`imbjax.train.draw_training_indices`, the same key stream, epoch sampling and
+  the baseline's (:func:`imbjax.engine.blocks.draw_training_indices`, the same key stream, epoch sampling and
   augmentation as configured), so runs of one seed see the same examples.
 * **Over-sampling rate** ``oversampling_rate`` (``r`` of every minority class; majority classes
   ``r = 1``): a whole number ``>= 1``, or 0 (the default, our choice) for the class-balancing rate
@@ -74,7 +74,7 @@ kNN within each class of the training subset, :func:`neighbor_targets`), and new
 drawn, at ``init`` and then every ``refresh_steps`` steps inside the run's ``lax.scan``
 (``refresh_steps = 0``, the default, is one epoch of the training subset, ``ceil(n / batch_size)``
 steps: the paper alternates training and target updates). Under ``vmap`` the refresh runs only at steps where some run refreshes
-(:func:`imbjax.train.round_update`). Prediction is the network's softmax.
+(:func:`imbjax.engine.blocks.round_update`). Prediction is the network's softmax.
 
 Hyper-parameters (sweepable; refused before compiling outside ``Method.bounds`` or, for
 ``oversampling_rate`` and ``normalise``, when not whole / not 0 or 1): ``k_minority``,
@@ -92,12 +92,22 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import losses, models
-from imbjax.methods import Method, register, uniform_sampler
-from imbjax.train import (
-    Program, ProgramSpec, apply_in_batches, augment_batch, branches, choose, context, draw_training_indices,
-    forward, gradient_step, initial_state, model_of, refresh_interval, register_family, round_update,
-    standard_program,
+from imbjax.engine.blocks import (
+    apply_in_batches,
+    augment_batch,
+    context,
+    draw_training_indices,
+    forward,
+    gradient_step,
+    initial_state,
+    model_of,
+    refresh_interval,
+    round_update,
 )
+from imbjax.engine.method import Method, uniform_sampler
+from imbjax.engine.program import Family, Program, ProgramSpec, branches, choose
+from imbjax.engine.streams import stream_key
+from imbjax.methods.standard import standard_program
 
 Array = jax.Array
 
@@ -107,8 +117,6 @@ FAMILY = "dos"
 MAX_NEIGHBORS = 10
 #: Distinct weight vectors per example (static); higher over-sampling rates reuse them cyclically.
 MAX_WEIGHT_VECTORS = 10
-#: Folded into a run's key for the weight vectors' stream.
-WEIGHT_STREAM = 11
 
 
 class DOSState(NamedTuple):
@@ -306,9 +314,8 @@ def largest_class(spec: ProgramSpec, num_pool: int) -> int:
     return spec.n_max if spec.n_max > 0 and spec.profile != "natural" else num_pool
 
 
-@register_family(FAMILY)
 def dos_program(spec: ProgramSpec) -> Program:
-    """The run's batches (:func:`imbjax.train.draw_training_indices`, augmented as configured), each
+    """The run's batches (:func:`imbjax.engine.blocks.draw_training_indices`, augmented as configured), each
     example with its stored in-class neighbour targets and weight vectors; the method's loss (DOS's);
     features and neighbours refreshed every ``refresh_steps``."""
     model = model_of(spec)
@@ -335,7 +342,7 @@ def dos_program(spec: ProgramSpec) -> Program:
         embeddings, neighbors = refresh(None, refresh_inputs(data, state, hparams, members))
         steps = refresh_interval(hparams["refresh_steps"], jnp.sum(state.class_counts), spec.batch_size)
         return state._replace(extra=DOSState(members, embeddings, neighbors, steps,
-                                             jax.random.fold_in(key, WEIGHT_STREAM)))
+                                             stream_key(key, "dos_weights")))
 
     def train_step(data, hparams, state):
         extra = state.extra
@@ -363,14 +370,18 @@ def dos_program(spec: ProgramSpec) -> Program:
     return Program(init, train_step, standard_program(spec).evaluate)
 
 
-register(Method(
-    "dos", loss=dos_loss, sampler=uniform_sampler, family=FAMILY,
-    hparams={"k_minority": 5.0, "k_majority": 0.0, "oversampling_rate": 0.0, "micro_cluster_weight": 1.0,
-             "target_weight": 1.0, "normalise": 0.0, "refresh_steps": 0.0},
-    bounds={"k_minority": (0.0, MAX_NEIGHBORS), "k_majority": (0.0, MAX_NEIGHBORS),
-            "oversampling_rate": (0.0, math.inf), "micro_cluster_weight": (0.0, math.inf),
-            "target_weight": (0.0, math.inf), "normalise": (0.0, 1.0), "refresh_steps": (0.0, math.inf)},
-    check_setting=check_setting,
-    reference=f"{ANDO}: minority examples overloaded r times (r = class-balancing rate) with k = 5 in-class "
-              "feature-space neighbours and random simplex weights; micro-cluster loss + rho-weighted CE over "
-              "the targets; targets refreshed every epoch"))
+FAMILIES = (Family(FAMILY, dos_program),)
+
+METHODS = (
+    Method(
+        "dos", loss=dos_loss, sampler=uniform_sampler, family=FAMILY,
+        hparams={"k_minority": 5.0, "k_majority": 0.0, "oversampling_rate": 0.0, "micro_cluster_weight": 1.0,
+        "target_weight": 1.0, "normalise": 0.0, "refresh_steps": 0.0},
+        bounds={"k_minority": (0.0, MAX_NEIGHBORS), "k_majority": (0.0, MAX_NEIGHBORS),
+       "oversampling_rate": (0.0, math.inf), "micro_cluster_weight": (0.0, math.inf),
+       "target_weight": (0.0, math.inf), "normalise": (0.0, 1.0), "refresh_steps": (0.0, math.inf)},
+        check_setting=check_setting,
+        reference=f"{ANDO}: minority examples overloaded r times (r = class-balancing rate) with k = 5 in-class "
+         "feature-space neighbours and random simplex weights; micro-cluster loss + rho-weighted CE over "
+         "the targets; targets refreshed every epoch"),
+)

@@ -1,6 +1,6 @@
 """Decoupled long-tail training: Kang et al. 2020's classifier re-balancing (cRT, tau-normalisation, LWS),
 Cao et al. 2019's deferred re-sampling (DRS) and Alshammari et al. 2022's weight balancing. Family
-``"decoupling"``: one compiled program (:func:`imbjax.method_library.stagewise.stagewise_program`), stage 1
+``"decoupling"``: one compiled program (:func:`imbjax.methods.stagewise.stagewise_program`), stage 1
 plain cross-entropy with instance-balanced (uniform) sampling for every method; the switch ``T =
 round(fraction * num_steps)`` replaces the papers' epochs.
 
@@ -51,19 +51,21 @@ from __future__ import annotations
 import jax
 
 from imbjax import losses
-from imbjax.method_library.losses import class_balanced_ce_mean
-from imbjax.method_library.stagewise import (
-    StagePlan, classifier_stage, register_stagewise, scaled_softmax, stagewise_method, stagewise_program,
+from imbjax.engine.program import Family
+from imbjax.methods.loss_methods import class_balanced_ce_mean
+from imbjax.methods.stagewise import (
+    StagePlan,
+    classifier_stage,
+    scaled_softmax,
+    stagewise_method,
+    stagewise_program,
 )
-from imbjax.methods import ros_sampler
-from imbjax.train import register_family
+from imbjax.methods.standard import ros_sampler
 
 FAMILY = "decoupling"
 KANG = "Kang et al. 2020 (decoupling representation and classifier, ICLR)"
 CAO = "Cao et al. 2019 (LDAM-DRW, NeurIPS): deferred re-sampling"
 ALSHAMMARI = "Alshammari et al. 2022 (long-tailed recognition via weight balancing, CVPR)"
-
-register_family(FAMILY, own_batches=True)(stagewise_program)
 
 
 def stage1_fraction(hparams):
@@ -100,37 +102,36 @@ def weight_balancing_stage(hparams):
 def tau_normalized_softmax(logits, ctx):
     """``softmax(h W_tau)``, ``W_tau = tau_normalize(W, hparams["tau"])``, no bias: the tau-normalised
     classifier of the penultimate features ``h = ctx.features`` (``ctx.extra``: the
-    :class:`~imbjax.method_library.stagewise.Classifier`)."""
+    :class:`~imbjax.methods.stagewise.Classifier`)."""
     del logits
     kernel = losses.tau_normalize(ctx.extra.head["kernel"], ctx.hparams["tau"])
     return jax.nn.softmax(ctx.features @ kernel, axis=-1)
 
 
-register_stagewise(
+FAMILIES = (Family(FAMILY, stagewise_program, own_batches=True),)
+
+METHODS = (
     stagewise_method("crt", FAMILY, {"stage1_fraction": 0.9, "shift_bn": 0.0, "classifier_lr_factor": 1.0},
-                     f"{KANG}: cRT, the classifier re-initialised and re-trained with class-balanced sampling on "
-                     "frozen features for the last 10% of the steps (10 of 100 epochs)"),
-    StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=crt_stage,
-              reinitialises_head=True))
-register_stagewise(
+                         f"{KANG}: cRT, the classifier re-initialised and re-trained with class-balanced sampling on "
+                         "frozen features for the last 10% of the steps (10 of 100 epochs)",
+                     plan=StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=crt_stage,
+                  reinitialises_head=True)),
     stagewise_method("tau_norm", FAMILY, {"tau": 1.0}, f"{KANG}: joint training, then the tau-normalised "
-                     "classifier w_j / ||w_j||^tau without bias (tau to select on validation)",
-                     postprocess=tau_normalized_softmax),
-    StagePlan())
-register_stagewise(
+                         "classifier w_j / ||w_j||^tau without bias (tau to select on validation)",
+                         postprocess=tau_normalized_softmax,
+                     plan=StagePlan()),
     stagewise_method("lws", FAMILY, {"stage1_fraction": 90 / 95, "shift_bn": 0.0, "classifier_lr_factor": 1.0},
-                     f"{KANG}: LWS, per-class scales of the frozen classifier learned with class-balanced "
-                     "sampling for the last 5 of 95 epochs", postprocess=scaled_softmax),
-    StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=lws_stage))
-register_stagewise(
+                         f"{KANG}: LWS, per-class scales of the frozen classifier learned with class-balanced "
+                         "sampling for the last 5 of 95 epochs", postprocess=scaled_softmax,
+                     plan=StagePlan(stage1_fraction=stage1_fraction, second_sampler=ros_sampler, classifier=lws_stage)),
     stagewise_method("drs", FAMILY, {"drs_start": 0.8},
-                     f"{CAO}, instance sampling, then class-balanced sampling from 80% of the steps"),
-    StagePlan(stage1_fraction=drs_start, second_sampler=ros_sampler))
-register_stagewise(
+                         f"{CAO}, instance sampling, then class-balanced sampling from 80% of the steps",
+                     plan=StagePlan(stage1_fraction=drs_start, second_sampler=ros_sampler)),
     stagewise_method("weight_balancing", FAMILY,
-                     {"stage1_fraction": 320 / 330, "classifier_weight_decay": 0.1, "maxnorm_fraction": 0.1,
-                      "beta": 0.9999, "shift_bn": 1.0, "classifier_lr_factor": 1.0},
-                     f"{ALSHAMMARI}: CE with the run's weight decay, then the classifier alone with class-balanced "
-                     "CE, weight decay 0.1 and MaxNorm (radius fraction 0.1) for the last 10 of 330 epochs",
-                     loss=class_balanced_ce_mean),
-    StagePlan(stage1_fraction=stage1_fraction, classifier=weight_balancing_stage))
+                         {"stage1_fraction": 320 / 330, "classifier_weight_decay": 0.1, "maxnorm_fraction": 0.1,
+                          "beta": 0.9999, "shift_bn": 1.0, "classifier_lr_factor": 1.0},
+                         f"{ALSHAMMARI}: CE with the run's weight decay, then the classifier alone with class-balanced "
+                         "CE, weight decay 0.1 and MaxNorm (radius fraction 0.1) for the last 10 of 330 epochs",
+                         loss=class_balanced_ce_mean,
+                     plan=StagePlan(stage1_fraction=stage1_fraction, classifier=weight_balancing_stage)),
+)

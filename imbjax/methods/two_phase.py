@@ -34,7 +34,7 @@ Methods (hyper-parameters are sweepable scalars):
 Valid ranges (``Method.bounds``, checked for every swept value before compiling): ``phase1_fraction``
 in [0, 1], ``finetune_lr_factor`` > 0, ``finetune_head_only`` in [0, 1] (read as a switch: > 0.5
 is output layer only), ``threshold_n`` >= 1. A program given other values (e.g. through
-:func:`imbjax.train.make_train`, which does not check bounds) clips ``phase1_fraction`` to [0, 1]
+:func:`imbjax.config.make_train`, which does not check bounds) clips ``phase1_fraction`` to [0, 1]
 and ``threshold_n`` to at least 1.
 """
 from __future__ import annotations
@@ -45,14 +45,20 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax.imbalance import subset_mask
-from imbjax.method_library.data_level import draw_batch_with, method_loss, output_layer_mask
-from imbjax.methods import BUDA, Method, register, ros_sampler, rus_sampler
-from imbjax.sampling import threshold_n_counts, uniform_weights
-from imbjax.train import (
-    Program, ProgramSpec, branches, gradient_step, init_optimizer, initial_state, model_of, register_family,
-    standard_program,
+from imbjax.engine.blocks import (
+    draw_batch_with,
+    gradient_step,
+    init_optimizer,
+    initial_state,
+    method_loss,
+    model_of,
+    output_layer_mask,
 )
+from imbjax.engine.method import Method
+from imbjax.engine.program import Family, Program, ProgramSpec, branches
+from imbjax.imbalance import subset_mask
+from imbjax.methods.standard import BUDA, ros_sampler, rus_sampler, standard_program
+from imbjax.sampling import threshold_n_counts, uniform_weights
 
 Array = jax.Array
 
@@ -94,7 +100,6 @@ def threshold_n_sampler(key, labels, mask, ctx):
     return subset_mask(key, labels, counts, pool=mask).astype(jnp.float32)
 
 
-@register_family(FAMILY, own_batches=True)
 def two_phase_program(spec: ProgramSpec) -> Program:
     """Pre-train on the method's sampler, fine-tune on all data from step T1 (see the module docstring).
     Evaluation is the standard one (the method's post-processing of the test logits)."""
@@ -136,12 +141,17 @@ def two_phase_method(name: str, sampler, hparams: dict[str, float], reference: s
 
 BUDA_DEFAULTS = {"phase1_fraction": 0.5, "finetune_lr_factor": 0.1, "finetune_head_only": 1.0}
 
-register(two_phase_method("two_phase_ros", ros_sampler, dict(BUDA_DEFAULTS),
-                          f"{BUDA} (method C): ROS pre-training, output-layer fine-tuning at 0.1x lr"))
-register(two_phase_method("two_phase_rus", rus_sampler, dict(BUDA_DEFAULTS),
-                          f"{BUDA} (method D): RUS pre-training, output-layer fine-tuning at 0.1x lr"))
-register(two_phase_method("two_phase_threshold_n", threshold_n_sampler,
-                          {"phase1_fraction": 0.5, "threshold_n": 5000.0, "finetune_lr_factor": 0.1,
-                           "finetune_head_only": 0.0},
-                          f"{LEE}: pre-training on classes under-sampled to at most N = 5000, "
-                          "whole-network fine-tuning on all data", check_setting=check_threshold_n))
+
+FAMILIES = (Family(FAMILY, two_phase_program, own_batches=True),)
+
+METHODS = (
+    two_phase_method("two_phase_ros", ros_sampler, dict(BUDA_DEFAULTS),
+                     f"{BUDA} (method C): ROS pre-training, output-layer fine-tuning at 0.1x lr"),
+    two_phase_method("two_phase_rus", rus_sampler, dict(BUDA_DEFAULTS),
+                     f"{BUDA} (method D): RUS pre-training, output-layer fine-tuning at 0.1x lr"),
+    two_phase_method("two_phase_threshold_n", threshold_n_sampler,
+                     {"phase1_fraction": 0.5, "threshold_n": 5000.0, "finetune_lr_factor": 0.1,
+                      "finetune_head_only": 0.0},
+                     f"{LEE}: pre-training on classes under-sampled to at most N = 5000, "
+                     "whole-network fine-tuning on all data", check_setting=check_threshold_n),
+)

@@ -1,6 +1,5 @@
-"""Registers the loss-based methods: focal, MSE/MFE/MSFE, class-balanced, LDAM(-DRW), logit adjustment,
-balanced softmax, and the long-tail losses of the 2020s: VS, IB, LADE and GCL. Importing this module adds
-them to :mod:`imbjax.methods`' registry.
+"""The loss-based methods (``METHODS``): focal, MSE/MFE/MSFE, class-balanced, LDAM(-DRW), logit
+adjustment, balanced softmax, and the long-tail losses of the 2020s: VS, IB, LADE and GCL.
 
 Every method here trains with the standard loop (family ``"standard"``); only the loss and, for the
 post-hoc, the squared-error, the LDAM and the GCL methods, the prediction probabilities differ. LDAM,
@@ -21,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import losses
-from imbjax.methods import Method, mean_ce, register
+from imbjax.engine.method import Method, mean_ce
+from imbjax.engine.streams import stream_key
 
 LIN = "Lin et al. 2017 (RetinaNet focal loss), survey Eq. 16"
 WANG_2016 = "Wang et al. 2016 (IJCNN), survey Eqs. 12-15"
@@ -160,66 +160,65 @@ def lade_batch_loss(logits, labels, ctx):
                             remine_lambda=ctx.hparams["remine_lambda"])
 
 
-#: Folded into the run's key to draw GCL's noise (its own stream beside the batch draws).
-GCL_NOISE_STREAM = 2022
-
-
 def gcl_mean(logits, labels, ctx):
     """GCL's stage-1 loss on the cosine classifier's outputs: the batch mean of
     :func:`imbjax.losses.gcl_loss` with margin 0 and ``gamma = 0`` (the official backbone stage's
     ``m = 0``, CE), ``s = hparams["scale"]``, ``noise_mul = hparams["noise_mul"]``. The step's noise
     ``delta`` is drawn from the run's key at this step (``ctx.key``), so every run and step draws its own."""
-    key = jax.random.fold_in(ctx.key, GCL_NOISE_STREAM)
+    key = stream_key(ctx.key, "gcl_noise")
     return jnp.mean(losses.gcl_loss(logits, labels, class_counts=ctx.class_counts, key=key,
                                     noise_mul=ctx.hparams["noise_mul"], scale=ctx.hparams["scale"]))
 
 
-register(Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 1.0},
-                bounds={"gamma": (0.0, math.inf), "alpha": (1e-6, math.inf)},
-                reference=f"{LIN}; softmax form, weight alpha on minority classes and 1 on the others "
-                          "(alpha = 1: no weighting; Lin et al.'s alpha = 0.25 is alpha = 1/3 here)"))
-register(Method("mse", loss=mse_mean, postprocess=sigmoid_probabilities,
-                reference=f"{WANG_2016}: the MSE baseline, sigmoid outputs"))
-register(Method("mfe", loss=mfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MFE, Eq. 14"))
-register(Method("msfe", loss=msfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MSFE, Eq. 15"))
-register(Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, bounds={"beta": (0.0, 1 - 1e-12)},
-                reference=f"{CUI}; softmax CE"))
-register(Method("cb_focal", loss=class_balanced_focal_mean, hparams={"beta": 0.9999, "gamma": 1.0},
-                bounds={"beta": (0.0, 1 - 1e-12), "gamma": (0.0, math.inf)},
-                reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"))
 #: LDAM's model: the cosine classifier of Cao et al.'s code (``NormedLinear``, ``use_norm=True`` for LDAM).
 COSINE_HEAD = MappingProxyType({"head": "cosine"})
 
-register(Method("ldam", loss=ldam_mean, postprocess=ldam_probabilities, hparams={"max_margin": 0.5, "scale": 30.0},
-                bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
-                reference=f"{CAO}; LDAM without re-weighting, cosine classifier"))
-register(Method("ldam_drw", loss=ldam_drw_mean, postprocess=ldam_probabilities,
-                hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
-                bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf), "drw_start": (0.0, 1.0),
-                        "beta": (0.0, 1 - 1e-12)}, model_kwargs=COSINE_HEAD,
-                reference=f"{CAO}; cosine classifier, class-balanced re-weighting from 80% of the steps "
-                          "(epoch 160 of 200)"))
-register(Method("logit_adjusted", loss=logit_adjusted_mean, hparams={"tau": 1.0},
-                reference=f"{MENON}; logit-adjusted loss, plain softmax at test time"))
-register(Method("logit_adjust_posthoc", loss=mean_ce, postprocess=logit_adjusted_probabilities,
-                hparams={"tau": 1.0}, reference=f"{MENON}; CE training, post-hoc logit adjustment"))
-register(Method("balanced_softmax", loss=balanced_softmax_mean, reference=f"{REN}; plain softmax at test time"))
-register(Method("vs", loss=vs_mean, hparams={"gamma": 0.2, "tau": 1.0},
-                bounds={"gamma": (0.0, math.inf), "tau": (0.0, math.inf)},
-                reference=f"{KINI}; gamma 0.2, tau 1 (issue 18's defaults; the official script's CLI defaults are "
-                          "gamma 0.3, tau 1); plain softmax at test time"))
-register(Method("ib", loss=ib_mean, hparams={"ib_alpha": 1000.0, "ib_start": 0.5},
-                bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0)},
-                reference=f"{PARK}; plain CE, then the IB loss with inverse-frequency weights from 50% of the "
-                          "steps (epoch 100 of 200); the run's learning-rate schedule throughout (the official "
-                          "script cuts the rate 100x when IB starts)"))
-register(Method("lade", loss=lade_batch_loss, hparams={"lade_weight": 0.1, "remine_lambda": 0.1},
-                bounds={"lade_weight": (0.0, math.inf), "remine_lambda": (0.0, math.inf)},
-                reference=f"{HONG}; LADE-CE + 0.1 LADER, remine_lambda 0.1 (official CIFAR-100-LT config); "
-                          "plain softmax at test time"))
-register(Method("gcl", loss=gcl_mean, postprocess=ldam_probabilities, hparams={"noise_mul": 0.5, "scale": 30.0},
-                bounds={"noise_mul": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
-                reference=f"{LI_2022}; our variant: stage 1 only (GCL loss on a cosine classifier, m 0, s 30, "
-                          "noise_mul 0.5), without its mixup and without stage 2 (classifier re-training "
-                          "with class-balanced sampling and the GCL focal loss); noise shared across runs "
-                          "step by step"))
+
+METHODS = (
+    Method("focal", loss=focal_mean, hparams={"gamma": 2.0, "alpha": 1.0},
+           bounds={"gamma": (0.0, math.inf), "alpha": (1e-6, math.inf)},
+           reference=f"{LIN}; softmax form, weight alpha on minority classes and 1 on the others "
+                     "(alpha = 1: no weighting; Lin et al.'s alpha = 0.25 is alpha = 1/3 here)"),
+    Method("mse", loss=mse_mean, postprocess=sigmoid_probabilities,
+           reference=f"{WANG_2016}: the MSE baseline, sigmoid outputs"),
+    Method("mfe", loss=mfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MFE, Eq. 14"),
+    Method("msfe", loss=msfe, postprocess=sigmoid_probabilities, reference=f"{WANG_2016}: MSFE, Eq. 15"),
+    Method("cb_ce", loss=class_balanced_ce_mean, hparams={"beta": 0.9999}, bounds={"beta": (0.0, 1 - 1e-12)},
+           reference=f"{CUI}; softmax CE"),
+    Method("cb_focal", loss=class_balanced_focal_mean, hparams={"beta": 0.9999, "gamma": 1.0},
+           bounds={"beta": (0.0, 1 - 1e-12), "gamma": (0.0, math.inf)},
+           reference=f"{CUI}; softmax focal (the paper's is sigmoid), gamma from its grid {{0.5, 1, 2}}"),
+    Method("ldam", loss=ldam_mean, postprocess=ldam_probabilities, hparams={"max_margin": 0.5, "scale": 30.0},
+           bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
+           reference=f"{CAO}; LDAM without re-weighting, cosine classifier"),
+    Method("ldam_drw", loss=ldam_drw_mean, postprocess=ldam_probabilities,
+           hparams={"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999},
+           bounds={"max_margin": (0.0, math.inf), "scale": (1e-6, math.inf), "drw_start": (0.0, 1.0),
+                   "beta": (0.0, 1 - 1e-12)}, model_kwargs=COSINE_HEAD,
+           reference=f"{CAO}; cosine classifier, class-balanced re-weighting from 80% of the steps "
+                     "(epoch 160 of 200)"),
+    Method("logit_adjusted", loss=logit_adjusted_mean, hparams={"tau": 1.0},
+           reference=f"{MENON}; logit-adjusted loss, plain softmax at test time"),
+    Method("logit_adjust_posthoc", loss=mean_ce, postprocess=logit_adjusted_probabilities,
+           hparams={"tau": 1.0}, reference=f"{MENON}; CE training, post-hoc logit adjustment"),
+    Method("balanced_softmax", loss=balanced_softmax_mean, reference=f"{REN}; plain softmax at test time"),
+    Method("vs", loss=vs_mean, hparams={"gamma": 0.2, "tau": 1.0},
+           bounds={"gamma": (0.0, math.inf), "tau": (0.0, math.inf)},
+           reference=f"{KINI}; gamma 0.2, tau 1 (issue 18's defaults; the official script's CLI defaults are "
+                     "gamma 0.3, tau 1); plain softmax at test time"),
+    Method("ib", loss=ib_mean, hparams={"ib_alpha": 1000.0, "ib_start": 0.5},
+           bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0)},
+           reference=f"{PARK}; plain CE, then the IB loss with inverse-frequency weights from 50% of the "
+                     "steps (epoch 100 of 200); the run's learning-rate schedule throughout (the official "
+                     "script cuts the rate 100x when IB starts)"),
+    Method("lade", loss=lade_batch_loss, hparams={"lade_weight": 0.1, "remine_lambda": 0.1},
+           bounds={"lade_weight": (0.0, math.inf), "remine_lambda": (0.0, math.inf)},
+           reference=f"{HONG}; LADE-CE + 0.1 LADER, remine_lambda 0.1 (official CIFAR-100-LT config); "
+                     "plain softmax at test time"),
+    Method("gcl", loss=gcl_mean, postprocess=ldam_probabilities, hparams={"noise_mul": 0.5, "scale": 30.0},
+           bounds={"noise_mul": (0.0, math.inf), "scale": (1e-6, math.inf)}, model_kwargs=COSINE_HEAD,
+           reference=f"{LI_2022}; our variant: stage 1 only (GCL loss on a cosine classifier, m 0, s 30, "
+                     "noise_mul 0.5), without its mixup and without stage 2 (classifier re-training "
+                     "with class-balanced sampling and the GCL focal loss); noise shared across runs "
+                     "step by step"),
+)

@@ -36,7 +36,7 @@ Rounds, validation, second model (all inside the run's one ``lax.scan``):
 
 The F1 evaluation passes the whole pool through the network, which would cost a pool pass at
 *every* step once ``lax.cond`` is vmapped over runs (its batched predicate turns it into a
-``select``). :func:`imbjax.train.round_update` therefore batches its condition itself: the vmapped update runs
+``select``). :func:`imbjax.engine.blocks.round_update` therefore batches its condition itself: the vmapped update runs
 only at steps where at least one run ends a round (one all-reduce of a boolean per step when the run
 axis is sharded).
 
@@ -53,14 +53,23 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax.method_library.data_level import draw_batch_with, method_loss, method_probabilities
-from imbjax.methods import Method, register
+from imbjax.engine.blocks import (
+    apply_in_batches,
+    draw_batch_with,
+    gradient_step,
+    init_optimizer,
+    initial_state,
+    method_loss,
+    method_probabilities,
+    model_of,
+    refresh_interval,
+    round_update,
+    test_metrics,
+)
+from imbjax.engine.method import Method
+from imbjax.engine.program import Family, Program, ProgramSpec, branches
 from imbjax.metrics import confusion
 from imbjax.sampling import class_size_weights, dynamic_sample_sizes
-from imbjax.train import (
-    Program, ProgramSpec, apply_in_batches, branches, gradient_step, init_optimizer, initial_state, model_of,
-    refresh_interval, register_family, round_update, test_metrics,
-)
 
 Array = jax.Array
 
@@ -102,7 +111,6 @@ class DynamicState(NamedTuple):
 SAMPLED, PLAIN = "sampled", "plain"
 
 
-@register_family(FAMILY, own_batches=True, batch_norm=False)
 def dynamic_sampling_program(spec: ProgramSpec) -> Program:
     """Two models in one state (``params = {"sampled": ..., "plain": ...}``): the first on batches
     drawn by the Eq. 11 weights, re-computed every round, the second on uniform batches; the
@@ -166,7 +174,11 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
     return Program(init, train_step, evaluate)
 
 
-register(Method("dynamic_sampling", family=FAMILY, needs_validation=True,
-                hparams={"round_steps": 0.0, "ensemble_weight": 0.5},
-                bounds={"round_steps": (0.0, math.inf), "ensemble_weight": (0.0, 1.0)},
-                reference=f"{POUYANFAR}; second model without sampling, probabilities averaged"))
+FAMILIES = (Family(FAMILY, dynamic_sampling_program, own_batches=True, batch_norm=False),)
+
+METHODS = (
+    Method("dynamic_sampling", family=FAMILY, needs_validation=True,
+           hparams={"round_steps": 0.0, "ensemble_weight": 0.5},
+           bounds={"round_steps": (0.0, math.inf), "ensemble_weight": (0.0, 1.0)},
+           reference=f"{POUYANFAR}; second model without sampling, probabilities averaged"),
+)

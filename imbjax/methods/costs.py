@@ -110,16 +110,27 @@ import numpy as np
 from evosax.algorithms import DifferentialEvolution
 
 from imbjax import losses
-from imbjax.method_library.data_level import method_loss
-from imbjax.methods import Method, register
+from imbjax.engine.blocks import (
+    apply_in_batches,
+    draw_training_batch,
+    gradient_step,
+    initial_state,
+    method_loss,
+    model_of,
+    refresh_interval,
+    round_update,
+)
+from imbjax.engine.method import Method
+from imbjax.engine.program import Family, Program, ProgramSpec, branches
+from imbjax.engine.streams import stream_key
+from imbjax.methods.standard import standard_program
 from imbjax.metrics.confusion import (
-    balanced_accuracy_from_counts, confusion_matrix, counts_from_confusion, safe_divide,
+    balanced_accuracy_from_counts,
+    confusion_matrix,
+    counts_from_confusion,
+    safe_divide,
 )
 from imbjax.sampling import draw_batch, ros_weights
-from imbjax.train import (
-    Program, ProgramSpec, apply_in_batches, branches, draw_training_batch, gradient_step, initial_state,
-    model_of, refresh_interval, register_family, round_update, standard_program,
-)
 
 Array = jax.Array
 
@@ -128,10 +139,6 @@ ZHANG_DE = "Zhang et al. (CSDBN-DE; ECS-DBN, IEEE TNNLS 2018), costs evolved by 
 COSEN_FAMILY = "cosen"
 DE_FAMILY = "de_costs"
 DE_MATRIX_FAMILY = "de_costs_matrix"
-# Random streams folded into the run's keys (the subset, initialisation and batch streams stay paired
-# with the other methods' runs of the same seed).
-DE_STREAM = 17
-SEPARABILITY_STREAM = 19
 # Class-balanced examples whose nearest neighbours estimate the separability S (static: a shape).
 SEPARABILITY_ANCHORS = 64
 COST_FORMS = ("vector", "matrix")
@@ -281,7 +288,6 @@ class CoSenState(NamedTuple):
     target: Array
 
 
-@register_family(COSEN_FAMILY)
 def cosen_program(spec: ProgramSpec) -> Program:
     """Alternating updates: network steps on the cost-sensitive loss with the costs fixed (batches drawn
     uniformly from the training subset), and every ``cost_update_steps`` a cost step with the network
@@ -313,7 +319,7 @@ def cosen_program(spec: ProgramSpec) -> Program:
         costs, target = maybe_update_costs(
             due, (extra.costs, extra.target),
             (state.params, data.x_train, data.y_train, state.subset, state.validation, state.class_counts,
-             jax.random.fold_in(state.key, SEPARABILITY_STREAM), jnp.clip(hparams["cost_learning_rate"], 0.0, 1.0)))
+             stream_key(state.key, "cosen_anchors"), jnp.clip(hparams["cost_learning_rate"], 0.0, 1.0)))
         state = state._replace(extra=extra._replace(costs=costs, target=target))
         state, x, y = draw_training_batch(spec, data, state)
         return gradient_step(spec, state, hparams,
@@ -324,14 +330,6 @@ def cosen_program(spec: ProgramSpec) -> Program:
 
 COSEN_HPARAMS = {"cost_learning_rate": 0.5, "cost_update_steps": 0.0}
 COSEN_BOUNDS = {"cost_learning_rate": (1e-6, 1.0), "cost_update_steps": (0.0, math.inf)}
-
-register(Method("cosen", loss=learned_cost_ce, family=COSEN_FAMILY, hparams=COSEN_HPARAMS, bounds=COSEN_BOUNDS,
-                needs_validation=True,
-                reference=f"{KHAN}: cost-sensitive CE, costs learned jointly by alternating updates"))
-register(Method("cosen_hinge", loss=learned_cost_hinge, family=COSEN_FAMILY, hparams=COSEN_HPARAMS,
-                bounds=COSEN_BOUNDS, needs_validation=True,
-                reference=f"{KHAN}: cost-sensitive multi-class hinge loss (costs as log-margins), costs learned "
-                          "jointly by alternating updates"))
 
 
 # --- CSDBN-DE: costs evolved by differential evolution -------------------------------------------------
@@ -443,7 +441,7 @@ def evolve(strategy: DifferentialEvolution, params, key: Array, population: Arra
 
 @dataclasses.dataclass(frozen=True)
 class EvolvedCostMethod(Method):
-    """A :class:`~imbjax.methods.Method` whose costs are evolved by DE (module docstring). Static,
+    """A :class:`~imbjax.engine.method.Method` whose costs are evolved by DE (module docstring). Static,
     shared by the methods of one program: ``population_size`` (at least 4, evosax's minimum), ``rounds``
     and ``generations_per_round`` (at least 1), ``form`` (:data:`COST_FORMS`). Per method:
     ``fitness_set`` (:data:`FITNESS_SETS`; ``"validation"`` needs ``needs_validation=True``)."""
@@ -521,7 +519,7 @@ def de_costs_program(spec: ProgramSpec) -> Program:
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
         spread = hparams["cost_init_range"]
-        population = jax.random.uniform(jax.random.fold_in(key, DE_STREAM), (population_size, strategy.num_dims),
+        population = jax.random.uniform(stream_key(key, "de_population"), (population_size, strategy.num_dims),
                                         minval=-spread, maxval=spread).at[0].set(0.0)
         extra = DEState(jnp.where(on_validation[hparams["method_index"]], state.validation, mask), population,
                         jnp.full(population_size, jnp.inf), jnp.zeros((num_classes, num_classes), jnp.float32),
@@ -551,31 +549,40 @@ def de_costs_program(spec: ProgramSpec) -> Program:
         population, fitness, log_costs, history = maybe_end_round(
             ends, (extra.population, extra.fitness, extra.log_costs, extra.fitness_history),
             (state.params, data.x_train, data.y_train, extra.fitness_mask, round_index,
-             jax.random.fold_in(state.key, DE_STREAM), de_params(strategy, hparams)))
+             stream_key(state.key, "de_population"), de_params(strategy, hparams)))
         return state._replace(extra=extra._replace(population=population, fitness=fitness, log_costs=log_costs,
                                                    fitness_history=history))
 
     return Program(init, train_step, standard_program(spec).evaluate)
 
 
-register_family(DE_FAMILY)(de_costs_program)
-register_family(DE_MATRIX_FAMILY)(de_costs_program)
-
 DE_HPARAMS = {"crossover_rate": 0.9, "differential_weight": 0.8, "cost_init_range": 1.0, "inference_costs": 1.0}
 DE_BOUNDS = {"crossover_rate": (0.0, 1.0), "differential_weight": (0.0, 2.0), "cost_init_range": (0.0, 10.0),
              "inference_costs": (0.0, 1.0)}
 DE_DEVIATIONS = "MLP trained by backpropagation instead of a DBN, DE with fixed rates instead of adaptive DE"
 
-register(EvolvedCostMethod(
-    "de_costs", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_FAMILY,
-    hparams=DE_HPARAMS, bounds=DE_BOUNDS,
-    reference=f"{ZHANG_DE}: a cost per class in the softmax, evolved on training-set G-mean between training "
-              f"rounds and applied at inference; {DE_DEVIATIONS}"))
-register(EvolvedCostMethod(
-    "de_costs_validation", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_FAMILY,
-    hparams=DE_HPARAMS, bounds=DE_BOUNDS, fitness_set="validation", needs_validation=True,
-    reference=f"{ZHANG_DE}; our variant: fitness on the shared validation part instead of the training set"))
-register(EvolvedCostMethod(
-    "de_costs_matrix", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_MATRIX_FAMILY,
-    hparams=DE_HPARAMS, bounds=DE_BOUNDS, form="matrix",
-    reference=f"{ZHANG_DE}; variant: a full C x C cost matrix (C (C - 1) evolved numbers)"))
+
+FAMILIES = (Family(COSEN_FAMILY, cosen_program), Family(DE_FAMILY, de_costs_program), Family(DE_MATRIX_FAMILY, de_costs_program))
+
+METHODS = (
+    Method("cosen", loss=learned_cost_ce, family=COSEN_FAMILY, hparams=COSEN_HPARAMS, bounds=COSEN_BOUNDS,
+           needs_validation=True,
+           reference=f"{KHAN}: cost-sensitive CE, costs learned jointly by alternating updates"),
+    Method("cosen_hinge", loss=learned_cost_hinge, family=COSEN_FAMILY, hparams=COSEN_HPARAMS,
+           bounds=COSEN_BOUNDS, needs_validation=True,
+           reference=f"{KHAN}: cost-sensitive multi-class hinge loss (costs as log-margins), costs learned "
+                     "jointly by alternating updates"),
+    EvolvedCostMethod(
+        "de_costs", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_FAMILY,
+        hparams=DE_HPARAMS, bounds=DE_BOUNDS,
+        reference=f"{ZHANG_DE}: a cost per class in the softmax, evolved on training-set G-mean between training "
+         f"rounds and applied at inference; {DE_DEVIATIONS}"),
+    EvolvedCostMethod(
+        "de_costs_validation", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_FAMILY,
+        hparams=DE_HPARAMS, bounds=DE_BOUNDS, fitness_set="validation", needs_validation=True,
+        reference=f"{ZHANG_DE}; our variant: fitness on the shared validation part instead of the training set"),
+    EvolvedCostMethod(
+        "de_costs_matrix", loss=learned_cost_ce, postprocess=min_expected_cost_postprocess, family=DE_MATRIX_FAMILY,
+        hparams=DE_HPARAMS, bounds=DE_BOUNDS, form="matrix",
+        reference=f"{ZHANG_DE}; variant: a full C x C cost matrix (C (C - 1) evolved numbers)"),
+)

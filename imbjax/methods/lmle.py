@@ -67,19 +67,26 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax.methods import Method, register, ros_sampler
-from imbjax.sampling import class_kmeans, draw_batch
-from imbjax.train import (
-    FAMILIES, Program, ProgramSpec, apply_in_batches, branches, choose, context, forward, gradient_step,
-    initial_state, model_of, refresh_interval, register_family, round_update, test_metrics,
+from imbjax.engine.blocks import (
+    apply_in_batches,
+    context,
+    forward,
+    gradient_step,
+    initial_state,
+    model_of,
+    refresh_interval,
+    round_update,
+    test_metrics,
 )
+from imbjax.engine.method import Method
+from imbjax.engine.program import Family, Program, ProgramSpec, branches, choose
+from imbjax.engine.streams import stream_key
+from imbjax.methods.standard import ros_sampler
+from imbjax.sampling import class_kmeans, draw_batch
 
 Array = jax.Array
 
 HUANG = "Huang, Li, Loy & Tang 2016 (CVPR), large margin local embedding (LMLE)"
-# The random stream of the k-means initialisations, folded into the run's seed key (the subset,
-# initialisation and batch streams stay those of the other methods' runs with the same seed).
-CLUSTER_STREAM = 13
 KMEANS_ITERS = 10
 ANCHOR, CLUSTER_FARTHEST, OTHER_CLUSTER_NEAREST, CLASS_FARTHEST, NEGATIVE_NEAREST = range(5)
 
@@ -257,7 +264,7 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
 
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
-        cluster_key = jax.random.fold_in(key, CLUSTER_STREAM)
+        cluster_key = stream_key(key, "lmle_clusters")
         clusters = recluster(None, (state.params, data.x_train, data.y_train, mask, jax.random.fold_in(cluster_key, 0)))
         steps = refresh_interval(hparams["refresh_steps"], jnp.sum(state.class_counts), spec.batch_size)
         return state._replace(extra=LMLEState(mask, clusters, steps, cluster_key))
@@ -299,13 +306,10 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
     return Program(init, train_step, evaluate)
 
 
-def lmle_family(num_clusters: int) -> str:
-    """The family (training program) of LMLE with ``num_clusters`` clusters per class, registered
-    with :func:`imbjax.train.register_family` on first use."""
-    name = f"lmle_{num_clusters}_clusters"
-    if name not in FAMILIES:
-        register_family(name, own_batches=True)(functools.partial(lmle_program, num_clusters=num_clusters))
-    return name
+def lmle_family(num_clusters: int) -> Family:
+    """The family (training program) of LMLE with ``num_clusters`` clusters per class."""
+    return Family(f"lmle_{num_clusters}_clusters", functools.partial(lmle_program, num_clusters=num_clusters),
+                  own_batches=True)
 
 
 HPARAMS = {"margin_cluster": 0.2, "margin_class": 0.2, "margin_negative": 0.2, "refresh_steps": 0.0,
@@ -316,13 +320,18 @@ BOUNDS = {"margin_cluster": (0.0, 4.0), "margin_class": (0.0, 4.0), "margin_nega
 
 def lmle_method(name: str, *, num_clusters: int, knn_neighbors: int, reference: str) -> Method:
     """An LMLE method with ``num_clusters`` k-means clusters per class and ``knn_neighbors``
-    centroids in its cluster-wise kNN (both static)."""
+    centroids in its cluster-wise kNN (both static); its family is ``lmle_family(num_clusters)``, which
+    :data:`FAMILIES` must hold."""
     return Method(name, loss=lmle_loss, sampler=ros_sampler,
                   postprocess=functools.partial(cluster_knn_postprocess, knn_neighbors=knn_neighbors),
-                  hparams=dict(HPARAMS), bounds=dict(BOUNDS), family=lmle_family(num_clusters),
+                  hparams=dict(HPARAMS), bounds=dict(BOUNDS), family=lmle_family(num_clusters).name,
                   reference=reference)
 
 
-register(lmle_method("lmle", num_clusters=4, knn_neighbors=5,
-                     reference=f"{HUANG}: quintuplets from 4 k-means clusters per class, triple-header hinge "
-                               "loss, cluster-wise kNN over 5 centroids; re-clustered every epoch"))
+FAMILIES = (lmle_family(4),)
+
+METHODS = (
+    lmle_method("lmle", num_clusters=4, knn_neighbors=5,
+                reference=f"{HUANG}: quintuplets from 4 k-means clusters per class, triple-header hinge "
+                          "loss, cluster-wise kNN over 5 centroids; re-clustered every epoch"),
+)

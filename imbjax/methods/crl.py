@@ -54,10 +54,9 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import losses
-from imbjax.methods import Method, register
-from imbjax.train import (
-    register_family, standard_program,
-)
+from imbjax.engine.method import Method
+from imbjax.engine.program import Family
+from imbjax.methods.standard import standard_program
 
 Array = jax.Array
 
@@ -164,8 +163,12 @@ def _method_loss(level: str):
 HPARAMS = {"eta": 0.01, "margin": 1.0, "top_k": 25.0}
 BOUNDS = {"eta": (0.0, math.inf), "margin": (0.0, math.inf), "top_k": (1.0, math.inf)}
 
-register_family(FAMILY)(standard_program)
-register(Method("crl", loss=_method_loss("class"), hparams=HPARAMS, bounds=BOUNDS, family=FAMILY,
-                reference=f"{DONG}; class-level hard mining, triplet ranking on penultimate features"))
-register(Method("crl_instance", loss=_method_loss("instance"), hparams=HPARAMS, bounds=BOUNDS, family=FAMILY,
-                reference=f"{DONG}; instance-level hard mining, triplet ranking on penultimate features"))
+
+FAMILIES = (Family(FAMILY, standard_program),)
+
+METHODS = (
+    Method("crl", loss=_method_loss("class"), hparams=HPARAMS, bounds=BOUNDS, family=FAMILY,
+           reference=f"{DONG}; class-level hard mining, triplet ranking on penultimate features"),
+    Method("crl_instance", loss=_method_loss("instance"), hparams=HPARAMS, bounds=BOUNDS, family=FAMILY,
+           reference=f"{DONG}; instance-level hard mining, triplet ranking on penultimate features"),
+)

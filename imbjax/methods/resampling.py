@@ -42,24 +42,38 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from imbjax.method_library.data_level import method_loss
-from imbjax.methods import Method, register, uniform_sampler
+from imbjax.engine.blocks import (
+    context,
+    gradient_step,
+    initial_state,
+    method_loss,
+    model_of,
+)
+from imbjax.engine.method import Method, uniform_sampler
+from imbjax.engine.program import (
+    Branches,
+    Family,
+    Program,
+    ProgramSpec,
+    branches,
+    choose,
+)
+from imbjax.engine.streams import stream_key
+from imbjax.methods.standard import standard_program
 from imbjax.sampling import (
-    borderline_smote, cluster_oversample, draw_batch, enn_mask, nearmiss1_mask, tomek_mask,
+    borderline_smote,
+    cluster_oversample,
+    draw_batch,
+    enn_mask,
+    nearmiss1_mask,
+    tomek_mask,
 )
 from imbjax.sampling.smote import SyntheticSamples, smote
 from imbjax.sampling.strategy import targeted_classes
-from imbjax.train import (
-    Branches, Program, ProgramSpec, branches, choose, context, gradient_step, initial_state, model_of,
-    register_family, standard_program,
-)
 
 Array = jax.Array
 
 FAMILY = "resampling"
-# The random stream of the resampling, folded into the run's seed key (the subset, initialisation
-# and batch streams stay those of the other methods' runs with the same seed).
-RESAMPLING_STREAM = 7
 CHAWLA = "Chawla et al. 2002 (SMOTE)"
 HAN = "Han, Wang & Mao 2005 (Borderline-SMOTE)"
 JO = "Jo & Japkowicz 2004 (cluster-based over-sampling)"
@@ -173,7 +187,6 @@ def synthetic_buffer_size(spec: ProgramSpec) -> int:
     return (spec.num_classes - 1) * spec.n_max
 
 
-@register_family(FAMILY, own_batches=True)
 def resampling_program(spec: ProgramSpec) -> Program:
     """Resample once at ``init`` (the method's resampler), then train on uniform draws from the kept
     pool examples and the synthetic buffer (see the module docstring)."""
@@ -188,7 +201,7 @@ def resampling_program(spec: ProgramSpec) -> Program:
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, uniform)
         pool_inputs = data.x_train.reshape(data.x_train.shape[0], -1).astype(jnp.float32)
-        resampled = choose(resamplers, hparams["method_index"], jax.random.fold_in(key, RESAMPLING_STREAM),
+        resampled = choose(resamplers, hparams["method_index"], stream_key(key, "resampling"),
                            data.y_train, mask, context(spec, state, hparams, pool_inputs))
         synthetic = resampled.synthetic
         weights = jnp.concatenate([resampled.pool_weights, synthetic.valid.astype(jnp.float32)])
@@ -225,22 +238,26 @@ def resampling_method(name: str, resampler, hparams_and_bounds, reference: str) 
                   reference=reference)
 
 
-register(resampling_method("smote", functools.partial(smote_resampler, k_neighbors=5), OVERSAMPLING,
-                           f"{CHAWLA}; k = 5, to balance (imblearn defaults)"))
-register(resampling_method(
-    "borderline_smote",
-    functools.partial(borderline_smote_resampler, kind="borderline-1", k_neighbors=5, m_neighbors=10),
-    OVERSAMPLING, f"{HAN}; borderline-1, k = 5, m = 10, to balance (imblearn defaults)"))
-register(resampling_method(
-    "borderline_smote2",
-    functools.partial(borderline_smote_resampler, kind="borderline-2", k_neighbors=5, m_neighbors=10),
-    OVERSAMPLING, f"{HAN}; borderline-2, k = 5, m = 10, to balance (imblearn defaults)"))
-register(resampling_method(
-    "cluster_oversampling", functools.partial(cluster_oversampling_resampler, num_clusters=3, method="ros"),
-    OVERSAMPLING, f"{JO}; 3 k-means clusters per class, random over-sampling into the smallest clusters"))
-register(resampling_method("nearmiss1", functools.partial(nearmiss1_resampler, n_neighbors=3), UNDERSAMPLING,
-                           f"{MANI}; NearMiss-1, 3 neighbours, to balance (imblearn defaults)"))
-register(resampling_method("tomek", tomek_resampler, NO_HPARAMS,
-                           f"{TOMEK}; links removed from every class but the minority (imblearn 'auto')"))
-register(resampling_method("enn", functools.partial(enn_resampler, n_neighbors=3), NO_HPARAMS,
-                           f"{WILSON}; 3 neighbours, kind_sel 'all', every class but the minority"))
+FAMILIES = (Family(FAMILY, resampling_program, own_batches=True),)
+
+METHODS = (
+    resampling_method("smote", functools.partial(smote_resampler, k_neighbors=5), OVERSAMPLING,
+                      f"{CHAWLA}; k = 5, to balance (imblearn defaults)"),
+    resampling_method(
+        "borderline_smote",
+        functools.partial(borderline_smote_resampler, kind="borderline-1", k_neighbors=5, m_neighbors=10),
+        OVERSAMPLING, f"{HAN}; borderline-1, k = 5, m = 10, to balance (imblearn defaults)"),
+    resampling_method(
+        "borderline_smote2",
+        functools.partial(borderline_smote_resampler, kind="borderline-2", k_neighbors=5, m_neighbors=10),
+        OVERSAMPLING, f"{HAN}; borderline-2, k = 5, m = 10, to balance (imblearn defaults)"),
+    resampling_method(
+        "cluster_oversampling", functools.partial(cluster_oversampling_resampler, num_clusters=3, method="ros"),
+        OVERSAMPLING, f"{JO}; 3 k-means clusters per class, random over-sampling into the smallest clusters"),
+    resampling_method("nearmiss1", functools.partial(nearmiss1_resampler, n_neighbors=3), UNDERSAMPLING,
+                      f"{MANI}; NearMiss-1, 3 neighbours, to balance (imblearn defaults)"),
+    resampling_method("tomek", tomek_resampler, NO_HPARAMS,
+                      f"{TOMEK}; links removed from every class but the minority (imblearn 'auto')"),
+    resampling_method("enn", functools.partial(enn_resampler, n_neighbors=3), NO_HPARAMS,
+                      f"{WILSON}; 3 neighbours, kind_sel 'all', every class but the minority"),
+)

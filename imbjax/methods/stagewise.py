@@ -2,7 +2,7 @@
 MiSLAS, weight balancing): stage 1 trains the network, stage 2 re-balances, from a switch step on.
 
 Each method describes its stages with a :class:`StagePlan`; the families ``"decoupling"``
-(:mod:`imbjax.method_library.decoupling`) and ``"mixup"`` (:mod:`imbjax.method_library.mixup`) compile
+(:mod:`imbjax.methods.decoupling`) and ``"mixup"`` (:mod:`imbjax.methods.mixup`) compile
 one program each from :func:`stagewise_program`, whose step is, for a run at step ``t``::
 
     T = round(clip(stage1_fraction, 0, 1) * num_steps)      (the method's switch; num_steps: one stage)
@@ -33,13 +33,13 @@ Prediction is the method's ``Method.postprocess`` of the trained network's logit
 the penultimate features and ``ctx.extra`` the :class:`Classifier` (head parameters and scales):
 ``softmax(f * z)`` or the tau-normalised classifier.
 
-Each run's stage-1 step and classifier step are taken under :func:`imbjax.train.round_update`, so a
+Each run's stage-1 step and classifier step are taken under :func:`imbjax.engine.blocks.round_update`, so a
 vmapped sweep runs the classifier step only at steps where some run is in its classifier stage.
-Batches come from :func:`imbjax.method_library.data_level.draw_batch_with` (the engine's iid draw, by the
+Batches come from :func:`imbjax.engine.blocks.draw_batch_with` (the engine's iid draw, by the
 stage's weights); as for two-phase learning, epoch sampling and augmentation are refused
-(:data:`imbjax.train.OWN_BATCHES`), so a stage's weights take effect exactly at its switch. The mixing
-weights come from a stream of their own (``fold_in(state.key, MIXING_STREAM)``), so a method without
-mixing draws exactly the batches of the standard loop.
+(the families are ``own_batches``), so a stage's weights take effect exactly at its switch. The mixing
+weights come from a stream of their own (``"mixing"`` of :mod:`imbjax.engine.streams`), so a method
+without mixing draws exactly the batches of the standard loop.
 """
 from __future__ import annotations
 
@@ -52,22 +52,30 @@ import jax
 import jax.numpy as jnp
 
 from imbjax import models, sampling
-from imbjax.losses import maxnorm, maxnorm_threshold
-from imbjax.method_library.data_level import draw_batch_with, method_probabilities
-from imbjax.method_library.two_phase import phase1_steps
-from imbjax.methods import Method, Sampler, register, uniform_sampler
-from imbjax.train import (
-    BATCH_STATS, Program, ProgramSpec, apply_in_batches, branches, choose, context, forward, gradient_step,
-    init_optimizer, initial_state, model_of, round_update, test_metrics,
+from imbjax.engine.blocks import (
+    BATCH_STATS,
+    apply_in_batches,
+    context,
+    draw_batch_with,
+    forward,
+    gradient_step,
+    init_optimizer,
+    initial_state,
+    method_probabilities,
+    model_of,
+    round_update,
+    test_metrics,
 )
+from imbjax.engine.method import Method, Sampler, uniform_sampler
+from imbjax.engine.program import Program, ProgramSpec, branches, choose
+from imbjax.engine.streams import stream_key
+from imbjax.losses import maxnorm, maxnorm_threshold
+from imbjax.methods.two_phase import phase1_steps
 
 Array = jax.Array
 
 #: Folded into a run's batch key to draw the step's mixing weights and partners.
-MIXING_STREAM = 0x6D6978
 #: Folded into a run's key to draw cRT's re-initialised head, and the stage-2 sampler's key.
-HEAD_STREAM = 0x68656164
-SECOND_SAMPLER_STREAM = 0x73616D70
 
 
 class Mixing(NamedTuple):
@@ -125,7 +133,7 @@ class StagePlan:
 
     Attributes:
       stage1_fraction: ``hparams -> fraction``: the switch ``T = round(fraction * num_steps)``.
-      second_sampler: sampling weights from step ``T`` on (a :data:`imbjax.methods.Sampler`); stage 1
+      second_sampler: sampling weights from step ``T`` on (a :data:`imbjax.engine.method.Sampler`); stage 1
         draws by ``Method.sampler``.
       classifier: ``hparams -> ClassifierStage`` of a method whose second stage retrains the classifier
         alone; :func:`no_classifier_stage`: the second stage (if any) trains the whole network with the
@@ -145,16 +153,6 @@ class StagePlan:
     @property
     def retrains_classifier(self) -> bool:
         return self.classifier is not no_classifier_stage
-
-
-#: The stage plan of every stage-wise method, by method name.
-PLANS: dict[str, StagePlan] = {}
-
-
-def register_stagewise(method: Method, plan: StagePlan) -> Method:
-    """Register ``method`` (whose ``family`` is a stage-wise family) with its ``plan``."""
-    PLANS[method.name] = plan
-    return register(method)
 
 
 class Classifier(NamedTuple):
@@ -234,16 +232,15 @@ def plan_table(plans, attribute: str, method_index: Array) -> Array:
 
 
 def stagewise_program(spec: ProgramSpec) -> Program:
-    """The stage-wise training loop (module docstring) of a group of methods with :data:`PLANS`."""
-    missing = [m.name for m in spec.methods if m.name not in PLANS]
+    """The stage-wise training loop (module docstring) of stage-wise methods (:class:`StagewiseMethod`)."""
+    missing = [m.name for m in spec.methods if not isinstance(m, StagewiseMethod)]
     if missing:
-        raise ValueError(f"method {missing[0]!r} has no stage plan; register it with register_stagewise "
-                         f"(methods with one: {sorted(PLANS)})")
+        raise ValueError(f"method {missing[0]!r} has no stage plan; make it with stagewise_method")
     if head_kind(spec) != "linear":
         raise ValueError(f"the stage-wise methods ({', '.join(m.name for m in spec.methods)}) need a linear "
                          f"output layer, got head={head_kind(spec)!r}; use head='linear'")
     model = model_of(spec)
-    plans = [PLANS[m.name] for m in spec.methods]
+    plans = [m.plan for m in spec.methods]
     samplers = branches(spec.methods, "sampler")
     second_samplers = branches(plans, "second_sampler")
     fractions = branches(plans, "stage1_fraction")
@@ -266,11 +263,11 @@ def stagewise_program(spec: ProgramSpec) -> Program:
     def init(data, key, hparams):
         state, mask = initial_state(spec, model, data, key, hparams, samplers)
         ctx = context(spec, state, hparams)
-        second = choose(second_samplers, hparams["method_index"], jax.random.fold_in(key, SECOND_SAMPLER_STREAM),
+        second = choose(second_samplers, hparams["method_index"], stream_key(key, "second_sampler"),
                         data.y_train, mask, ctx)
         head = head_of(state.params)
         fresh_head = models.output_layer("linear", spec.num_classes).init(
-            jax.random.fold_in(key, HEAD_STREAM), jnp.zeros((1, head["kernel"].shape[0]), jnp.float32))["params"]
+            stream_key(key, "head"), jnp.zeros((1, head["kernel"].shape[0]), jnp.float32))["params"]
         scales = jnp.ones((spec.num_classes,), jnp.float32)
         settings = settings_of(hparams)
         optimizer = init_optimizer(classifier_spec(), classifier_hparams(hparams, settings),
@@ -354,7 +351,7 @@ def stagewise_program(spec: ProgramSpec) -> Program:
                                          (started.params, started.extra), (state.params, state.extra))
             state = state._replace(params=params, extra=extra)
         state, x, y = draw_batch_with(spec, data, state, batch_weights(in_second_stage, state))
-        mixing = choose(mixings, method_index, jax.random.fold_in(state.key, MIXING_STREAM), y,
+        mixing = choose(mixings, method_index, stream_key(state.key, "mixing"), y,
                         state.class_counts.astype(jnp.float32), hparams)
         in_classifier_stage = retrains_classifier & in_second_stage
         state = network_step_where(~in_classifier_stage, state, (hparams, x, y, mixing))
@@ -384,7 +381,16 @@ BOUNDS = {
 }
 
 
-def stagewise_method(name: str, family: str, hparams: dict[str, float], reference: str, **pieces) -> Method:
-    """A stage-wise method of ``family`` with its hyper-parameters' :data:`BOUNDS`."""
-    return Method(name, hparams=hparams, bounds={k: BOUNDS[k] for k in hparams}, family=family,
-                  reference=reference, **pieces)
+@dataclasses.dataclass(frozen=True)
+class StagewiseMethod(Method):
+    """A :class:`~imbjax.engine.method.Method` of a stage-wise family with its :class:`StagePlan` (static)."""
+
+    plan: StagePlan = StagePlan()
+
+
+def stagewise_method(name: str, family: str, hparams: dict[str, float], reference: str, *,
+                     plan: StagePlan = StagePlan(), **pieces) -> StagewiseMethod:
+    """A stage-wise method of ``family`` trained as ``plan`` says, with its hyper-parameters' :data:`BOUNDS`."""
+    return StagewiseMethod(name, hparams=hparams, bounds={k: BOUNDS[k] for k in hparams}, family=family,
+                           reference=reference, plan=plan, **pieces)
+
