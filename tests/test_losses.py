@@ -104,56 +104,86 @@ def test_cross_entropy_matches_numpy_and_optax():
 def test_cost_sensitive_ce_weights_each_example_by_the_mean_cost_of_its_class():
     logits, labels = random_problem(1)
     costs = np.random.default_rng(1).uniform(0.5, 5.0, (CLASSES, CLASSES)).astype(np.float32)
-    expected = np.array([sum(costs[i, y] for i in range(CLASSES) if i != y) / (CLASSES - 1) for y in labels])
-    got = losses.cost_sensitive_ce(logits, labels, cost_matrix=costs)
+    expected = np.array([sum(costs[y, q] for q in range(CLASSES) if q != y) / (CLASSES - 1) for y in labels])
+    got = losses.cost_sensitive_ce(logits, labels, costs=costs)
     np.testing.assert_allclose(got, expected * np_ce(logits, labels), rtol=RTOL, atol=ATOL)
 
 
 def test_binary_cost_sensitive_ce_weights_false_negatives_and_false_positives():
     logits, labels = random_problem(2, classes=2)
     false_negative_cost, false_positive_cost = 7.0, 0.5
-    costs = np.array([[0.0, false_negative_cost], [false_positive_cost, 0.0]], np.float32)
+    costs = np.array([[0.0, false_positive_cost], [false_negative_cost, 0.0]], np.float32)  # row = true class
     weight = np.where(labels == 1, false_negative_cost, false_positive_cost)
-    np.testing.assert_allclose(losses.cost_sensitive_ce(logits, labels, cost_matrix=costs),
+    np.testing.assert_allclose(losses.cost_sensitive_ce(logits, labels, costs=costs),
                                weight * np_ce(logits, labels), rtol=RTOL, atol=ATOL)
 
 
 def test_cost_threshold_is_survey_eq_10_and_the_bayes_decision():
-    np.testing.assert_allclose(losses.cost_threshold(np.array([[0.0, 3.0], [1.0, 0.0]])), 1.0 / (1.0 + 3.0))
+    # A false negative (true 1, predicted 0) three times as costly as a false positive: p* = 1 / (1 + 3).
+    np.testing.assert_allclose(losses.cost_threshold(costs=np.array([[0.0, 1.0], [3.0, 0.0]])), 1.0 / (1.0 + 3.0))
     rng = np.random.default_rng(3)
     for _ in range(20):
         costs = rng.uniform(0.0, 1.0, (2, 2))
-        costs[1, 0] += 1.0  # a false positive costs more than a true negative,
-        costs[0, 1] += 1.0  # a false negative more than a true positive
-        threshold = float(losses.cost_threshold(costs))
+        costs[0, 1] += 1.0  # a false positive costs more than a true negative,
+        costs[1, 0] += 1.0  # a false negative more than a true positive
+        threshold = float(losses.cost_threshold(costs=costs))
         for p in rng.uniform(0.0, 1.0, 50):
             if abs(p - threshold) < 1e-4:
                 continue
-            expected_cost = costs @ np.array([1.0 - p, p])  # expected cost of predicting 0 and 1
+            expected_cost = np.array([1.0 - p, p]) @ costs  # expected cost of predicting 0 and 1
             assert (p >= threshold) == (expected_cost[1] <= expected_cost[0])
 
 
 def test_minority_cost_matrix_traced_and_in_cost_sensitive_ce():
     build = jax.jit(lambda counts, ratio: losses.minority_cost_matrix(counts, cost_ratio=ratio))
     got = build(jnp.array([50, 50, 5, 0]), 4.0)
-    expected = np.array([[0, 1, 4, 4], [1, 0, 4, 4], [1, 1, 0, 4], [1, 1, 4, 0]], np.float32)
+    expected = np.array([[0, 1, 1, 1], [1, 0, 1, 1], [4, 4, 0, 4], [4, 4, 4, 0]], np.float32)  # row = true class
     np.testing.assert_array_equal(got, expected)
     logits, labels = random_problem(4)
     uniform = losses.minority_cost_matrix(np.full(CLASSES, 10), cost_ratio=4.0)
-    np.testing.assert_allclose(losses.cost_sensitive_ce(logits, labels, cost_matrix=uniform),
+    np.testing.assert_allclose(losses.cost_sensitive_ce(logits, labels, costs=uniform),
                                np_ce(logits, labels), rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((3, 2)), np.zeros((1, 1)), np.zeros(3)])
 def test_cost_sensitive_ce_rejects_a_non_square_cost_matrix(bad):
     logits, labels = random_problem(5)
-    with pytest.raises(ValueError, match="cost_matrix"):
-        losses.cost_sensitive_ce(logits, labels, cost_matrix=bad)
+    with pytest.raises(ValueError, match="costs"):
+        losses.cost_sensitive_ce(logits, labels, costs=bad)
 
 
 def test_cost_threshold_rejects_a_multiclass_cost_matrix():
     with pytest.raises(ValueError, match="binary"):
-        losses.cost_threshold(np.ones((3, 3)))
+        losses.cost_threshold(costs=np.ones((3, 3)))
+
+
+def test_mean_misclassification_costs_average_each_row_without_its_diagonal():
+    costs = np.arange(16, dtype=np.float32).reshape(4, 4)  # row = true class
+    expected = [(costs[t].sum() - costs[t, t]) / 3 for t in range(4)]
+    np.testing.assert_allclose(losses.mean_misclassification_costs(costs=costs), expected, rtol=1e-6)
+
+
+def test_khan_cost_sensitive_losses_are_the_written_out_formulas():
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(6, 3)), rng.integers(0, 3, 6)
+    xi = rng.uniform(0.5, 4, (3, 3))  # xi[p, q]: true class p, predicted class q
+    weighted = xi[labels] * np.exp(logits)
+    expected = -np.log(weighted[np.arange(6), labels] / weighted.sum(1))
+    got = losses.cost_sensitive_softmax_ce(jnp.array(logits, jnp.float32), jnp.array(labels),
+                                           costs=jnp.array(xi, jnp.float32))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    hinge = [sum(max(0.0, 1 + logits[i, q] + np.log(xi[labels[i], q]) - logits[i, labels[i]]
+                     - np.log(xi[labels[i], labels[i]])) for q in range(3) if q != labels[i]) for i in range(6)]
+    got = losses.cost_sensitive_hinge(jnp.array(logits, jnp.float32), jnp.array(labels),
+                                      costs=jnp.array(xi, jnp.float32))
+    np.testing.assert_allclose(got, hinge, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [losses.cost_sensitive_softmax_ce, losses.cost_sensitive_hinge])
+def test_khan_cost_sensitive_losses_refuse_costs_of_another_number_of_classes(loss):
+    logits, labels = random_problem(6)
+    with pytest.raises(ValueError, match=r"costs has shape \(3, 3\) but logits have 4 classes"):
+        loss(logits, labels, costs=np.ones((3, 3), np.float32))
 
 
 # --- Focal loss ---------------------------------------------------------------------------------
@@ -420,8 +450,10 @@ CE_SPECIAL_CASES = {
     "ldam zero margins scale 1": lambda z, y: losses.ldam_loss(z, y, class_counts=COUNTS, max_margin=0.0, scale=1.0),
     "drw before its start": lambda z, y: losses.ldam_loss(
         z, y, class_counts=COUNTS, max_margin=0.0, scale=1.0, weights=losses.drw_weights(COUNTS, 3, start_step=4)),
-    "uniform costs": lambda z, y: losses.cost_sensitive_ce(z, y, cost_matrix=1.0 - np.eye(CLASSES)),
+    "uniform costs": lambda z, y: losses.cost_sensitive_ce(z, y, costs=1.0 - np.eye(CLASSES)),
     "balanced softmax equal counts": lambda z, y: losses.balanced_softmax_loss(z, y, class_counts=np.full(CLASSES, 7)),
+    "cost-sensitive softmax, costs constant along each row": lambda z, y: losses.cost_sensitive_softmax_ce(
+        z, y, costs=np.repeat(np.arange(1.0, CLASSES + 1, dtype=np.float32)[:, None], CLASSES, axis=1)),
 }
 
 
@@ -437,10 +469,13 @@ def _mean(loss):
     return lambda z, y: jnp.mean(loss(z, y))
 
 
+KHAN_COSTS = np.random.default_rng(19).uniform(1.0, 4.0, (CLASSES, CLASSES)).astype(np.float32)
 PER_EXAMPLE_LOSSES = {
     "ce": losses.cross_entropy,
     "cost_sensitive_ce": lambda z, y: losses.cost_sensitive_ce(
-        z, y, cost_matrix=losses.minority_cost_matrix(COUNTS, cost_ratio=5.0)),
+        z, y, costs=losses.minority_cost_matrix(COUNTS, cost_ratio=5.0)),
+    "cost_sensitive_softmax_ce": lambda z, y: losses.cost_sensitive_softmax_ce(z, y, costs=KHAN_COSTS),
+    "cost_sensitive_hinge": lambda z, y: losses.cost_sensitive_hinge(z, y, costs=KHAN_COSTS),
     "focal gamma=0": lambda z, y: losses.focal_loss(z, y, gamma=0.0),
     "focal gamma=0.5": lambda z, y: losses.focal_loss(z, y, gamma=0.5, alpha=jnp.array([0.25, 0.75, 0.75, 0.75])),
     "focal gamma=2": lambda z, y: losses.focal_loss(z, y, gamma=2.0, alpha=0.25),
@@ -504,7 +539,7 @@ def test_vmap_over_a_hyperparameter_grid_equals_a_loop():
             losses.ldam_loss(logits, labels, class_counts=COUNTS, max_margin=h["max_margin"], scale=h["scale"],
                              weights=losses.drw_weights(COUNTS, h["step"], start_step=8, beta=h["beta"])),
             losses.cost_sensitive_ce(logits, labels,
-                                     cost_matrix=losses.minority_cost_matrix(COUNTS, cost_ratio=h["cost_ratio"])),
+                                     costs=losses.minority_cost_matrix(COUNTS, cost_ratio=h["cost_ratio"])),
             jnp.broadcast_to(losses.msfe_loss(logits * h["scale"], labels), (BATCH,)),
         ])
 

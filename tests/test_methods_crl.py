@@ -1,8 +1,9 @@
 """Class rectification loss (Dong, Gong & Zhu 2017; survey Eq. 17).
 
 References: loop-by-loop NumPy transcriptions of the paper's batch minority selection, imbalance
-measure, class- and instance-level hard mining, triplet ranking term and Eq. 17, on random batches;
-a trained run on separable imbalanced clusters; the registry's hyper-parameter checks.
+measure, class- and instance-level hard mining, triplet ranking term and Eq. 17 (the kernel,
+:mod:`imbjax.losses.class_rectification`), on random batches; a trained run of the methods on separable
+imbalanced clusters; the registry's hyper-parameter checks.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from imbjax import data as datasets
 from imbjax import methods
 from imbjax.config import base_config, make_train
-from imbjax.methods import crl
+from imbjax.losses import class_rectification as crl
 
 NUM_CLASSES = 4
 BATCH = 12
@@ -174,7 +175,7 @@ def test_crl_term_and_total_loss_match_numpy(seed, level, k, margin, eta):
     positives, negatives = hard_pairs_numpy(features, logits, labels, minority, k, level)
     term = crl.triplet_ranking_term(jnp.array(features), jnp.array(positives), jnp.array(negatives), margin)
     np.testing.assert_allclose(term, triplet_term_numpy(features, positives, negatives, margin), rtol=1e-4, atol=1e-5)
-    total = crl_loss_jit(jnp.array(logits), jnp.array(labels), jnp.array(features), eta=jnp.float32(eta),
+    total = crl_loss_jit(jnp.array(logits), jnp.array(labels), features=jnp.array(features), eta=jnp.float32(eta),
                          margin=jnp.float32(margin), k=jnp.float32(k), level=level)
     np.testing.assert_allclose(total, crl_loss_numpy(logits, labels, features, eta, margin, k, level),
                                rtol=1e-4, atol=1e-5)
@@ -188,13 +189,12 @@ def test_the_crl_term_is_active_and_gradients_are_finite_with_repeated_examples(
     logits = jnp.array(rng.normal(size=(12, NUM_CLASSES)), jnp.float32)
     features = jnp.array(rng.normal(size=(12, DIM)), jnp.float32).at[7].set(0.0).at[6].set(0.0)
     hparams = {"eta": jnp.float32(0.01), "margin": jnp.float32(1.0), "k": jnp.float32(3)}
-    feature_grad = jax.jit(jax.grad(crl.crl_loss, argnums=2), static_argnames="level")
     for level in crl.LEVELS:
-        grads = feature_grad(logits, labels, features, level=level, **hparams)
+        grads = jax.jit(jax.grad(lambda f: crl.crl_loss(logits, labels, features=f, level=level, **hparams)))(features)
         assert np.all(np.isfinite(grads)) and float(jnp.abs(grads).sum()) > 0
     balanced = jnp.arange(12) % NUM_CLASSES
     ce = -np.mean(np.log(softmax_numpy(np.asarray(logits, np.float64))[np.arange(12), balanced]))
-    np.testing.assert_allclose(crl_loss_jit(logits, balanced, features, level="class", **hparams), ce, rtol=1e-5)
+    np.testing.assert_allclose(crl_loss_jit(logits, balanced, features=features, level="class", **hparams), ce, rtol=1e-5)
 
 
 def test_unknown_mining_level_raises():
@@ -207,7 +207,9 @@ def test_unknown_mining_level_raises():
 @pytest.mark.parametrize("hparams, message", [({"eta": -0.1}, "eta"), ({"top_k": 0.0}, "top_k"),
                                               ({"margin": (1.0, -1.0)}, "margin"), ({"gamma": 2.0}, "gamma")])
 def test_bad_hparams_raise(hparams, message):
-    for name in ("crl", "crl_instance"):
+    crl_methods = [name for name in methods.available() if methods.get(name).family == "crl"]
+    assert crl_methods == ["crl", "crl_instance"]
+    for name in crl_methods:
         with pytest.raises(ValueError, match=message):
             methods.check_hparams(name, hparams)
     methods.check_hparams("crl", {"eta": (0.0, 0.01), "top_k": (1, 25), "margin": 0.5})

@@ -1,11 +1,8 @@
-"""Cross-entropy-family losses: CE, cost-sensitive CE (CSDNN) and focal loss.
+"""Cross-entropy-family losses: CE and focal loss (the cost-sensitive ones are in
+:mod:`imbjax.losses.cost_sensitive`).
 
 optax style: ``loss(logits, labels, *, hyper-parameters)`` returns one value per example
 (``float[batch]``); reduce it yourself. Hyper-parameters may be traced arrays (sweep axes).
-
-Cost matrices follow the survey's Table 2 (Elkan 2001): ``cost_matrix[i, j]`` is the cost of
-*predicting* class ``i`` when the *true* class is ``j``; for binary data class 1 is the positive
-(minority) class, so ``C[1, 0]`` is the false-positive cost and ``C[0, 1]`` the false-negative cost.
 """
 from __future__ import annotations
 
@@ -31,97 +28,10 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
-def _num_classes_of(cost_matrix: jax.Array) -> int:
-    shape = jnp.shape(cost_matrix)
-    if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 2:
-        raise ValueError(f"cost_matrix must be square [classes, classes] with classes >= 2, got shape {shape}")
-    return shape[0]
-
-
-def misclassification_costs(cost_matrix: jax.Array) -> jax.Array:
-    """Mean cost of misclassifying an example of each true class: ``float[classes]``.
-
-    ``w_j = sum_{i != j} C[i, j] / (K - 1)`` (column ``j`` of the cost matrix without its diagonal).
-    """
-    num_classes = _num_classes_of(cost_matrix)
-    cost_matrix = jnp.asarray(cost_matrix, jnp.float32)
-    off_diagonal = jnp.sum(cost_matrix, axis=0) - jnp.diagonal(cost_matrix)
-    return off_diagonal / (num_classes - 1)
-
-
-def cost_sensitive_ce(logits: jax.Array, labels: jax.Array, *, cost_matrix: jax.Array) -> jax.Array:
-    """Cost-sensitive cross-entropy with a fixed cost matrix (CSDNN, Wang et al. 2018; survey Table 2).
-
-    ``loss_i = w_{y_i} * CE_i`` with ``w_j = sum_{i != j} C[i, j] / (K - 1)``: every example is weighted
-    by the mean cost of misclassifying its true class. For binary data ``w_1 = C[0, 1]`` (false-negative
-    cost) and ``w_0 = C[1, 0]`` (false-positive cost), which is exactly the cost-weighted CE; a cost
-    matrix with all off-diagonal costs 1 gives plain CE. The diagonal (cost of a correct prediction)
-    is ignored.
-
-    Args:
-      logits: ``[batch, classes]``.
-      labels: ``int[batch]``.
-      cost_matrix: ``[classes, classes]``, ``C[i, j]`` = cost of predicting ``i`` when the truth is ``j``.
-
-    Returns:
-      ``float[batch]``.
-    """
-    if _num_classes_of(cost_matrix) != logits.shape[-1]:
-        raise ValueError(f"cost_matrix has shape {jnp.shape(cost_matrix)} but logits have {logits.shape[-1]} classes")
-    return misclassification_costs(cost_matrix)[labels] * cross_entropy(logits, labels)
-
-
-def cost_threshold(cost_matrix: jax.Array) -> jax.Array:
-    """Bayes-optimal probability threshold for the positive class of a binary cost matrix (Elkan 2001).
-
-    Predict positive (class 1) iff ``P(y = 1 | x) >= p*`` with
-
-        ``p* = (C[1, 0] - C[0, 0]) / (C[1, 0] - C[0, 0] + C[0, 1] - C[1, 1])``,
-
-    which is survey Eq. 10, ``p* = c_10 / (c_10 + c_01)``, when the diagonal is zero (the survey's usual
-    case). The survey's Table 2 writes ``C(i, j)`` for predicting ``i`` when the truth is ``j`` -- the same
-    orientation as ``cost_matrix[i, j]`` here -- so ``c_10`` is the false-positive cost and ``c_01`` the
-    false-negative cost. Equal costs give ``p* = 1/2``; a false negative ``r`` times as costly as a false
-    positive gives ``p* = 1 / (1 + r)``.
-
-    Args:
-      cost_matrix: ``[2, 2]``.
-
-    Returns:
-      scalar ``float32``.
-    """
-    if _num_classes_of(cost_matrix) != 2:
-        raise ValueError(f"cost_threshold needs a binary [2, 2] cost_matrix, got shape {jnp.shape(cost_matrix)}")
-    c = jnp.asarray(cost_matrix, jnp.float32)
-    false_positive = c[1, 0] - c[0, 0]
-    false_negative = c[0, 1] - c[1, 1]
-    return false_positive / (false_positive + false_negative)
-
-
 def minority_classes(class_counts: jax.Array) -> jax.Array:
     """``bool[classes]``: the classes with fewer examples than the largest class (empty ones included)."""
     counts = jnp.asarray(class_counts)
     return counts < jnp.max(counts)
-
-
-def minority_cost_matrix(class_counts: jax.Array, *, cost_ratio) -> jax.Array:
-    """Cost matrix in which misclassifying a minority-class example costs ``cost_ratio``, others 1.
-
-    A minority class is one with fewer examples than the largest class (an empty class counts as
-    minority). ``C[i, j] = 0`` for ``i == j``, ``cost_ratio`` if class ``j`` is minority, else 1.
-    With :func:`cost_sensitive_ce` this weights minority examples by ``cost_ratio``.
-
-    Args:
-      class_counts: ``[classes]`` examples per class (may be traced).
-      cost_ratio: scalar >= 0 (may be traced).
-
-    Returns:
-      ``float32[classes, classes]``.
-    """
-    check_in_range("cost_ratio", cost_ratio, low=0.0, high=float("inf"))
-    minority = minority_classes(class_counts)
-    column_cost = jnp.where(minority, jnp.asarray(cost_ratio, jnp.float32), 1.0)
-    return jnp.where(jnp.eye(minority.shape[0], dtype=bool), 0.0, column_cost[None, :])
 
 
 def _focal(log_p_true: jax.Array, log_one_minus_p_true: jax.Array, gamma) -> jax.Array:

@@ -1,10 +1,11 @@
 """Learned misclassification costs: CoSen (Khan et al. 2018) and CSDBN-DE (Zhang et al.).
 
-One cost-matrix convention throughout, Khan et al.'s: ``xi[p, q]`` is the cost of predicting class q
-for an example of **true class p** (row = true class; the transpose of the survey's Table 2).
+Cost matrices follow the package convention (:mod:`imbjax.losses`), which is Khan et al.'s: ``xi[p, q]``
+is the cost of predicting class q for an example of **true class p** (row = true class; the transpose of
+the survey's Table 2).
 
 **Costs in the output layer's softmax (training, both methods).** Khan et al.'s cost-sensitive
-softmax for the CE loss is::
+softmax for the CE loss (:func:`imbjax.losses.cost_sensitive_softmax_ce`) is::
 
     y_q = xi[p, q] exp(o_q) / sum_k xi[p, k] exp(o_k),      loss = -log y_p       (p: true class)
 
@@ -13,10 +14,10 @@ leaves the loss unchanged), so ``xi[p, p] = 1`` and the off-diagonal ``xi[p, q] 
 for a margin of ``log xi[p, q]`` between class p and class q on class-p examples.
 
 **CoSen** (family ``"cosen"``, methods ``cosen`` with the CE above and ``cosen_hinge`` with a
-multi-class hinge loss of the same cost-modified outputs): the network and the costs are updated
-alternately. The network trains on the run's whole training subset (``state.subset``, as every other
-method) with the costs fixed; every ``cost_update_steps`` steps (0: one epoch of the subset) the network
-is fixed and the costs take one gradient step towards a target ``T``::
+multi-class hinge loss of the same cost-modified outputs, :func:`imbjax.losses.cost_sensitive_hinge`):
+the network and the costs are updated alternately. The network trains on the run's whole training
+subset (``state.subset``, as every other method) with the costs fixed; every ``cost_update_steps`` steps
+(0: one epoch of the subset) the network is fixed and the costs take one gradient step towards a target ``T``::
 
     xi <- xi - cost_learning_rate * E * d/dxi (1/2 ||xi - T||^2) = xi + cost_learning_rate * E * (T - xi)
 
@@ -147,45 +148,18 @@ FITNESS_SETS = ("train", "validation")
 GMEAN_CORRECTION = 1e-3
 
 
-# --- The cost-sensitive losses ---------------------------------------------------------------------
-
-def cost_sensitive_softmax_ce(logits: Array, labels: Array, costs: Array) -> Array:
-    """Khan et al.'s cost-sensitive softmax CE, ``-log(xi[p, p] e^{o_p} / sum_k xi[p, k] e^{o_k})``.
-
-    Args:
-      logits: ``[batch, C]`` network outputs ``o``.
-      labels: ``int[batch]`` true classes ``p``.
-      costs: ``[C, C]`` positive costs, ``xi[p, q]`` for true class p and predicted class q.
-
-    Returns:
-      ``float32[batch]``.
-    """
-    return losses.cross_entropy(logits + jnp.log(costs)[labels], labels)
-
-
-def cost_sensitive_hinge(logits: Array, labels: Array, costs: Array) -> Array:
-    """Multi-class (Weston-Watkins) hinge loss of the cost-modified outputs ``o + log xi[p]``:
-    ``sum_{q != p} max(0, 1 + o_q + log xi[p, q] - o_p - log xi[p, p])``, a margin ``1 + log(xi[p, q] /
-    xi[p, p])`` between the true class p and class q.
-
-    Khan et al. also give an SVM hinge variant, with costs scaling the outputs; here the costs enter
-    the hinge the way they enter the CE (as log-margins), so one learned matrix means the same for both.
-    Shapes as :func:`cost_sensitive_softmax_ce`; returns ``float32[batch]``.
-    """
-    adjusted = logits + jnp.log(costs)[labels]
-    true_score = jnp.take_along_axis(adjusted, labels[:, None], axis=1)
-    violations = jnp.maximum(0.0, 1.0 + adjusted - true_score)
-    return jnp.sum(jnp.where(jax.nn.one_hot(labels, logits.shape[-1], dtype=bool), 0.0, violations), axis=1)
-
+# --- The method losses -----------------------------------------------------------------------------
 
 def learned_cost_ce(logits, labels, ctx):
-    """Method loss: mean cost-sensitive CE with the run's current costs ``ctx.extra.costs``."""
-    return jnp.mean(cost_sensitive_softmax_ce(logits, labels, ctx.extra.costs))
+    """Method loss: mean cost-sensitive softmax CE (:func:`imbjax.losses.cost_sensitive_softmax_ce`) with the
+    run's current costs ``ctx.extra.costs``."""
+    return jnp.mean(losses.cost_sensitive_softmax_ce(logits, labels, costs=ctx.extra.costs))
 
 
 def learned_cost_hinge(logits, labels, ctx):
-    """Method loss: mean cost-sensitive hinge loss with the run's current costs ``ctx.extra.costs``."""
-    return jnp.mean(cost_sensitive_hinge(logits, labels, ctx.extra.costs))
+    """Method loss: mean cost-sensitive hinge loss (:func:`imbjax.losses.cost_sensitive_hinge`) with the
+    run's current costs ``ctx.extra.costs``."""
+    return jnp.mean(losses.cost_sensitive_hinge(logits, labels, costs=ctx.extra.costs))
 
 
 # --- CoSen: the quantities of the cost update --------------------------------------------------------
@@ -352,9 +326,10 @@ def log_cost_matrix(genome: Array, num_classes: int, form: str) -> Array:
     return jnp.zeros((num_classes, num_classes), jnp.float32).at[rows, cols].set(genome)
 
 
-def misclassification_costs(log_costs: Array, power=1.0) -> Array:
-    """``cost[p, q] = exp(power * L[p, q])`` off the diagonal, 0 on it (a correct prediction costs
-    nothing): ``float32[C, C]`` from ``log_costs: [C, C]``; ``power = 0`` gives 0-1 costs."""
+def decision_costs(log_costs: Array, power=1.0) -> Array:
+    """The costs of the decisions: ``cost[p, q] = exp(power * L[p, q])`` off the diagonal, 0 on it (a correct
+    prediction costs nothing), ``float32[C, C]`` from ``log_costs: [C, C]`` (row = true class); ``power = 0``
+    gives 0-1 costs."""
     return jnp.where(jnp.eye(log_costs.shape[0], dtype=bool), 0.0, jnp.exp(power * log_costs))
 
 
@@ -375,7 +350,7 @@ def min_expected_cost_probabilities(probs: Array, costs: Array) -> Array:
 def min_expected_cost_postprocess(logits, ctx):
     """Method post-processing of the DE methods: the softmax adjusted by the run's evolved costs
     ``ctx.extra.log_costs`` raised to ``hparams["inference_costs"]`` (:func:`min_expected_cost_probabilities`)."""
-    costs = misclassification_costs(ctx.extra.log_costs, ctx.hparams["inference_costs"])
+    costs = decision_costs(ctx.extra.log_costs, ctx.hparams["inference_costs"])
     return min_expected_cost_probabilities(jax.nn.softmax(logits, axis=-1), costs)
 
 
@@ -397,7 +372,7 @@ def cost_fitness(genomes: Array, probs: Array, labels: Array, where: Array, form
     num_classes = probs.shape[-1]
 
     def fitness_of(genome):
-        costs = misclassification_costs(log_cost_matrix(genome, num_classes, form))
+        costs = decision_costs(log_cost_matrix(genome, num_classes, form))
         predictions = jnp.argmax(min_expected_cost_probabilities(probs, costs), axis=-1)
         confusion = confusion_matrix(labels, predictions, num_classes=num_classes, where=where)
         return -present_class_g_mean(confusion, GMEAN_CORRECTION)

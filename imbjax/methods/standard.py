@@ -57,7 +57,7 @@ def cost_sensitive_mean_ce(logits, labels, ctx):
     """CSDNN cost-sensitive CE (Wang et al. 2018) with minority-class misclassification cost
     ``hparams["cost_ratio"]`` (cost 1 elsewhere); see :func:`imbjax.losses.cost_sensitive_ce`."""
     costs = losses.minority_cost_matrix(ctx.class_counts, cost_ratio=ctx.hparams["cost_ratio"])
-    return jnp.mean(losses.cost_sensitive_ce(logits, labels, cost_matrix=costs))
+    return jnp.mean(losses.cost_sensitive_ce(logits, labels, costs=costs))
 
 
 def standard_program(spec: ProgramSpec) -> Program:
