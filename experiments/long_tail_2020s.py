@@ -5,6 +5,12 @@
     imbjax report runs/long_tail_2020s --out runs/long_tail_2020s/report --baseline baseline --metric balanced_accuracy --metric accuracy
     imbjax report runs/long_tail_2020s --out runs/long_tail_2020s/report/selected --baseline baseline --metric balanced_accuracy --select-by val_balanced_accuracy
 
+The results (``results/long_tail_2020s/``) are made and analysed by::
+
+    imbjax run experiments/long_tail_2020s.py --workdir results/long_tail_2020s/run
+    imbjax report results/long_tail_2020s/run --out results/long_tail_2020s/report --baseline baseline --metric balanced_accuracy --metric accuracy
+    imbjax report results/long_tail_2020s/run --out results/long_tail_2020s/report/selected --baseline baseline --metric balanced_accuracy --select-by val_balanced_accuracy
+
 Methods: the comparators CE (``baseline``), class-balanced focal (``cb_focal``), LDAM-DRW (``ldam_drw``),
 logit adjustment (``logit_adjusted``) and balanced softmax (``balanced_softmax``); the loss-only methods
 of the 2020s, VS (``vs``), IB (``ib``), LADE (``lade``) and GCL (``gcl``, its stage-1 variant)
@@ -42,6 +48,17 @@ tau-norm / LWS beat joint CE training (Kang et al.); DRS beats CE (Cao et al.); 
 stage (Zhong et al.); VS, IB, LADE and GCL beat CE and LDAM-DRW.
 """
 from imbjax.config import base_config, small_scale
+
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/long_tail_2020s/run",
+     "--out", "results/long_tail_2020s/report", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "accuracy"],
+    ["results/long_tail_2020s/run",
+     "--out", "results/long_tail_2020s/report/selected", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--select-by", "val_balanced_accuracy"],
+]
 
 COMPARATORS = ("baseline", "cb_focal", "ldam_drw", "logit_adjusted", "balanced_softmax")
 LOSSES_2020S = ("vs", "ib", "lade", "gcl")

@@ -27,6 +27,14 @@ afterwards). ``results/mnist1d_lt/FINDINGS.md`` compares the ordering with Cao e
 """
 from imbjax.config import base_config
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/mnist1d_lt/run",
+     "--out", "results/mnist1d_lt/report", "--baseline", "baseline", "--metric", "accuracy",
+     "--metric", "min_class_recall"],
+]
+
 
 def get_config():
     config = base_config()

@@ -75,14 +75,19 @@ def test_changed_run_table_fails_naming_the_file(tmp_path, capsys):
     assert "label=ros" in errors
 
 
-def test_report_tables_regenerate_and_a_changed_number_fails_naming_the_table(tmp_path, monkeypatch, capsys):
-    """A tiny study whose experiment docstring holds its ``imbjax report`` command: make_figures writes
-    the report, --check passes, and a changed metric value fails on the report's tables."""
+def _tiny_experiment(tmp_path, monkeypatch, text: str) -> None:
+    """``experiments/tiny.py`` holding ``text``, the folder make_figures reads experiments from."""
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    (experiments / "tiny.py").write_text('"""Tiny.\n\n    imbjax report results/tiny --out results/tiny/report \\\n'
-                                         '        --metric balanced_accuracy --baseline baseline\n"""\n')
+    (experiments / "tiny.py").write_text(text)
     monkeypatch.setattr(make_figures, "EXPERIMENTS", experiments)
+
+
+def test_report_tables_regenerate_and_a_changed_number_fails_naming_the_table(tmp_path, monkeypatch, capsys):
+    """A tiny study whose experiment declares its ``imbjax report`` arguments in ``REPORTS``: make_figures
+    writes the report, --check passes, and a changed metric value fails on the report's tables."""
+    _tiny_experiment(tmp_path, monkeypatch, 'REPORTS = [["results/tiny", "--out", "results/tiny/report", '
+                                            '"--metric", "balanced_accuracy", "--baseline", "baseline"]]\n')
     quickstart = pd.read_csv(ROOT / "results" / "quickstart" / "runs.csv", dtype=str, keep_default_na=False)
     tiny = quickstart[quickstart["method"].isin(["baseline", "ros"]) & quickstart["seed"].isin(["0", "1"])
                       & quickstart["rho"].isin(["1.0", "50.0"])]
