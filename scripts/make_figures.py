@@ -75,6 +75,7 @@ FIGURE_RTOL = 1e-6
 FIGURE_ATOL = 1e-9
 SCALING_FILE = "scaling.json"
 ANALYSIS_SCRIPT = "analyse.py"
+REPORT_PAGE = "report.md"  # the page imbjax.analysis.report.report writes in every report folder
 #: The attribute of an experiment module listing its ``imbjax report`` argument lists.
 REPORTS_ATTRIBUTE = "REPORTS"
 FIXED_RC = {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "svg.hashsalt": "imbjax"}
@@ -159,11 +160,15 @@ def analysis_scripts(results: Path, names: list[str] | None) -> list[Path]:
 
 def owned_outputs(results: Path, names: list[str] | None) -> set[Path]:
     """The files make_figures regenerates (absolute): figures and their plotted data in the selected
-    studies, scaling and analysis-script folders, and every file in the studies' report folders."""
+    studies, scaling and analysis-script folders, and every file in the studies' report folders: those
+    of their ``REPORTS``, and any folder holding a ``report.md`` in a study's top folder
+    (``results/<name>``), so that a report no ``REPORTS`` entry makes is found stale."""
     studies = selected_studies(results, names)
     figure_dirs = [*(s.path for s in studies), *scaling_dirs(results, names),
                    *(script.parent for script in analysis_scripts(results, names))]
-    report_dirs = [report_dir(c) for s in studies for c in s.reports]
+    top_folders = {Path(*s.path.parts[:2]) for s in studies}
+    report_dirs = [*(report_dir(c) for s in studies for c in s.reports),
+                   *(page.parent for top in sorted(top_folders) for page in (results.parent / top).rglob(REPORT_PAGE))]
     owned = set()
     for folder in figure_dirs:
         for pattern in ("*.png", "*" + FIGURE_DATA_SUFFIX):
