@@ -2,7 +2,7 @@
 
     python results/advanced_digits/analyse.py
 
-The experiment docstring's ``imbjax report`` ranks the methods over the three rho settings (3
+The experiment's ``imbjax report`` (its ``REPORTS``) ranks the methods over the three rho settings (3
 blocks: its Wilcoxon tests cannot reach p < 0.25). This script writes the tests over seeds that
 FINDINGS.md quotes:
 
