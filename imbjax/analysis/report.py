@@ -377,7 +377,7 @@ class _RaisingParser(argparse.ArgumentParser):
 def parse_report_arguments(arguments: Sequence[str]) -> argparse.Namespace:
     """Parse the words after ``imbjax report`` (e.g. an experiment's ``REPORTS`` entry) as the command line
     does; a ValueError names the list and what is wrong with it."""
-    if isinstance(arguments, str) or not all(isinstance(word, str) for word in arguments):
+    if not isinstance(arguments, (list, tuple)) or not all(isinstance(word, str) for word in arguments):
         raise ValueError(f"imbjax report arguments must be a list of strings, got {arguments!r}")
     parser = add_report_arguments(_RaisingParser(prog="imbjax report"))
     try:
