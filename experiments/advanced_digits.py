@@ -32,6 +32,15 @@ advanced_digits`` (report and ``analyse.py``) about 1.5 minutes.
 """
 from imbjax.config import base_config, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/advanced_digits/run",
+     "--out", "results/advanced_digits/report", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "macro_f1", "--metric", "g_mean", "--metric", "min_class_recall", "--metric", "ovr_roc_auc",
+     "--blocks", "settings"],
+]
+
 ADVANCED_METHODS = ("cosen", "cosen_hinge", "de_costs", "dos", "lmle", "crl", "crl_instance")
 REFERENCE_METHODS = ("baseline", "ros", "focal")
 

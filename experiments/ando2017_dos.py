@@ -94,6 +94,21 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/ando2017_dos/run",
+     "--out", "results/ando2017_dos/report", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "macro_f1", "--metric", "min_class_recall"],
+    ["results/ando2017_dos/run",
+     "--out", "results/ando2017_dos/report/seeds", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "macro_f1", "--metric", "min_class_recall", "--blocks", "seeds"],
+    ["results/ando2017_dos/run",
+     "--out", "results/ando2017_dos/report/ablation",
+     "--baseline", "dos (micro_cluster_weight=1, normalise=0, oversampling_rate=0, target_weight=1)",
+     "--metric", "balanced_accuracy", "--metric", "macro_f1", "--metric", "min_class_recall", "--blocks", "seeds"],
+]
+
 #: The ablation: every combination of DOS's four parts on and off (module docstring).
 ABLATION = {"oversampling_rate": (0.0, 1.0), "micro_cluster_weight": (1.0, 0.0), "target_weight": (1.0, 0.0),
             "normalise": (0.0, 1.0)}

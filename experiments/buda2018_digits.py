@@ -31,6 +31,14 @@ thresholding raises accuracy. ``results/buda2018_digits/FINDINGS.md`` says which
 """
 from imbjax.config import base_config, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/buda2018_digits",
+     "--out", "results/buda2018_digits/report", "--metric", "ovr_roc_auc", "--metric", "accuracy",
+     "--metric", "balanced_accuracy", "--metric", "macro_f1", "--metric", "min_class_recall"],
+]
+
 BUDA_METHODS = ("baseline", "ros", "rus", "two_phase_ros", "two_phase_rus", "threshold", "ros_threshold",
                 "rus_threshold")
 

@@ -76,6 +76,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/cao2019_ldam/run",
+     "--out", "results/cao2019_ldam/report", "--baseline", "baseline", "--metric", "accuracy",
+     "--metric", "balanced_accuracy", "--blocks", "settings"],
+    ["results/cao2019_ldam/run",
+     "--out", "results/cao2019_ldam/report/seeds", "--baseline", "baseline", "--metric", "accuracy",
+     "--metric", "balanced_accuracy", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

@@ -101,6 +101,17 @@ The committed results (``results/ding2015_depth/``) were made and analysed by::
 from imbjax.config import base_config, experiment_scale
 from imbjax.models import RESNET_DEPTHS
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/ding2015_depth/run",
+     "--out", "results/ding2015_depth/report", "--baseline", "baseline", "--metric", "macro_f1",
+     "--metric", "min_class_recall", "--metric", "balanced_accuracy", "--metric", "train_loss"],
+    ["results/ding2015_depth/run",
+     "--out", "results/ding2015_depth/report/seeds", "--baseline", "baseline", "--metric", "macro_f1",
+     "--metric", "min_class_recall", "--metric", "balanced_accuracy", "--metric", "train_loss", "--blocks", "seeds"],
+]
+
 SMALL_DEPTHS = (8, 14, 20)
 
 

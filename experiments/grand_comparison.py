@@ -82,6 +82,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 from imbjax import methods
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/grand_comparison/run",
+     "--out", "results/grand_comparison/report", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "ovr_roc_auc", "--metric", "macro_f1", "--metric", "min_class_recall", "--blocks", "settings"],
+    ["results/grand_comparison/run",
+     "--out", "results/grand_comparison/report/seeds", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "ovr_roc_auc", "--metric", "macro_f1", "--metric", "min_class_recall", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

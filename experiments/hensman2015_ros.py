@@ -72,6 +72,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/hensman2015_ros/run",
+     "--out", "results/hensman2015_ros/report", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "accuracy"],
+    ["results/hensman2015_ros/run",
+     "--out", "results/hensman2015_ros/report/seeds", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "accuracy", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

@@ -80,6 +80,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/khan2018_cosen/run",
+     "--out", "results/khan2018_cosen/report", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "min_class_recall"],
+    ["results/khan2018_cosen/run",
+     "--out", "results/khan2018_cosen/report/seeds", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "min_class_recall", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

@@ -81,6 +81,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/lee2016_two_phase/run",
+     "--out", "results/lee2016_two_phase/report", "--baseline", "baseline", "--metric", "macro_f1",
+     "--metric", "ovr_roc_auc", "--blocks", "settings"],
+    ["results/lee2016_two_phase/run",
+     "--out", "results/lee2016_two_phase/report/seeds", "--baseline", "baseline", "--metric", "macro_f1",
+     "--metric", "ovr_roc_auc", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

@@ -66,6 +66,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/lin2017_focal/run",
+     "--out", "results/lin2017_focal/report", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "min_class_recall", "--blocks", "settings"],
+    ["results/lin2017_focal/run",
+     "--out", "results/lin2017_focal/report/seeds", "--baseline", "baseline", "--metric", "balanced_accuracy",
+     "--metric", "min_class_recall", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

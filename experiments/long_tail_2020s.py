@@ -46,6 +46,19 @@ stage (Zhong et al.); VS, IB, LADE and GCL beat CE and LDAM-DRW.
 """
 from imbjax.config import base_config, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/long_tail_2020s/run",
+     "--out", "results/long_tail_2020s/report", "--baseline", "baseline", "--metric", "balanced_accuracy", "--metric", "accuracy"],
+    ["results/long_tail_2020s/run",
+     "--out", "results/long_tail_2020s/report/selected", "--baseline", "baseline", "--metric", "balanced_accuracy", "--select-by", "val_balanced_accuracy"],
+    ["results/long_tail_2020s/run",
+     "--out", "results/long_tail_2020s/report/selected_vs_ldam_drw", "--baseline", "ldam_drw", "--metric", "balanced_accuracy", "--select-by", "val_balanced_accuracy"],
+    ["results/long_tail_2020s/run",
+     "--out", "results/long_tail_2020s/report/selected_vs_mixup", "--baseline", "mixup", "--metric", "balanced_accuracy", "--select-by", "val_balanced_accuracy"],
+]
+
 COMPARATORS = ("baseline", "cb_focal", "ldam_drw", "logit_adjusted", "balanced_softmax")
 LOSSES_2020S = ("vs", "ib", "lade", "gcl")
 STAGEWISE = ("crt", "tau_norm", "lws", "drs", "weight_balancing", "mixup", "manifold_mixup", "remix", "mislas")

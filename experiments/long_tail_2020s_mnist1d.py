@@ -38,6 +38,19 @@ ablation settings added to the same work directory.
 """
 from imbjax.config import base_config
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/long_tail_2020s_mnist1d/run",
+     "--out", "results/long_tail_2020s_mnist1d/report", "--baseline", "baseline", "--metric", "accuracy", "--metric", "balanced_accuracy"],
+    ["results/long_tail_2020s_mnist1d/run",
+     "--out", "results/long_tail_2020s_mnist1d/report/selected", "--baseline", "baseline", "--metric", "accuracy", "--metric", "balanced_accuracy", "--select-by", "val_balanced_accuracy"],
+    ["results/long_tail_2020s_mnist1d/run",
+     "--out", "results/long_tail_2020s_mnist1d/report/selected_vs_ldam_drw", "--baseline", "ldam_drw", "--metric", "accuracy", "--select-by", "val_balanced_accuracy"],
+    ["results/long_tail_2020s_mnist1d/run",
+     "--out", "results/long_tail_2020s_mnist1d/report/selected_vs_mixup", "--baseline", "mixup", "--metric", "accuracy", "--select-by", "val_balanced_accuracy"],
+]
+
 COMPARATORS = ("baseline", "cb_focal", "ldam_drw", "logit_adjusted", "balanced_softmax")
 LOSSES_2020S = ("vs", "ib", "lade", "gcl")
 STAGEWISE = ("crt", "tau_norm", "lws", "drs", "weight_balancing", "mixup", "manifold_mixup", "remix", "mislas")

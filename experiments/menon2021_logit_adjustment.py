@@ -82,6 +82,16 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/menon2021_logit_adjustment/run",
+     "--out", "results/menon2021_logit_adjustment/report", "--baseline", "baseline", "--metric", "balanced_accuracy"],
+    ["results/menon2021_logit_adjustment/run",
+     "--out", "results/menon2021_logit_adjustment/report/seeds", "--baseline", "baseline",
+     "--metric", "balanced_accuracy", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

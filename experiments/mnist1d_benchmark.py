@@ -25,6 +25,9 @@ run per device per call), 183 s wall. Results, ``table.md`` and ``figure.png`` (
 """
 from imbjax.config import base_config
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (scripts/make_figures.py): none.
+REPORTS = []
+
 
 def get_config():
     config = base_config()

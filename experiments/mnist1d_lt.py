@@ -64,6 +64,15 @@ from imbjax.config import base_config
 #: recipe (the committed ``run_cao_recipe/``). Chosen by ``get_config(recipe)`` or ``IMBJAX_RECIPE``.
 RECIPES = ("benchmark", "cao")
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/mnist1d_lt/run",
+     "--out", "results/mnist1d_lt/report", "--baseline", "baseline", "--metric", "accuracy", "--metric", "min_class_recall"],
+    ["results/mnist1d_lt/run_cao_recipe",
+     "--out", "results/mnist1d_lt/report_cao_recipe", "--baseline", "baseline", "--metric", "accuracy", "--metric", "min_class_recall"],
+]
+
 
 def get_config(recipe: str | None = None):
     recipe = recipe or os.environ.get("IMBJAX_RECIPE", "benchmark")

@@ -81,6 +81,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/pouyanfar2018_dynamic/run",
+     "--out", "results/pouyanfar2018_dynamic/report", "--baseline", "baseline", "--metric", "macro_f1",
+     "--metric", "weighted_f1", "--metric", "accuracy"],
+    ["results/pouyanfar2018_dynamic/run",
+     "--out", "results/pouyanfar2018_dynamic/report/seeds", "--baseline", "baseline", "--metric", "macro_f1",
+     "--metric", "weighted_f1", "--metric", "accuracy", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

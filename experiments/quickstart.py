@@ -14,6 +14,9 @@ one-vs-rest ROC AUC against rho).
 """
 from imbjax.config import base_config, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (scripts/make_figures.py): none.
+REPORTS = []
+
 
 def get_config():
     config = base_config()

@@ -72,6 +72,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/wang2016_mfe/run",
+     "--out", "results/wang2016_mfe/report", "--baseline", "mse", "--metric", "f1_per_class_1",
+     "--metric", "ovr_roc_auc"],
+    ["results/wang2016_mfe/run",
+     "--out", "results/wang2016_mfe/report/seeds", "--baseline", "mse", "--metric", "f1_per_class_1",
+     "--metric", "ovr_roc_auc", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

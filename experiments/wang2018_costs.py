@@ -74,6 +74,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/wang2018_costs/run",
+     "--out", "results/wang2018_costs/report", "--baseline", "baseline", "--metric", "ovr_roc_auc",
+     "--metric", "min_class_recall"],
+    ["results/wang2018_costs/run",
+     "--out", "results/wang2018_costs/report/seeds", "--baseline", "baseline", "--metric", "ovr_roc_auc",
+     "--metric", "min_class_recall", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

@@ -67,6 +67,17 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
 """
 from imbjax.config import base_config, experiment_scale, paper_scale, small_scale
 
+#: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
+#: results/); scripts/make_figures.py runs them.
+REPORTS = [
+    ["results/zhang2018_centres/run",
+     "--out", "results/zhang2018_centres/report", "--baseline", "baseline", "--metric", "macro_precision",
+     "--metric", "ovr_average_precision"],
+    ["results/zhang2018_centres/run",
+     "--out", "results/zhang2018_centres/report/seeds", "--baseline", "baseline", "--metric", "macro_precision",
+     "--metric", "ovr_average_precision", "--blocks", "seeds"],
+]
+
 
 def get_config(scale: str | None = None):
     scale = experiment_scale(scale)

@@ -48,27 +48,6 @@ def measure(width: int, steps: int) -> dict:
             "run_seconds": run_seconds, "runs_per_s": width / run_seconds, "peak_mib": peak_mib}
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(9, 3.6), layout="constrained")
-    FigureCanvasAgg(figure)
-    throughput, memory = figure.subplots(1, 2)
-    for devices in sorted({r["devices"] for r in rows}):
-        part = sorted((r for r in rows if r["devices"] == devices), key=lambda r: r["width"])
-        widths = [r["width"] for r in part]
-        throughput.plot(widths, [r["runs_per_s"] for r in part], marker="o", label=f"{devices} CPU device(s)")
-        memory.plot(widths, [r["peak_mib"] for r in part], marker="o", label=f"{devices} CPU device(s)")
-    for ax, label in ((throughput, "runs / s (training, compile excluded)"), (memory, "peak process memory (MiB)")):
-        ax.set_xscale("log")
-        ax.set_xlabel("runs trained at once (sweep width)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    figure.savefig(path, dpi=120)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
@@ -93,7 +72,9 @@ def main() -> None:
                   f"{row['runs_per_s']:>8.1f} {row['peak_mib']:>9.0f}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "scaling.json").write_text(json.dumps(rows, indent=2) + "\n")
-    plot(rows, args.out / "scaling.png")
+    from imbjax.analysis.plots import plot_scaling  # here, not at the top: keeps matplotlib out of the children
+
+    plot_scaling(rows, args.out / "scaling.png")
     print(json.dumps({"rows": len(rows), "max_runs_per_s": max(r["runs_per_s"] for r in rows),
                       "figure": str(args.out / "scaling.png")}))
 

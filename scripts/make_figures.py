@@ -13,20 +13,23 @@ What is regenerated, with the code and arguments that made the committed files:
   - ``figure.png`` as ``imbjax run`` draws it: ``imbjax.sweep.progress.write_figure(runs, workdir,
     figure_metrics)``, the runs read back from ``runs.csv`` as the runner does and ``figure_metrics``
     from the workdir's ``config.json``;
-  - the report of every ``imbjax report`` command in the docstring of ``experiments/<name>.py``
-    (``name`` from ``config.json``) whose first workdir is this study, run through
-    ``imbjax.analysis.report.report`` with that command's arguments. Commands run from the folder
-    above results/, so paths written into ``report.md`` read as in the committed one;
+  - the report of every entry of ``REPORTS`` in ``experiments/<name>.py`` (``name`` from
+    ``config.json``, less a ``_<scale>`` suffix) whose first workdir is this study: each entry is
+    the argument list of an ``imbjax report`` command, parsed as the command line parses it and run
+    through ``imbjax.analysis.report.report_from_arguments``. Commands run from the folder above
+    results/, so paths written into ``report.md`` read as in the committed one;
   - a study's own analysis script: every ``analyse.py`` under results/ whose folder is selected
-    (e.g. ``results/advanced_digits/analyse.py``), run as ``__main__``;
-* ``results/scaling/scaling.png`` from ``scaling.json`` by ``scripts/bench_scaling.py``'s ``plot``.
+    (e.g. ``results/advanced_digits/analyse.py``): its ``main(figure_output)``;
+* ``results/scaling/scaling.png`` from ``scaling.json`` by ``imbjax.analysis.plots.plot_scaling``
+  (what ``scripts/bench_scaling.py`` draws).
 
-Determinism: matplotlib's own default rcParams (``rcdefaults``: no matplotlibrc is read), the Agg
-canvas, DejaVu Sans (shipped with matplotlib), and PNGs saved without the ``Software`` text chunk
-(PNG has no timestamp), so two regenerations give identical bytes. Next to each ``<name>.png`` goes
-``<name>.plotdata.csv``: what the figure shows, read back from its artists after saving (per panel:
-title, axis labels, x scale, fixed tick labels, legend entries; every line's points; every band's
-lower and upper y per x; every text with its position).
+Every figure is saved by ``imbjax.analysis.plots.save_figure``, which each of these takes an explicit
+``FigureOutput`` for: here ``plotted_data=True``, so next to each ``<name>.png`` goes
+``<name>.plotdata.csv``, what the figure shows (``imbjax.analysis.plots.figure_data``: per panel
+title, axis labels, scales, fixed tick labels, legend entries; every line's points; every band's
+lower and upper y per x; every text with its position). Determinism: matplotlib's own default
+rcParams (``rcdefaults``: no matplotlibrc is read), the Agg canvas, DejaVu Sans (shipped with
+matplotlib), and PNGs without metadata (``save_figure``), so two regenerations give identical bytes.
 
 ``--check`` regenerates into a temporary folder and compares with the committed files:
 
@@ -47,52 +50,45 @@ Each mismatch is printed with the file it concerns; the exit status is 1 when th
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
-import importlib.util
 import json
 import runpy
-import shlex
 import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator
 
-from imbjax.analysis.report import DEFAULT_REPORT_DIR, add_report_arguments, report
+from imbjax.analysis.plots import FIGURE_DATA_NUMBERS, FIGURE_DATA_SUFFIX, FigureOutput, plot_scaling
+from imbjax.analysis.report import parse_report_arguments, report_dir, report_from_arguments
 from imbjax.config import SCALES
 from imbjax.sweep import progress, store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
-FIGURE_DATA_SUFFIX = ".plotdata.csv"
 FIGURE_RTOL = 1e-6
 FIGURE_ATOL = 1e-9
 SCALING_FILE = "scaling.json"
 ANALYSIS_SCRIPT = "analyse.py"
+REPORT_PAGE = "report.md"  # the page imbjax.analysis.report.report writes in every report folder
+#: The attribute of an experiment module listing its ``imbjax report`` argument lists.
+REPORTS_ATTRIBUTE = "REPORTS"
 FIXED_RC = {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "svg.hashsalt": "imbjax"}
-_NUMBER_COLUMNS = ("x", "y", "y2")
 
 
 @dataclass(frozen=True)
 class Study:
-    """A sweep workdir under results/: ``path`` relative to the folder above results/."""
+    """A sweep workdir under results/: ``path`` relative to the folder above results/, and the parsed
+    ``imbjax report`` arguments of the reports made from it."""
 
     path: Path
     config: dict
     reports: tuple[argparse.Namespace, ...]
-
-    def report_dir(self, command: argparse.Namespace) -> Path:
-        return command.out if command.out is not None else command.workdirs[0] / DEFAULT_REPORT_DIR
 
 
 def configure_matplotlib() -> None:
@@ -100,80 +96,6 @@ def configure_matplotlib() -> None:
     matplotlib.rcdefaults()
     matplotlib.use("Agg")
     matplotlib.rcParams.update(FIXED_RC)
-
-
-def _public(label: str) -> str:
-    """An artist's label, or "" for matplotlib's automatic ``_child<n>`` names."""
-    return "" if label.startswith("_") else label
-
-
-def _y_range_per_x(kind: str, series: int, label: str, vertices: np.ndarray, panel: int) -> list[dict]:
-    """A filled area as its lowest and highest y at each x (robust to how the polygon is traced)."""
-    vertices = vertices[np.all(np.isfinite(vertices), axis=1)]
-    return [{"panel": panel, "kind": kind, "series": series, "label": label, "x": x,
-             "y": vertices[vertices[:, 0] == x, 1].min(), "y2": vertices[vertices[:, 0] == x, 1].max()}
-            for x in np.unique(vertices[:, 0])]
-
-
-def figure_data(figure: Figure) -> pd.DataFrame:
-    """What ``figure`` shows, one row per text, point of a line, or x of a band (see module docstring).
-
-    Columns: panel (axes index; -1 for the figure), kind, series (artist index within its kind),
-    label (text), x, y, y2.
-    """
-    rows = []
-    if figure.get_suptitle():
-        rows.append({"panel": -1, "kind": "suptitle", "label": figure.get_suptitle()})
-    for panel, ax in enumerate(a for a in figure.axes if a.get_visible()):
-        texts = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
-                 "xscale": ax.get_xscale(), "yscale": ax.get_yscale()}
-        rows += [{"panel": panel, "kind": kind, "label": text} for kind, text in texts.items() if text]
-        if isinstance(ax.xaxis.get_major_locator(), FixedLocator):
-            rows += [{"panel": panel, "kind": "xtick", "series": i, "label": tick.get_text(), "x": x}
-                     for i, (x, tick) in enumerate(zip(ax.get_xticks(), ax.get_xticklabels()))]
-        for series, line in enumerate(ax.get_lines()):
-            xs, ys = (np.asarray(values, dtype=float) for values in line.get_data())
-            rows += [{"panel": panel, "kind": "line", "series": series, "label": _public(line.get_label()),
-                      "x": x, "y": y} for x, y in zip(xs, ys)]
-        for series, collection in enumerate(ax.collections):
-            vertices = np.concatenate([p.vertices for p in collection.get_paths()] or [np.empty((0, 2))])
-            rows += _y_range_per_x("band", series, _public(collection.get_label()), vertices, panel)
-        for series, patch in enumerate(ax.patches):
-            vertices = patch.get_patch_transform().transform(patch.get_path().vertices)
-            rows += _y_range_per_x("patch", series, _public(patch.get_label()), vertices, panel)
-        for series, text in enumerate(ax.texts):
-            x, y = text.get_position()
-            rows.append({"panel": panel, "kind": "text", "series": series, "label": text.get_text(), "x": x, "y": y})
-        legend = ax.get_legend()
-        if legend is not None:
-            rows += [{"panel": panel, "kind": "legend", "series": i, "label": t.get_text()}
-                     for i, t in enumerate(legend.get_texts())]
-    columns = ["panel", "kind", "series", "label", *_NUMBER_COLUMNS]
-    table = pd.DataFrame(rows, columns=columns)
-    table["series"] = table["series"].astype("Int64")
-    return table
-
-
-def figure_data_path(png: Path) -> Path:
-    return png.with_name(png.stem + FIGURE_DATA_SUFFIX)
-
-
-@contextlib.contextmanager
-def recording_figures(render: bool = True) -> Iterator[None]:
-    """While open, every ``Figure.savefig`` drops PNG metadata and writes the figure's plotted data
-    beside the image; with ``render=False`` the image is an empty file (nothing is rasterised)."""
-    original = Figure.savefig
-
-    def savefig(figure, fname, *args, **kwargs):
-        if render:
-            kwargs["metadata"] = {**(kwargs.get("metadata") or {}), "Software": None}
-            original(figure, fname, *args, **kwargs)
-        else:
-            Path(fname).write_bytes(b"")
-        figure_data(figure).to_csv(figure_data_path(Path(fname)), index=False, float_format="%.10g")
-
-    with mock.patch.object(Figure, "savefig", savefig):
-        yield
 
 
 def experiment_file(config_name: str) -> Path:
@@ -185,24 +107,23 @@ def experiment_file(config_name: str) -> Path:
     return EXPERIMENTS / f"{config_name}.py"
 
 
-def report_commands(experiment: Path) -> list[argparse.Namespace]:
-    """The ``imbjax report`` commands in ``experiment``'s docstring, parsed as the CLI parses them."""
+def experiment_reports(experiment: Path) -> list[argparse.Namespace]:
+    """The ``REPORTS`` of the experiment module at ``experiment`` (executed, as ``imbjax run`` does),
+    each parsed as ``imbjax report`` parses its command line; none when there is no such file."""
     if not experiment.is_file():
         return []
-    docstring = ast.get_docstring(ast.parse(experiment.read_text())) or ""
-    parser = add_report_arguments(argparse.ArgumentParser(prog="imbjax report", exit_on_error=False))
-    commands = []
-    for line in docstring.replace("\\\n", " ").splitlines():
-        if line.strip().startswith("imbjax report "):
-            try:
-                commands.append(parser.parse_args(shlex.split(line)[2:]))
-            except (argparse.ArgumentError, SystemExit) as error:
-                raise ValueError(f"{experiment}: cannot parse the command {line.strip()!r}") from error
-    return commands
+    namespace = runpy.run_path(str(experiment))
+    if REPORTS_ATTRIBUTE not in namespace:
+        raise ValueError(f"{experiment} declares no {REPORTS_ATTRIBUTE} (a list of imbjax report argument lists; "
+                         f"[] for none)")
+    try:
+        return [parse_report_arguments(arguments) for arguments in namespace[REPORTS_ATTRIBUTE]]
+    except ValueError as error:
+        raise ValueError(f"{experiment}: {REPORTS_ATTRIBUTE}: {error}") from None
 
 
 def find_studies(results: Path) -> list[Study]:
-    """Every folder under ``results`` with a ``runs.csv``, with its config and matching report commands."""
+    """Every folder under ``results`` with a ``runs.csv``, with its config and the reports made from it."""
     studies = []
     for runs in sorted(results.rglob(store.RUNS_FILE)):
         workdir = runs.parent
@@ -210,7 +131,7 @@ def find_studies(results: Path) -> list[Study]:
         config_file = workdir / store.CONFIG_FILE
         config = (json.loads(config_file.read_text()) if config_file.is_file()
                   else json.loads((workdir / store.META_FILE).read_text())["config"])
-        commands = report_commands(experiment_file(config["name"]))
+        commands = experiment_reports(experiment_file(config["name"]))
         studies.append(Study(path, config, tuple(c for c in commands if c.workdirs[0] == path)))
     return studies
 
@@ -239,11 +160,15 @@ def analysis_scripts(results: Path, names: list[str] | None) -> list[Path]:
 
 def owned_outputs(results: Path, names: list[str] | None) -> set[Path]:
     """The files make_figures regenerates (absolute): figures and their plotted data in the selected
-    studies, scaling and analysis-script folders, and every file in the studies' report folders."""
+    studies, scaling and analysis-script folders, and every file in the studies' report folders: those
+    of their ``REPORTS``, and any folder holding a ``report.md`` in a study's top folder
+    (``results/<name>``), so that a report no ``REPORTS`` entry makes is found stale."""
     studies = selected_studies(results, names)
     figure_dirs = [*(s.path for s in studies), *scaling_dirs(results, names),
                    *(script.parent for script in analysis_scripts(results, names))]
-    report_dirs = [s.report_dir(c) for s in studies for c in s.reports]
+    top_folders = {Path(*s.path.parts[:2]) for s in studies}
+    report_dirs = [*(report_dir(c) for s in studies for c in s.reports),
+                   *(page.parent for top in sorted(top_folders) for page in (results.parent / top).rglob(REPORT_PAGE))]
     owned = set()
     for folder in figure_dirs:
         for pattern in ("*.png", "*" + FIGURE_DATA_SUFFIX):
@@ -253,11 +178,12 @@ def owned_outputs(results: Path, names: list[str] | None) -> set[Path]:
     return owned
 
 
-def _bench_scaling_plot():
-    spec = importlib.util.spec_from_file_location("bench_scaling", ROOT / "scripts" / "bench_scaling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.plot
+def run_analysis_script(script: Path, figure_output: FigureOutput) -> None:
+    """Run an ``analyse.py``'s ``main(figure_output)``: it writes its study's own tables and figures."""
+    main = runpy.run_path(str(script)).get("main")
+    if main is None:
+        raise ValueError(f"{script} defines no main(figure_output) for make_figures to call")
+    main(figure_output)
 
 
 def _modification_times(folder: Path) -> dict[Path, int]:
@@ -280,32 +206,28 @@ def regenerate(results: Path, out: Path, names: list[str] | None = None, *, rend
 
     ``out`` other than ``results`` first receives a copy of the inputs (``copy_inputs``); it must be
     named as ``results`` so paths written into reports match. ``names`` selects studies by their path
-    under results/ (a prefix of it also selects); None is all. ``render=False`` leaves every PNG empty
-    (its plotted data are still written). Returns the files written, sorted.
+    under results/ (a prefix of it also selects); None is all. Every figure is saved with its plotted
+    data; ``render=False`` leaves every PNG empty. Returns the files written, sorted.
     """
     results, out = results.resolve(), out.resolve()
     if out.name != results.name:
         raise ValueError(f"out folder {out} must be named {results.name!r} like the results folder")
     if out != results:
         copy_inputs(results, out)
+    figure_output = FigureOutput(render=render, plotted_data=True)
     before = _modification_times(out)
-    with (matplotlib.rc_context(), contextlib.chdir(out.parent), recording_figures(render),
-          warnings.catch_warnings()):
+    with matplotlib.rc_context(), contextlib.chdir(out.parent), warnings.catch_warnings():
         configure_matplotlib()
         warnings.filterwarnings("ignore", category=pd.errors.PerformanceWarning)  # the analysis's wide frames
         for study in selected_studies(out, names):
             runs = pd.read_csv(study.path / store.RUNS_FILE).copy()  # as store.write_runs returns it
-            progress.write_figure(runs, study.path, study.config.get("figure_metrics", ()))
+            progress.write_figure(runs, study.path, study.config.get("figure_metrics", ()), figure_output)
             for command in study.reports:
-                report(command.workdirs, study.report_dir(command), metrics=command.metrics,
-                       baseline=command.baseline, latex=command.latex, alpha=command.alpha,
-                       blocks=command.blocks)
-        folders = scaling_dirs(out, names)
-        plot_scaling = _bench_scaling_plot() if folders else None
-        for folder in folders:
-            plot_scaling(json.loads((folder / SCALING_FILE).read_text()), folder / "scaling.png")
+                report_from_arguments(command, figure_output)
+        for folder in scaling_dirs(out, names):
+            plot_scaling(json.loads((folder / SCALING_FILE).read_text()), folder / "scaling.png", figure_output)
         for script in analysis_scripts(out, names):
-            runpy.run_path(str(script), run_name="__main__")
+            run_analysis_script(script, figure_output)
     after = _modification_times(out)
     return sorted(p for p, mtime in after.items() if before.get(p) != mtime)
 
@@ -320,7 +242,7 @@ def _first_difference(committed: str, regenerated: str) -> str:
 
 def _read_figure_data(path: Path) -> pd.DataFrame:
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for column in _NUMBER_COLUMNS:
+    for column in FIGURE_DATA_NUMBERS:
         table[column] = table[column].replace("", np.nan).astype(float)
     return table
 
@@ -330,8 +252,8 @@ def compare_figure_data(committed: Path, regenerated: Path) -> str | None:
     old, new = _read_figure_data(committed), _read_figure_data(regenerated)
     if old.shape != new.shape:
         return f"{len(old)} plotted rows committed, {len(new)} regenerated"
-    texts = [c for c in old.columns if c not in _NUMBER_COLUMNS]
-    numbers = old[list(_NUMBER_COLUMNS)].to_numpy(), new[list(_NUMBER_COLUMNS)].to_numpy()
+    texts = [c for c in old.columns if c not in FIGURE_DATA_NUMBERS]
+    numbers = old[list(FIGURE_DATA_NUMBERS)].to_numpy(), new[list(FIGURE_DATA_NUMBERS)].to_numpy()
     close = np.isclose(*numbers, rtol=FIGURE_RTOL, atol=FIGURE_ATOL, equal_nan=True).all(axis=1)
     same = (old[texts] == new[texts]).all(axis=1).to_numpy() & close
     if same.all():

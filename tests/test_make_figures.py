@@ -1,13 +1,18 @@
-"""scripts/make_figures.py: regenerating results/ without training.
+"""scripts/make_figures.py and the experiments' ``REPORTS``: regenerating results/ without training.
 
 References: the committed files under results/ (tables byte for byte, figures by their plotted-data
-sidecars), and for the sidecar itself a figure drawn here from known arrays. Checks: ``--check``
+sidecars), and the experiments' docstrings (the commands a reader copies). Checks: ``--check``
 passes on every committed study (a copy of the git-tracked results/, so others' uncommitted work does
 not count); a number changed in a copied runs.csv makes ``--check`` fail naming the figure it feeds;
-two regenerations give identical bytes; the sidecar holds exactly the plotted series; the figure
-comparison tolerates float noise and nothing more.
+a report that no ``REPORTS`` entry makes any more is found stale; two regenerations give identical
+bytes; the figure comparison tolerates float noise and nothing more; every experiment's ``REPORTS``
+parse as ``imbjax report`` arguments, stay in its results folder, and are the docstring's commands on
+results/; a bad ``REPORTS`` entry or an analysis script without ``main`` is refused by name.
 """
+import argparse
+import ast
 import importlib.util
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,14 +21,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+from imbjax.analysis.report import parse_report_arguments, report_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 _SPEC = importlib.util.spec_from_file_location("make_figures", ROOT / "scripts" / "make_figures.py")
 make_figures = sys.modules["make_figures"] = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(make_figures)
 FAST_STUDIES = ["quickstart", "scaling"]
+EXPERIMENT_FILES = sorted((ROOT / "experiments").glob("*.py"))
+TINY_REPORT = ["results/tiny", "--out", "results/tiny/report", "--metric", "balanced_accuracy", "--baseline", "baseline"]
 
 
 def _committed_files() -> list[str]:
@@ -75,14 +82,16 @@ def test_changed_run_table_fails_naming_the_file(tmp_path, capsys):
     assert "label=ros" in errors
 
 
-def test_report_tables_regenerate_and_a_changed_number_fails_naming_the_table(tmp_path, monkeypatch, capsys):
-    """A tiny study whose experiment docstring holds its ``imbjax report`` command: make_figures writes
-    the report, --check passes, and a changed metric value fails on the report's tables."""
+def _tiny_experiment(tmp_path, monkeypatch, text: str) -> None:
+    """``experiments/tiny.py`` holding ``text``, the folder make_figures reads experiments from."""
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    (experiments / "tiny.py").write_text('"""Tiny.\n\n    imbjax report results/tiny --out results/tiny/report \\\n'
-                                         '        --metric balanced_accuracy --baseline baseline\n"""\n')
+    (experiments / "tiny.py").write_text(text)
     monkeypatch.setattr(make_figures, "EXPERIMENTS", experiments)
+
+
+def _tiny_study(tmp_path) -> tuple[Path, pd.DataFrame]:
+    """results/tiny: 8 quickstart runs (baseline and ROS, seeds 0-1, rho 1 and 50) of the config ``tiny``."""
     quickstart = pd.read_csv(ROOT / "results" / "quickstart" / "runs.csv", dtype=str, keep_default_na=False)
     tiny = quickstart[quickstart["method"].isin(["baseline", "ros"]) & quickstart["seed"].isin(["0", "1"])
                       & quickstart["rho"].isin(["1.0", "50.0"])]
@@ -90,6 +99,14 @@ def test_report_tables_regenerate_and_a_changed_number_fails_naming_the_table(tm
     study.mkdir(parents=True)
     tiny.to_csv(study / "runs.csv", index=False)
     (study / "config.json").write_text('{"name": "tiny", "figure_metrics": ["balanced_accuracy"]}')
+    return study, tiny
+
+
+def test_report_tables_regenerate_and_a_changed_number_fails_naming_the_table(tmp_path, monkeypatch, capsys):
+    """A tiny study whose experiment declares its ``imbjax report`` arguments in ``REPORTS``: make_figures
+    writes the report, --check passes, and a changed metric value fails on the report's tables."""
+    _tiny_experiment(tmp_path, monkeypatch, f"REPORTS = [{TINY_REPORT!r}]\n")
+    study, tiny = _tiny_study(tmp_path)
     written = make_figures.regenerate(study.parent, study.parent)
     names = {p.relative_to(study).as_posix() for p in written}
     assert {"figure.png", "report/report.md", "report/summary.csv", "report/means_balanced_accuracy.md",
@@ -128,31 +145,6 @@ def test_unknown_study_is_refused(tmp_path):
         make_figures.main(["--check", "--results", str(results), "--study", "nope"])
 
 
-def test_figure_data_holds_the_plotted_series():
-    rng = np.random.default_rng(0)
-    x, mean = np.array([1.0, 10.0, 50.0]), rng.uniform(size=3)
-    low, high = mean - 0.1, mean + 0.2
-    figure = Figure()
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    ax.plot(x, mean, label="ros")
-    ax.fill_between(x, low, high)
-    ax.text(2.0, 0.5, "CD = 1.00")
-    ax.set_xscale("log")
-    ax.set_xticks(x, ["1", "10", "50"])
-    ax.set_title("rho")
-    ax.legend()
-    data = make_figures.figure_data(figure)
-    line = data[data["kind"] == "line"]
-    np.testing.assert_array_equal(line[["x", "y"]].to_numpy(), np.stack([x, mean], axis=1))
-    assert set(line["label"]) == {"ros"}
-    band = data[data["kind"] == "band"]
-    np.testing.assert_allclose(band[["x", "y", "y2"]].to_numpy(), np.stack([x, low, high], axis=1))
-    assert data.loc[data["kind"] == "xtick", "label"].tolist() == ["1", "10", "50"]
-    assert data.loc[data["kind"] == "text", ["label", "x", "y"]].values.tolist() == [["CD = 1.00", 2.0, 0.5]]
-    assert {"title": "rho", "xscale": "log", "legend": "ros"}.items() <= dict(zip(data["kind"], data["label"])).items()
-
-
 def test_compare_figure_data_tolerates_float_noise_only(tmp_path):
     table = pd.DataFrame({"panel": [0, 0], "kind": ["line", "line"], "series": [0, 0], "label": ["ros", "ros"],
                           "x": [1.0, 10.0], "y": [0.9, 0.8], "y2": [np.nan, np.nan]})
@@ -162,3 +154,80 @@ def test_compare_figure_data_tolerates_float_noise_only(tmp_path):
     table.assign(y=[0.9, 0.801]).to_csv(moved, index=False)
     assert make_figures.compare_figure_data(committed, noisy) is None
     assert make_figures.compare_figure_data(committed, moved).startswith("row 3:")
+
+
+def test_a_report_dropped_from_reports_is_found_stale(tmp_path, monkeypatch, capsys):
+    """Two reports regenerated; with the first one's entry gone from REPORTS its committed files are
+    stale, although the second report's folder lies inside the first's."""
+    seeds = [*TINY_REPORT[:2], "results/tiny/report/seeds", *TINY_REPORT[3:], "--blocks", "seeds"]
+    _tiny_experiment(tmp_path, monkeypatch, f"REPORTS = [{TINY_REPORT!r}, {seeds!r}]\n")
+    study, _ = _tiny_study(tmp_path)
+    make_figures.regenerate(study.parent, study.parent)
+    assert make_figures.main(["--check", "--no-render", "--results", str(study.parent)]) == 0
+    (tmp_path / "experiments" / "tiny.py").write_text(f"REPORTS = [{seeds!r}]\n")
+    capsys.readouterr()
+    assert make_figures.main(["--check", "--no-render", "--results", str(study.parent)]) == 1
+    errors = capsys.readouterr().err
+    assert "MISMATCH results/tiny/report/report.md: committed but not regenerated by make_figures" in errors
+    assert "results/tiny/report/seeds/" not in errors
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("CONFIG = 1\n", r"tiny.py declares no REPORTS \(a list of imbjax report argument lists; \[\] for none\)"),
+    ('REPORTS = [["results/tiny", "--blocks", "weekly"]]\n',
+     r"tiny.py: REPORTS: invalid imbjax report arguments \['results/tiny', '--blocks', 'weekly'\]: "
+     r"argument --blocks: invalid choice: 'weekly' \(choose from 'auto', 'settings', 'seeds'\)"),
+    ('REPORTS = ["results/tiny --out results/tiny/report"]\n',
+     r"tiny.py: REPORTS: imbjax report arguments must be a list of strings, got 'results/tiny --out"),
+])
+def test_bad_reports_are_refused_naming_the_experiment(tmp_path, monkeypatch, text, message):
+    _tiny_experiment(tmp_path, monkeypatch, text)
+    study, _ = _tiny_study(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        make_figures.find_studies(study.parent)
+
+
+def test_an_analysis_script_without_main_is_refused(tmp_path):
+    script = tmp_path / "analyse.py"
+    script.write_text('if __name__ == "__main__":\n    print("analysed")\n')
+    with pytest.raises(ValueError, match=r"analyse.py defines no main\(figure_output\) for make_figures to call"):
+        make_figures.run_analysis_script(script, make_figures.FigureOutput(plotted_data=True))
+
+
+def _docstring_report_commands(experiment: Path) -> list[list[str]]:
+    """The argument lists of the ``imbjax report`` commands shown in ``experiment``'s docstring."""
+    docstring = (ast.get_docstring(ast.parse(experiment.read_text())) or "").replace("\\\n", " ")
+    return [shlex.split(line)[2:] for line in docstring.splitlines() if line.strip().startswith("imbjax report ")]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENT_FILES, ids=lambda path: path.stem)
+def test_reports_stay_in_the_experiments_results_folder(experiment):
+    """Every experiment declares REPORTS; each entry reads and writes under results/<experiment>/."""
+    folder = Path("results") / experiment.stem
+    for arguments in make_figures.experiment_reports(experiment):
+        for path in (*arguments.workdirs, report_dir(arguments)):
+            assert path.is_relative_to(folder), f"{experiment.name}: {path} is outside {folder}"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENT_FILES, ids=lambda path: path.stem)
+def test_docstring_report_commands_on_results_are_the_reports(experiment):
+    """The docstring's ``imbjax report`` commands parse; those on results/ are exactly REPORTS, in order
+    (the others are examples on the reader's own work directory, e.g. runs/)."""
+    shown = [parse_report_arguments(arguments) for arguments in _docstring_report_commands(experiment)]
+    on_results = [vars(a) for a in shown if a.workdirs[0].parts[0] == "results"]
+    assert on_results == [vars(a) for a in make_figures.experiment_reports(experiment)]
+
+
+def test_committed_reports_are_made_by_reports():
+    """Every committed report folder is an experiment's REPORTS entry or below one (an analysis script's)."""
+    committed = {Path(f).parent for f in _committed_files() if Path(f).name == make_figures.REPORT_PAGE}
+    declared = {report_dir(a) for e in EXPERIMENT_FILES for a in make_figures.experiment_reports(e)}
+    assert committed and all(any(f.is_relative_to(d) for d in declared) for f in committed), committed - declared
+
+
+def test_parsed_reports_are_the_command_lines():
+    """REPORTS entries are parsed as ``imbjax report`` parses its command line."""
+    parsed = parse_report_arguments(TINY_REPORT)
+    assert parsed == argparse.Namespace(workdirs=[Path("results/tiny")], out=Path("results/tiny/report"),
+                                        metrics=["balanced_accuracy"], baseline="baseline", latex=False, alpha=0.05,
+                                        blocks="auto", select_by=None)

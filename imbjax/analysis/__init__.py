@@ -4,8 +4,13 @@ from imbjax.analysis.aggregate import (
     method_labels, per_class_columns, read_runs, setting_columns, split_columns, swept_hyper_parameters,
     without_redundant,
 )
-from imbjax.analysis.plots import describe_band, metric_lines, plot_critical_difference, plot_metric_vs
-from imbjax.analysis.report import add_report_arguments, choose_blocks, report, run_report
+from imbjax.analysis.plots import (
+    FigureOutput, describe_band, figure_data, metric_lines, plot_critical_difference, plot_metric_vs, plot_scaling,
+    save_figure,
+)
+from imbjax.analysis.report import (
+    add_report_arguments, choose_blocks, parse_report_arguments, report, report_from_arguments, run_report,
+)
 from imbjax.analysis.selection import Selection, select_by_validation
 from imbjax.analysis.stats import (
     FriedmanResult, NemenyiResult, block_table, critical_difference, friedman_test, holm, nemenyi, nemenyi_q,
@@ -14,11 +19,12 @@ from imbjax.analysis.stats import (
 from imbjax.analysis.tables import latex_table, markdown_table
 
 __all__ = [
-    "CONFIG_COLUMNS", "FriedmanResult", "NemenyiResult", "Selection", "add_report_arguments", "aggregate",
-    "block_columns", "block_table", "choose_blocks", "classwise_table", "critical_difference", "describe_band",
-    "diverged_runs", "friedman_test", "higher_is_better", "holm", "latex_table", "markdown_table", "mask_diverged",
-    "method_labels", "metric_lines", "nemenyi", "nemenyi_q", "per_class_columns", "plot_critical_difference",
-    "plot_metric_vs", "rank_methods", "rank_table", "read_runs", "report", "run_report", "select_by_validation",
-    "setting_columns", "smallest_holm_p", "split_columns", "swept_hyper_parameters", "wilcoxon_signed_rank",
-    "wilcoxon_vs_baseline", "without_redundant",
+    "CONFIG_COLUMNS", "FigureOutput", "FriedmanResult", "NemenyiResult", "Selection", "add_report_arguments",
+    "aggregate", "block_columns", "block_table", "choose_blocks", "classwise_table", "critical_difference",
+    "describe_band", "diverged_runs", "figure_data", "friedman_test", "higher_is_better", "holm", "latex_table",
+    "markdown_table", "mask_diverged", "method_labels", "metric_lines", "nemenyi", "nemenyi_q",
+    "parse_report_arguments", "per_class_columns", "plot_critical_difference", "plot_metric_vs", "plot_scaling",
+    "rank_methods", "rank_table", "read_runs", "report", "report_from_arguments", "run_report", "save_figure",
+    "select_by_validation", "setting_columns", "smallest_holm_p", "split_columns", "swept_hyper_parameters",
+    "wilcoxon_signed_rank", "wilcoxon_vs_baseline", "without_redundant",
 ]

@@ -1,17 +1,22 @@
-"""Figures: a metric against rho / mu / a hyper-parameter / the model, and critical-difference diagrams.
+"""Figures: a metric against rho / mu / a hyper-parameter / the model, critical-difference diagrams,
+and the sweep-width scaling benchmark's figure.
 
 Figures are drawn on the Agg canvas through ``matplotlib.figure.Figure`` (pyplot's global state
-and interactive backends are never touched) and saved to PNG.
+and interactive backends are never touched) and written by :func:`save_figure`, the one function
+that saves a figure: a PNG without metadata and, when its :class:`FigureOutput` asks, a table of
+what the figure shows (:func:`figure_data`) that ``scripts/make_figures.py --check`` compares.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator
 
 from imbjax.analysis.aggregate import (
     aggregate, check_columns, check_metrics, format_value, label_runs, setting_columns, varying_columns,
@@ -21,6 +26,10 @@ from imbjax.analysis.stats import NemenyiResult
 
 BAND_CHOICES = ("std", "ci")
 FACET_CANDIDATES = ("dataset", "profile", "model", "mu", "rho")
+#: ``<name>.png``'s plotted data go to ``<name>`` + this suffix (:func:`figure_data_path`).
+FIGURE_DATA_SUFFIX = ".plotdata.csv"
+#: The columns of :func:`figure_data` that hold numbers (the others hold texts).
+FIGURE_DATA_NUMBERS = ("x", "y", "y2")
 _MAX_COLUMNS = 3
 _DPI = 120
 _MARKERS = ("o", "s", "^", "D", "v")
@@ -29,16 +38,109 @@ _LEGEND_ROW_INCHES = 0.19
 _LEGEND_CHAR_INCHES = 0.065
 
 
+@dataclass(frozen=True)
+class FigureOutput:
+    """What :func:`save_figure` writes for a figure saved at ``<name>.png``.
+
+    Attributes:
+      render: rasterise the PNG; False writes an empty ``<name>.png`` (nothing is drawn, much faster),
+        only with ``plotted_data``.
+      plotted_data: also write ``<name>.plotdata.csv``, what the figure shows (:func:`figure_data`).
+    """
+
+    render: bool = True
+    plotted_data: bool = False
+
+    def __post_init__(self):
+        if not self.render and not self.plotted_data:
+            raise ValueError("FigureOutput(render=False, plotted_data=False) writes nothing but an empty PNG; "
+                             "set render=True, or plotted_data=True to keep what the figure shows")
+
+
 def _new_figure(width: float, height: float, layout: str | None = None) -> Figure:
     figure = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
+def _public(label: str) -> str:
+    """An artist's label, or "" for matplotlib's automatic ``_child<n>`` names."""
+    return "" if label.startswith("_") else label
+
+
+def _y_range_per_x(kind: str, series: int, label: str, vertices: np.ndarray, panel: int) -> list[dict]:
+    """A filled area as its lowest and highest y at each x (robust to how the polygon is traced)."""
+    vertices = vertices[np.all(np.isfinite(vertices), axis=1)]
+    return [{"panel": panel, "kind": kind, "series": series, "label": label, "x": x,
+             "y": vertices[vertices[:, 0] == x, 1].min(), "y2": vertices[vertices[:, 0] == x, 1].max()}
+            for x in np.unique(vertices[:, 0])]
+
+
+def figure_data(figure: Figure) -> pd.DataFrame:
+    """What ``figure`` shows, read back from its artists: one row per text, point of a line, or x of a band.
+
+    Per visible panel: title, axis labels, x and y scale, fixed tick labels (with their x), legend
+    entries; every line's points; every filled area's (collection or patch) lowest and highest y at
+    each of its x; every text with its position. Columns: panel (axes index; -1 for the figure's
+    suptitle), kind, series (artist index within its kind), label (text), x, y, y2.
+    """
+    rows = []
+    if figure.get_suptitle():
+        rows.append({"panel": -1, "kind": "suptitle", "label": figure.get_suptitle()})
+    for panel, ax in enumerate(a for a in figure.axes if a.get_visible()):
+        texts = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                 "xscale": ax.get_xscale(), "yscale": ax.get_yscale()}
+        rows += [{"panel": panel, "kind": kind, "label": text} for kind, text in texts.items() if text]
+        if isinstance(ax.xaxis.get_major_locator(), FixedLocator):
+            rows += [{"panel": panel, "kind": "xtick", "series": i, "label": tick.get_text(), "x": x}
+                     for i, (x, tick) in enumerate(zip(ax.get_xticks(), ax.get_xticklabels()))]
+        for series, line in enumerate(ax.get_lines()):
+            xs, ys = (np.asarray(values, dtype=float) for values in line.get_data())
+            rows += [{"panel": panel, "kind": "line", "series": series, "label": _public(line.get_label()),
+                      "x": x, "y": y} for x, y in zip(xs, ys)]
+        for series, collection in enumerate(ax.collections):
+            vertices = np.concatenate([p.vertices for p in collection.get_paths()] or [np.empty((0, 2))])
+            rows += _y_range_per_x("band", series, _public(collection.get_label()), vertices, panel)
+        for series, patch in enumerate(ax.patches):
+            vertices = patch.get_patch_transform().transform(patch.get_path().vertices)
+            rows += _y_range_per_x("patch", series, _public(patch.get_label()), vertices, panel)
+        for series, text in enumerate(ax.texts):
+            x, y = text.get_position()
+            rows.append({"panel": panel, "kind": "text", "series": series, "label": text.get_text(), "x": x, "y": y})
+        legend = ax.get_legend()
+        if legend is not None:
+            rows += [{"panel": panel, "kind": "legend", "series": i, "label": t.get_text()}
+                     for i, t in enumerate(legend.get_texts())]
+    table = pd.DataFrame(rows, columns=["panel", "kind", "series", "label", *FIGURE_DATA_NUMBERS])
+    table["series"] = table["series"].astype("Int64")
+    return table
+
+
+def figure_data_path(png: str | Path) -> Path:
+    """Where :func:`save_figure` writes the plotted data of the figure saved at ``png``."""
+    png = Path(png)
+    return png.with_name(png.stem + FIGURE_DATA_SUFFIX)
+
+
+def save_figure(figure: Figure, path: str | Path, figure_output: FigureOutput = FigureOutput(), *,
+                tight: bool = True) -> Path:
+    """Save ``figure`` as a PNG at ``path`` (folders created) at 120 dpi; returns ``path``.
+
+    The PNG carries no metadata: matplotlib's ``Software`` text chunk (its version) is dropped and
+    PNG has no timestamp, so the same figure under the same matplotlib gives the same bytes.
+    ``tight`` crops the canvas to what is drawn (``bbox_inches="tight"``). ``figure_output`` says whether
+    to rasterise and whether to write the plotted data beside it (:class:`FigureOutput`), read
+    after saving, at :func:`figure_data_path` with 10 significant digits.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=_DPI, bbox_inches="tight")
+    if figure_output.render:
+        crop = {"bbox_inches": "tight"} if tight else {}
+        figure.savefig(path, dpi=_DPI, metadata={"Software": None}, **crop)
+    else:
+        path.write_bytes(b"")
+    if figure_output.plotted_data:
+        figure_data(figure).to_csv(figure_data_path(path), index=False, float_format="%.10g")
     return path
 
 
@@ -137,6 +239,7 @@ def plot_metric_vs(
     facets: list[str] | None = None,
     logx: bool | None = None,
     title: str | None = None,
+    figure_output: FigureOutput = FigureOutput(),
 ) -> Path:
     """Plot ``metric`` against config column ``x``: one line per setting (:func:`metric_lines`), mean over seeds.
 
@@ -153,7 +256,7 @@ def plot_metric_vs(
     varying setting columns split lines further (``focal (gamma=2)``). A line with no ``x`` value (e.g.
     cross-entropy on a ``hp_gamma`` axis) is drawn as a dashed horizontal reference. ``logx``
     defaults to True for rho and for positive axes spanning a factor >= 10. Several metrics give
-    one column of panels each. Returns ``path``.
+    one column of panels each. Saved by :func:`save_figure` with ``figure_output``; returns ``path``.
     """
     check_columns(df, [x, hue], "plot")
     categories = None if pd.api.types.is_numeric_dtype(df[x]) else list(dict.fromkeys(df[x].dropna()))
@@ -203,7 +306,7 @@ def plot_metric_vs(
                   ncols=legend_columns)
     band_text = describe_band(summary, band, confidence)
     figure.suptitle(f"{title}: {band_text}" if title else band_text)
-    return _save(figure, path)
+    return save_figure(figure, path, figure_output)
 
 
 def share_y_by_metric(axes, panel_metrics: list[str]) -> None:
@@ -216,8 +319,9 @@ def share_y_by_metric(axes, panel_metrics: list[str]) -> None:
             ax.set_ylim(low, high)
 
 
-def plot_critical_difference(result: NemenyiResult, path: str | Path, *, title: str | None = None) -> Path:
-    """Critical-difference diagram (Demšar 2006, Sec. 3.2.4, Fig. 1a) saved to ``path``.
+def plot_critical_difference(result: NemenyiResult, path: str | Path, *, title: str | None = None,
+                             figure_output: FigureOutput = FigureOutput()) -> Path:
+    """Critical-difference diagram (Demšar 2006, Sec. 3.2.4, Fig. 1a) saved to ``path`` by :func:`save_figure`.
 
     An axis of average rank (best, rank 1, on the right), each method tied to its rank, thick
     bars joining methods not significantly different under the Nemenyi test, and the CD drawn
@@ -258,4 +362,27 @@ def plot_critical_difference(result: NemenyiResult, path: str | Path, *, title: 
     ax.set_xlim(highest + 0.3, lowest - 0.3)
     ax.set_ylim(label_top - step * n_levels, 1.0)
     ax.set_title(title or f"Nemenyi, alpha = {result.alpha:g}, N = {result.n_blocks} blocks")
-    return _save(figure, path)
+    return save_figure(figure, path, figure_output)
+
+
+def plot_scaling(rows: list[dict], path: str | Path, figure_output: FigureOutput = FigureOutput()) -> Path:
+    """The figure of ``scripts/bench_scaling.py``: runs/s (training, compile excluded) and peak process
+    memory against the sweep width (log x), a line per device count.
+
+    ``rows``: that script's ``scaling.json`` entries, each with ``devices``, ``width``, ``runs_per_s``
+    and ``peak_mib``. Saved by :func:`save_figure` (uncropped) with ``figure_output``; returns ``path``.
+    """
+    figure = _new_figure(9, 3.6, layout="constrained")
+    throughput, memory = figure.subplots(1, 2)
+    for devices in sorted({r["devices"] for r in rows}):
+        part = sorted((r for r in rows if r["devices"] == devices), key=lambda r: r["width"])
+        widths = [r["width"] for r in part]
+        throughput.plot(widths, [r["runs_per_s"] for r in part], marker="o", label=f"{devices} CPU device(s)")
+        memory.plot(widths, [r["peak_mib"] for r in part], marker="o", label=f"{devices} CPU device(s)")
+    for ax, label in ((throughput, "runs / s (training, compile excluded)"), (memory, "peak process memory (MiB)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("runs trained at once (sweep width)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return save_figure(figure, path, figure_output, tight=False)

@@ -53,7 +53,7 @@ from imbjax.analysis.aggregate import (
     split_columns, varying_columns, without_redundant,
 )
 from imbjax.analysis.selection import select_by_validation
-from imbjax.analysis.plots import plot_critical_difference, plot_metric_vs
+from imbjax.analysis.plots import FigureOutput, plot_critical_difference, plot_metric_vs
 from imbjax.analysis.stats import (
     WILCOXON_COLUMNS, block_table, friedman_test, nemenyi, rank_methods, smallest_holm_p, wilcoxon_vs_baseline,
 )
@@ -107,10 +107,11 @@ def choose_blocks(runs: pd.DataFrame, blocks: str) -> tuple[str, str]:
 
 
 class _Writer:
-    """Writes files into one folder and remembers them by file name."""
+    """Writes files into one folder and remembers them by file name; figures are saved with ``figure_output``."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, figure_output: FigureOutput):
         self.out_dir = out_dir
+        self.figure_output = figure_output
         self.written: dict[str, Path] = {}
 
     def text(self, name: str, text: str) -> str:
@@ -218,7 +219,8 @@ def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: 
         friedman = friedman_test(table, higher_is_better=best_high)
         post_hoc = nemenyi(friedman.mean_ranks, friedman.n_blocks, alpha)
         figure = plot_critical_difference(post_hoc, writer.out_dir / f"cd_{metric}.png",
-                                          title=f"{metric}: Nemenyi, alpha = {alpha:g}")
+                                          title=f"{metric}: Nemenyi, alpha = {alpha:g}",
+                                          figure_output=writer.figure_output)
         groups = "; ".join("{" + ", ".join(c) + "}" for c in post_hoc.cliques) or "none (all pairs differ)"
         lines += [
             f"Friedman chi2 = {friedman.statistic:.4f}, p = {friedman.p_value:.4g}; Iman-Davenport F = "
@@ -249,7 +251,8 @@ def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: 
         defined = runs[runs[x].notna()]
         if defined[x].nunique() < 2 or defined[metric].isna().all():
             continue
-        path = plot_metric_vs(defined, x, metric, path=writer.out_dir / f"{metric}_vs_{x}.png", title=metric)
+        path = plot_metric_vs(defined, x, metric, path=writer.out_dir / f"{metric}_vs_{x}.png", title=metric,
+                              figure_output=writer.figure_output)
         lines += [f"![{metric} vs {x}]({writer.figure(path.name, path)})", ""]
     return lines, friedman_row
 
@@ -265,6 +268,7 @@ def report(
     confidence: float = 0.95,
     blocks: str = "auto",
     select_by: str | None = None,
+    figure_output: FigureOutput = FigureOutput(),
 ) -> dict[str, Path]:
     """Write the analysis of the runs of ``workdirs`` into ``out_dir``; returns ``{file name: path}``.
 
@@ -278,6 +282,8 @@ def report(
       blocks: ``"auto"``, ``"settings"`` or ``"seeds"``, the blocks of the tests (module docstring).
       select_by: a ``val_*`` metric: report, for every method, setting and seed, the run whose
         hyper-parameters were best on it (module docstring); None reports every run.
+      figure_output: what the figures write (:class:`imbjax.analysis.plots.FigureOutput`): by
+        default a metadata-free PNG each.
     """
     if blocks not in BLOCKS_CHOICES:
         raise ValueError(f"unknown blocks={blocks!r}; choose one of {list(BLOCKS_CHOICES)}")
@@ -292,7 +298,7 @@ def report(
     labels = sorted(method_labels(runs).unique())
     if baseline is not None and baseline not in labels:
         raise ValueError(f"unknown baseline {baseline!r}; choose from {labels}")
-    writer = _Writer(Path(out_dir))
+    writer = _Writer(Path(out_dir), figure_output)
     writer.out_dir.mkdir(parents=True, exist_ok=True)
     blocks, blocking = choose_blocks(runs, blocks)
 
@@ -361,13 +367,41 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+class _RaisingParser(argparse.ArgumentParser):
+    """A parser whose errors raise ValueError instead of printing usage and exiting."""
+
+    def error(self, message: str):
+        raise ValueError(message)
+
+
+def parse_report_arguments(arguments: Sequence[str]) -> argparse.Namespace:
+    """Parse the words after ``imbjax report`` (e.g. an experiment's ``REPORTS`` entry) as the command line
+    does; a ValueError names the list and what is wrong with it."""
+    if not isinstance(arguments, (list, tuple)) or not all(isinstance(word, str) for word in arguments):
+        raise ValueError(f"imbjax report arguments must be a list of strings, got {arguments!r}")
+    parser = add_report_arguments(_RaisingParser(prog="imbjax report"))
+    try:
+        return parser.parse_args(list(arguments))
+    except ValueError as error:
+        raise ValueError(f"invalid imbjax report arguments {list(arguments)}: {error}") from None
+
+
+def report_dir(args: argparse.Namespace) -> Path:
+    """The folder parsed ``imbjax report`` arguments write to: ``--out``, else FIRST_WORKDIR/report."""
+    return args.out if args.out is not None else args.workdirs[0] / DEFAULT_REPORT_DIR
+
+
+def report_from_arguments(args: argparse.Namespace, figure_output: FigureOutput = FigureOutput()) -> dict[str, Path]:
+    """:func:`report` with parsed ``add_report_arguments`` arguments; returns ``{file name: path}``."""
+    return report(args.workdirs, report_dir(args), metrics=args.metrics, baseline=args.baseline, latex=args.latex,
+                  alpha=args.alpha, blocks=args.blocks, select_by=args.select_by, figure_output=figure_output)
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Run ``report`` from parsed ``add_report_arguments`` arguments; prints the written paths."""
-    out_dir = args.out if args.out is not None else args.workdirs[0] / DEFAULT_REPORT_DIR
-    written = report(args.workdirs, out_dir, metrics=args.metrics, baseline=args.baseline,
-                     latex=args.latex, alpha=args.alpha, blocks=args.blocks, select_by=args.select_by)
+    written = report_from_arguments(args)
     blocking = written["report.md"].read_text().splitlines()[2].replace("**", "")
-    print(f"wrote {len(written)} files to {out_dir}. {blocking}")
+    print(f"wrote {len(written)} files to {report_dir(args)}. {blocking}")
     for path in written.values():
         print(f"  {path}")
     return 0

@@ -31,7 +31,7 @@ from imbjax.analysis.aggregate import (
     varying_columns,
     without_redundant,
 )
-from imbjax.analysis.plots import plot_metric_vs
+from imbjax.analysis.plots import FigureOutput, plot_metric_vs
 from imbjax.sweep.grid import Group
 
 
@@ -256,12 +256,14 @@ def figure_title(table: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
-def write_figure(table: pd.DataFrame, workdir: Path, metrics) -> Path | None:
+def write_figure(table: pd.DataFrame, workdir: Path, metrics,
+                 figure_output: FigureOutput = FigureOutput()) -> Path | None:
     """``figure.png``: each metric against rho, a line per setting (method and every other varying
     config column), mean and ±1 std over seeds; the title names the data sets, mu and the number of
-    seeds (:func:`figure_title`), then the band and n."""
+    seeds (:func:`figure_title`), then the band and n. Saved with ``figure_output``
+    (:func:`imbjax.analysis.plots.save_figure`)."""
     metrics = [m for m in metrics if m in table]
     if not metrics or table.empty or table["rho"].nunique() < 2:
         return None
     return plot_metric_vs(table, "rho", metrics, path=Path(workdir) / "figure.png", band="std",
-                          title=figure_title(table))
+                          title=figure_title(table), figure_output=figure_output)

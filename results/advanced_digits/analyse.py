@@ -2,7 +2,7 @@
 
     python results/advanced_digits/analyse.py
 
-The experiment docstring's ``imbjax report`` ranks the methods over the three rho settings (3
+The experiment's ``imbjax report`` (its ``REPORTS``) ranks the methods over the three rho settings (3
 blocks: its Wilcoxon tests cannot reach p < 0.25). This script writes the tests over seeds that
 FINDINGS.md quotes:
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from imbjax.analysis.plots import FigureOutput
 from imbjax.analysis.report import report
 from imbjax.analysis.stats import wilcoxon_vs_baseline
 
@@ -35,8 +36,14 @@ def advanced_vs_ros(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(tests, keys=METRICS, names=["metric", None]).reset_index(level="metric")
 
 
-if __name__ == "__main__":
+def main(figure_output: FigureOutput = FigureOutput()) -> None:
+    """Write ``report/seeds/`` (its figures saved with ``figure_output``)."""
     with contextlib.chdir(ROOT):
         out = STUDY / "report" / "seeds"
-        report([STUDY / "run"], out, metrics=METRICS, baseline="baseline", latex=True, blocks="seeds")
+        report([STUDY / "run"], out, metrics=METRICS, baseline="baseline", latex=True, blocks="seeds",
+               figure_output=figure_output)
         advanced_vs_ros(pd.read_csv(STUDY / "run" / "runs.csv")).to_csv(out / "wilcoxon_vs_ros.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from imbjax.analysis.plots import FigureOutput, save_figure  # noqa: E402
 from imbjax.analysis.stats import holm, wilcoxon_signed_rank, wilcoxon_vs_baseline  # noqa: E402
 
 STUDY = Path("results/ando2017_dos")
@@ -94,7 +95,8 @@ CURVES = {
 DOS_PARTS = ["hp_micro_cluster_weight", "hp_normalise", "hp_oversampling_rate", "hp_target_weight"]
 
 
-def plot(runs: pd.DataFrame, effects: pd.DataFrame, path: Path, metric: str = "balanced_accuracy") -> None:
+def plot(runs: pd.DataFrame, effects: pd.DataFrame, path: Path, figure_output: FigureOutput,
+         metric: str = "balanced_accuracy") -> None:
     """Left: ``metric`` against rho for :data:`CURVES`; right: the factor effects on it per rho."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
     for label, (method, parts) in CURVES.items():
@@ -117,7 +119,7 @@ def plot(runs: pd.DataFrame, effects: pd.DataFrame, path: Path, metric: str = "b
     right.axvline(0.0, color="black", linewidth=0.8)
     right.set(xlabel=f"{metric}: part on - off (mean over seeds)", title="DOS ablation: factor effects")
     right.legend(fontsize=8)
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, figure_output, tight=False)
     plt.close(figure)
 
 
@@ -132,7 +134,8 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
+def main(figure_output: FigureOutput = FigureOutput()) -> None:
+    """Write ``report/ablation/``'s factor effects, tests against ROS and figure (saved with ``figure_output``)."""
     with contextlib.chdir(ROOT):
         out = STUDY / "report" / "ablation"
         out.mkdir(parents=True, exist_ok=True)
@@ -141,4 +144,8 @@ if __name__ == "__main__":
         effects.to_csv(out / "factor_effects.csv", index=False)
         (out / "factor_effects.md").write_text(markdown(effects))
         versus_ros(runs).to_csv(out / "wilcoxon_vs_ros.csv", index=False)
-        plot(runs, effects, out / "dos_ablation.png")
+        plot(runs, effects, out / "dos_ablation.png", figure_output)
+
+
+if __name__ == "__main__":
+    main()

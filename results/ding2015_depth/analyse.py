@@ -24,6 +24,7 @@ import pandas as pd
 from imbjax.analysis import (
     block_table, friedman_test, higher_is_better, holm, markdown_table, nemenyi, wilcoxon_signed_rank,
 )
+from imbjax.analysis.plots import FigureOutput
 
 STUDY = Path("results/ding2015_depth")
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +94,13 @@ def write(out: Path, runs: pd.DataFrame) -> None:
     (out / "depth.md").write_text("\n".join(lines))
 
 
-if __name__ == "__main__":
+def main(figure_output: FigureOutput = FigureOutput()) -> None:
+    """Write ``report/depth/`` (tables only: ``figure_output``, the analysis scripts' common argument, is unused)."""
+    del figure_output
     with contextlib.chdir(ROOT):
         all_runs = pd.read_csv(STUDY / "run" / "runs.csv")
         write(STUDY / "report" / "depth", all_runs[all_runs["rho"] > 1])
+
+
+if __name__ == "__main__":
+    main()

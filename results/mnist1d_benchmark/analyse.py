@@ -13,6 +13,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from imbjax.analysis.plots import FigureOutput, save_figure
+
 STUDY = Path("results/mnist1d_benchmark")
 ROOT = Path(__file__).resolve().parents[2]
 #: Test accuracy (%) in the README table of greydanus/mnist1d, MNIST-1D row, by model label.
@@ -38,7 +40,7 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(runs: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
+def figure(runs: pd.DataFrame, table: pd.DataFrame, path: Path, figure_output: FigureOutput) -> None:
     """Every seed's accuracy, the mean ± std and the published value, per model."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
     positions = range(len(table))
@@ -57,13 +59,18 @@ def figure(runs: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
     ax.set_title(f"MNIST-1D, {int(table['n'].min())} seeds per model", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, figure_output, tight=False)
     plt.close(fig)
 
 
-if __name__ == "__main__":
+def main(figure_output: FigureOutput = FigureOutput()) -> None:
+    """Write ``table.md`` and ``figure.png`` (saved with ``figure_output``)."""
     with contextlib.chdir(ROOT):
         runs = pd.read_csv(STUDY / "run" / "runs.csv")
         table = summary(runs)
         (STUDY / "table.md").write_text(markdown(table))
-        figure(runs, table, STUDY / "figure.png")
+        figure(runs, table, STUDY / "figure.png", figure_output)
+
+
+if __name__ == "__main__":
+    main()
