@@ -30,7 +30,7 @@ in the same child. Sweep layouts (``--layout``): ``single`` (the default, what t
 ``lax.map`` (``--map-batch`` at a time); ``loop`` calls one jitted run per run.
 
     python scripts/bench_cnn.py [--workloads lenet5 mnist1d_cnn] [--steps N] [--runs N] [--repeat 3]
-        [--layout single] [--conv-impl auto] [--no-torch] [--no-floor]
+        [--layout single] [--conv-impl auto] [--no-torch] [--torch-threads N] [--no-floor]
 
 The last line is JSON ``{"workloads": {name: {...}}}``, per workload ``sweep_seconds``,
 ``sweep_compile_seconds``, ``sweep_run_seconds``, the same prefixed ``warm_``, ``floor_seconds``,
@@ -46,8 +46,8 @@ import sys
 import tempfile
 
 from benchlib import (DEFAULT_XLA_FLAGS, LAYOUTS, WORKLOADS, describe_peers, floor_command, floor_summary,
-                      load_dataset, matmul_peak_gflops, median_of, peer_ratios, print_json, program_spec,
-                      run_child, timed_sweep, torch_available, torch_peer_command, training_flops)
+                      load_dataset, matmul_peak_gflops, median_of, peer_ratios, print_json, program_spec, run_child,
+                      timed_sweep, torch_available, torch_peer_command, training_flops)
 
 CNN_WORKLOADS = ("lenet5", "mnist1d_cnn", "small_cnn", "resnet20")
 #: The workloads scripts/jax_floor.py has a floor for.
@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS, help="XLA_FLAGS for the imbjax children")
     parser.add_argument("--repeat", type=int, default=1, help="measurements per workload; medians are reported")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peers")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="threads of the PyTorch peers (0: torch's default, one per core)")
     parser.add_argument("--no-floor", action="store_true", help="skip the smallest JAX program")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -129,12 +131,12 @@ def main() -> None:
                     floor_cold.append(run_child(floor_command(name, workload, args.devices), floor_env))
                     floor_warm.append(run_child(floor_command(name, workload, args.devices), floor_env))
             for mode in peers:
-                torch_seconds[mode].append(run_child(torch_peer_command(workload, mode))["seconds"])
+                torch_seconds[mode].append(run_child(torch_peer_command(workload, mode, args.torch_threads))["seconds"])
         result = median_of(cold, SWEEP_TIMINGS)
         result.update({f"warm_{key}": value for key, value in median_of(warm, SWEEP_TIMINGS).items()
                        if key in SWEEP_TIMINGS})
         result.update(repeats=args.repeat, floor_seconds=None, warm_floor_seconds=None, torch_seconds=None,
-                      torch_vmap_seconds=None)
+                      torch_vmap_seconds=None, torch_threads=args.torch_threads)
         if floor_cold:
             result.update(floor_summary(floor_cold, floor_warm))
         for mode, seconds in torch_seconds.items():

@@ -20,7 +20,7 @@ to end (data to device, compilation, training, evaluation, results to host). Ach
 counts the MLP's training FLOPs (3x forward per step plus the test-set forward passes) against a
 2048x2048 float32 matmul in the same process. ``--repeat N`` reports medians of N measurements.
 
-    python scripts/bench_sweep.py [--repeat 3] [--steps N] [--no-torch] [--no-floor] [--xla-flags ...]
+    python scripts/bench_sweep.py [--repeat 3] [--steps N] [--no-torch] [--torch-threads N] [--no-floor] [--xla-flags ...]
 
 The last line is JSON: ``runs``, ``devices``, ``sweep_seconds``, ``sweep_compile_seconds``,
 ``loop_seconds``, ``loop_compile_seconds`` (cold), the same prefixed ``warm_``, GFLOP/s,
@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="cold+warm measurements; medians are reported")
     parser.add_argument("--steps", type=int, default=WORKLOADS["mlp"].steps, help="training steps of every run")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peers")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="threads of the PyTorch peers (0: torch's default, one per core)")
     parser.add_argument("--no-floor", action="store_true", help="skip the smallest JAX program")
     parser.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS, help="XLA_FLAGS for the imbjax children")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -157,7 +159,7 @@ def main() -> None:
                 floor_cold.append(run_child(floor_command("mlp", workload), floor_env))
                 floor_warm.append(run_child(floor_command("mlp", workload), floor_env))
         for mode in peers:
-            torch_seconds[mode].append(run_child(torch_peer_command(workload, mode))["seconds"])
+            torch_seconds[mode].append(run_child(torch_peer_command(workload, mode, args.torch_threads))["seconds"])
     cold_row, warm_row = median_of(cold, TIMINGS), median_of(warm, TIMINGS)
     print(describe("cold cache", cold_row))
     print(describe("warm cache", warm_row))
@@ -167,7 +169,8 @@ def main() -> None:
                **{f"warm_{key}": warm_row[key] for key in TIMINGS},
                "max_balanced_accuracy_difference": cold_row["max_balanced_accuracy_difference"],
                "mean_balanced_accuracy": cold_row["mean_balanced_accuracy"],
-               "floor_seconds": None, "warm_floor_seconds": None, "torch_seconds": None, "torch_vmap_seconds": None}
+               "floor_seconds": None, "warm_floor_seconds": None, "torch_seconds": None, "torch_vmap_seconds": None,
+               "torch_threads": args.torch_threads}
     if floor_cold:
         summary.update(floor_summary(floor_cold, floor_warm))
     for mode, seconds in torch_seconds.items():

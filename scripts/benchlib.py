@@ -55,7 +55,7 @@ class Workload:
     rhos: tuple[float, ...] = (1.0,)
     torch_peer: str | None = None
 
-    def scaled(self, runs: int | None = None, steps: int | None = None) -> "Workload":
+    def scaled(self, runs: int | None = None, steps: int | None = None) -> Workload:
         """This workload with ``runs`` and ``steps`` replaced where given."""
         return dataclasses.replace(self, runs=runs or self.runs, steps=steps or self.steps)
 
@@ -295,13 +295,14 @@ def torch_available() -> bool:
     return True
 
 
-def torch_peer_command(workload: Workload, mode: str) -> list[str]:
+def torch_peer_command(workload: Workload, mode: str, threads: int = 0) -> list[str]:
     """The command training ``workload``'s runs with its PyTorch peer in ``mode`` (``loop``: one
-    run after another; ``vmap``: all runs at once with ``torch.func``); JSON last."""
+    run after another; ``vmap``: all runs at once with ``torch.func``) on ``threads`` threads
+    (0: torch's default, one per core); JSON last."""
     if mode not in TORCH_MODES:
         raise ValueError(f"unknown torch peer mode {mode!r}; choose one of {list(TORCH_MODES)}")
-    return [sys.executable, str(TORCH_PEERS / workload.torch_peer), "--mode", mode,
-            "--runs", str(workload.runs), "--steps", str(workload.steps)]
+    return [sys.executable, str(TORCH_PEERS / workload.torch_peer), "--mode", mode, "--runs", str(workload.runs),
+            "--steps", str(workload.steps), "--threads", str(threads)]
 
 
 def floor_command(name: str, workload: Workload, devices: int | None = None) -> list[str]:

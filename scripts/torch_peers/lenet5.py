@@ -15,8 +15,8 @@ version is written as shared/bench/torch_mlp_vmap.py. The same runs as imbjax's:
 """
 import numpy as np
 import torch
-import torch.nn as nn
 from peerlib import parse_args, time_runs
+from torch import nn
 
 TRAIN, TEST, NUM_CLASSES = 6000, 1000, 10
 BATCH, LR = 64, 1e-3
@@ -36,7 +36,7 @@ def random_images():
     y = rng.permutation(np.arange(TRAIN) % NUM_CLASSES)
     x_test = rng.standard_normal((TEST, 28, 28, 1), dtype=np.float32)
     y_test = np.arange(TEST) % NUM_CLASSES
-    channels_first = lambda images: torch.from_numpy(images.transpose(0, 3, 1, 2).copy())  # noqa: E731
+    channels_first = lambda images: torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
     return channels_first(x), torch.from_numpy(y), channels_first(x_test), torch.from_numpy(y_test)
 
 

@@ -14,10 +14,10 @@ Adapted from the project's shared/bench/torch_mlp_sweep.py (per-run loop) and to
     python scripts/torch_peers/mlp.py [--mode loop|vmap] [--runs 40] [--steps 300]
 """
 import torch
-import torch.nn as nn
 from peerlib import parse_args, time_runs
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from torch import nn
 
 RHOS = (1.0, 10.0, 50.0, 100.0)
 N_MAX, NUM_CLASSES, MINORITY_FROM = 100, 10, 5

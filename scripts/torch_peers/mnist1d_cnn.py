@@ -16,9 +16,9 @@ version is written as shared/bench/torch_mlp_vmap.py. The same runs as imbjax's:
     python scripts/torch_peers/mnist1d_cnn.py [--mode loop|vmap] [--runs 10] [--steps 8000]
 """
 import torch
-import torch.nn as nn
 from mnist1d.data import get_dataset_args, make_dataset
 from peerlib import parse_args, time_runs
+from torch import nn
 
 N_MAX, NUM_CLASSES = 394, 10
 BATCH, LR = 100, 1e-2

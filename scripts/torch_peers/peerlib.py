@@ -21,10 +21,10 @@ import argparse
 import copy
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-import torch.nn as nn
+from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 MODES = ("loop", "vmap")
