@@ -29,10 +29,10 @@ import warnings
 
 import jax
 import numpy as np
+from benchlib import best_seconds
 from imblearn import metrics as imb
 from sklearn import metrics as skm
 
-from bench_cnn import best_seconds
 from imbjax import runtime
 from imbjax.metrics.suite import compute_all_program, default_chunk, runs_sharding
 
