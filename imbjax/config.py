@@ -146,7 +146,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.augment_kwargs = ml_collections.ConfigDict()  # e.g. {"padding": 4}, {"max_shift": 4, "noise_std": 0.1}
     # Execution.
     config.checkpoint_every = 0  # steps between checkpoints; 0 = none
-    config.max_parallel = 0  # most runs trained at once per group; 0 = as many as fit in memory
+    config.max_parallel = 0  # most runs trained at once per group; 0 = what fits in memory (and a CPU's cache)
     config.figure_metrics = ("balanced_accuracy", "ovr_roc_auc")
     return config
 

@@ -208,6 +208,26 @@ def test_sweep_plan_shows_each_groups_layout_and_runs_at_once(tiny_config, capsy
     assert "single" in capsys.readouterr().out
 
 
+def test_cpu_width_keeps_every_runs_state_in_the_shared_cache(tmp_path, monkeypatch):
+    """At max_parallel 0 a CPU sweep trains at once as many runs as keep state x 3 of each in the last-level
+    cache the local devices share (at least one per device); the cache size is read from sysfs."""
+    for index, size in enumerate(["32K", "1024K", "32768K"]):
+        (tmp_path / f"index{index}").mkdir()
+        (tmp_path / f"index{index}" / "size").write_text(size + "\n")
+    monkeypatch.setattr(runner, "_CACHE_SIZE_FILES", str(tmp_path / "index*" / "size"))
+    assert runner.last_level_cache_bytes() == 32 * 2**20
+    monkeypatch.setattr(runner, "_CACHE_SIZE_FILES", str(tmp_path / "none*"))
+    assert runner.last_level_cache_bytes() == runner.DEFAULT_CACHE_BYTES
+    mesh = runner.run_mesh()
+    devices = jax.local_device_count()
+    state = 2**20 // 3  # 1 MiB of working set per run
+    assert runner.cache_max_parallel(state, mesh, cache_bytes=32 * 2**20) == (32 // devices) * mesh.size
+    assert runner.cache_max_parallel(10**9, mesh, cache_bytes=32 * 2**20) == mesh.size
+    width = runner.runs_at_once(1000, "vmap", 0, state, mesh)
+    assert width == runner.padded_size(1000, mesh.size, runner.cache_max_parallel(state, mesh))[0] < 1000
+    assert runner.runs_at_once(1000, "vmap", 500, state, mesh) == runner.padded_size(1000, mesh.size, 500)[0]
+
+
 @pytest.mark.parametrize("model, platform, expected", [
     ("lenet5", "cpu", "single"), ("resnet", "cpu", "single"), ("small_cnn", "cpu", "single"),
     ("all_cnn", "cpu", "single"),

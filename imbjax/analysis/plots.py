@@ -370,15 +370,23 @@ def plot_scaling(rows: list[dict], path: str | Path, figure_output: FigureOutput
     memory against the sweep width (log x), a line per device count.
 
     ``rows``: that script's ``scaling.json`` entries, each with ``devices``, ``width``, ``runs_per_s``
-    and ``peak_mib``. Saved by :func:`save_figure` (uncropped) with ``figure_output``; returns ``path``.
+    and ``peak_mib``; a row with ``auto`` (the runner's own width, ``part_width``) is a star. Saved by :func:`save_figure` (uncropped) with ``figure_output``; returns ``path``.
     """
     figure = _new_figure(9, 3.6, layout="constrained")
     throughput, memory = figure.subplots(1, 2)
-    for devices in sorted({r["devices"] for r in rows}):
-        part = sorted((r for r in rows if r["devices"] == devices), key=lambda r: r["width"])
+    for index, devices in enumerate(sorted({r["devices"] for r in rows})):
+        color = f"C{index}"
+        part = sorted((r for r in rows if r["devices"] == devices and not r.get("auto")), key=lambda r: r["width"])
         widths = [r["width"] for r in part]
-        throughput.plot(widths, [r["runs_per_s"] for r in part], marker="o", label=f"{devices} CPU device(s)")
-        memory.plot(widths, [r["peak_mib"] for r in part], marker="o", label=f"{devices} CPU device(s)")
+        throughput.plot(widths, [r["runs_per_s"] for r in part], marker="o", color=color,
+                        label=f"{devices} CPU device(s)")
+        memory.plot(widths, [r["peak_mib"] for r in part], marker="o", color=color, label=f"{devices} CPU device(s)")
+        for auto in (r for r in rows if r["devices"] == devices and r.get("auto")):
+            label = f"{auto['width']} runs, parts of {auto['part_width']} (runner's pick)"
+            throughput.plot([auto["width"]], [auto["runs_per_s"]], marker="*", markersize=12, color=color,
+                            linestyle="none", label=label)
+            memory.plot([auto["width"]], [auto["peak_mib"]], marker="*", markersize=12, color=color,
+                        linestyle="none", label=label)
     for ax, label in ((throughput, "runs / s (training, compile excluded)"), (memory, "peak process memory (MiB)")):
         ax.set_xscale("log")
         ax.set_xlabel("runs trained at once (sweep width)")
