@@ -220,7 +220,7 @@ def test_cpu_width_keeps_every_runs_state_in_the_shared_cache(tmp_path, monkeypa
     assert runner.last_level_cache_bytes() == runner.DEFAULT_CACHE_BYTES
     mesh = runner.run_mesh()
     devices = jax.local_device_count()
-    state = 2**20 // 3  # 1 MiB of working set per run
+    state = 2**20 // runner.WORKING_SET_FACTOR  # 1 MiB of working set per run
     assert runner.cache_max_parallel(state, mesh, cache_bytes=32 * 2**20) == (32 // devices) * mesh.size
     assert runner.cache_max_parallel(10**9, mesh, cache_bytes=32 * 2**20) == mesh.size
     width = runner.runs_at_once(1000, "vmap", 0, state, mesh)

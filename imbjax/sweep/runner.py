@@ -162,15 +162,21 @@ def last_level_cache_bytes() -> int:
     return max(sizes, default=DEFAULT_CACHE_BYTES)
 
 
+#: A run's working set in a training step, in units of its state: the state, its gradients, the optimizer's
+#: temporaries and the activations (fitted: on the 2-core machine the MLP workload trains fastest at 10
+#: runs per device, ``scripts/bench_scaling.py``).
+WORKING_SET_FACTOR = 6
+
+
 def cache_max_parallel(run_state_bytes: int, mesh: Mesh, cache_bytes: int | None = None) -> int:
-    """On CPU devices, the most runs trained at once so that the working sets of all of them (state x 3:
-    state, gradients, temporaries) fit in the last-level cache the local CPU devices share; at least one
-    run per device. A vmapped CPU sweep wider than its cache streams every run's state from memory at
-    every step, and its runs/s fall (``results/scaling/``: the MLP workload at widths 10-40 against
+    """On CPU devices, the most runs trained at once so that the working sets of all of them
+    (:data:`WORKING_SET_FACTOR` x the state) fit in the last-level cache the local CPU devices share; at
+    least one run per device. A vmapped CPU sweep wider than its cache streams every run's state from memory
+    at every step, and its runs/s fall (``results/scaling/``: the MLP workload at widths 10-40 against
     200-1,000)."""
     cache_bytes = last_level_cache_bytes() if cache_bytes is None else cache_bytes
     local_devices = max(1, jax.local_device_count())
-    per_device = cache_bytes // (local_devices * 3 * max(run_state_bytes, 1))
+    per_device = cache_bytes // (local_devices * WORKING_SET_FACTOR * max(run_state_bytes, 1))
     return max(1, per_device) * mesh.size
 
 
