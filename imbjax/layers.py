@@ -11,8 +11,8 @@ document processing")::
                   = b[o] + (K.reshape(kh kw C, O).T @ P)[o, (h, w, n)],
     P[(i, j, c), (h, w, n)] = x_pad[c, s_h h + i, s_w w + j, n],
 
-in the channels-first, batch-last layout ``CHWN`` (``x: [channels, height, width, batch]``).
-In that layout the patch matrix is built from contiguous slices (the batch is the contiguous
+in the channels-first, batch-last memory format ``CHWN`` (``x: [channels, height, width, batch]``).
+In that memory format the patch matrix is built from contiguous slices (the batch is the contiguous
 axis), the matmul has the long ``height x width x batch`` axis as its output columns (what
 matmul kernels vectorise), and under ``vmap`` over runs the products stay batched matmuls.
 Gradients come from automatic differentiation: the transpose of slicing is padding, so the
@@ -21,7 +21,7 @@ measurements behind these choices.
 
 :class:`Conv` has the parameters of ``flax.linen.Conv`` (``kernel: [kh, kw, in, out]``,
 ``bias: [out]``), so parameters are interchangeable between ``conv_impl="xla"`` and
-``"patches"`` models; ``layout`` says whether its input and output are ``NHWC`` (a drop-in
+``"patches"`` models; ``memory_format`` says whether its input and output are ``NHWC`` (a drop-in
 for ``nn.Conv``) or ``CHWN`` (no transposes; what the models use between layers).
 
 The module also holds LDAM's cosine classifier, :class:`NormedLinear` (a model's ``head="cosine"``).
@@ -39,8 +39,8 @@ Array = jax.Array
 #: Convolution implementations: XLA's convolution, image patches x matmul, or the faster of
 #: the two for the running backend (patches on CPU, XLA elsewhere).
 CONV_IMPLS = ("auto", "patches", "xla")
-#: Activation layouts: batch-first channels-last (Flax's) and channels-first batch-last.
-LAYOUTS = ("NHWC", "CHWN")
+#: Activation memory formats: batch-first channels-last (Flax's) and channels-first batch-last.
+MEMORY_FORMATS = ("NHWC", "CHWN")
 #: Backends on which ``conv_impl="auto"`` picks ``"patches"`` (see docs/performance.md).
 PATCHES_BACKENDS = ("cpu",)
 
@@ -55,9 +55,9 @@ def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
     return "patches" if (backend or jax.default_backend()) in PATCHES_BACKENDS else "xla"
 
 
-def check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
+def check_memory_format(memory_format: str) -> None:
+    if memory_format not in MEMORY_FORMATS:
+        raise ValueError(f"unknown memory_format {memory_format!r}; choose one of {list(MEMORY_FORMATS)}")
 
 
 def swap_batch_and_channels(x: Array) -> Array:
@@ -65,10 +65,10 @@ def swap_batch_and_channels(x: Array) -> Array:
     return jnp.transpose(x, (3, 1, 2, 0))
 
 
-def channel_axis(layout: str) -> int:
-    """Axis of the channels in ``layout`` (height and width are axes 1 and 2 in both)."""
-    check_layout(layout)
-    return 0 if layout == "CHWN" else 3
+def channel_axis(memory_format: str) -> int:
+    """Axis of the channels in ``memory_format`` (height and width are axes 1 and 2 in both)."""
+    check_memory_format(memory_format)
+    return 0 if memory_format == "CHWN" else 3
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -140,7 +140,7 @@ def conv_chwn(x: Array, kernel: Array, strides: tuple[int, int] = (1, 1), paddin
 class Conv(nn.Module):
     """2-D convolution with the parameters of ``flax.linen.Conv``, computed as patches x matmul.
 
-    ``x: [N, H, W, C]`` (``layout="NHWC"``) or ``[C, H, W, N]`` (``"CHWN"``) to the same layout
+    ``x: [N, H, W, C]`` (``memory_format="NHWC"``) or ``[C, H, W, N]`` (``"CHWN"``) to the same memory format
     with ``features`` channels. ``kernel: [kh, kw, C, features]``, ``bias: [features]``.
     """
 
@@ -149,26 +149,26 @@ class Conv(nn.Module):
     strides: int | Sequence[int] = 1
     padding: str | int | Sequence[tuple[int, int]] = "SAME"
     use_bias: bool = True
-    layout: str = "NHWC"
+    memory_format: str = "NHWC"
     kernel_init: Callable = nn.initializers.lecun_normal()
     bias_init: Callable = nn.initializers.zeros_init()
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        check_layout(self.layout)
+        check_memory_format(self.memory_format)
         if x.ndim != 4:
-            raise ValueError(f"Conv expects a 4-D {self.layout} input, got shape {x.shape}")
+            raise ValueError(f"Conv expects a 4-D {self.memory_format} input, got shape {x.shape}")
         kernel_size, strides = _pair(tuple(self.kernel_size), "kernel_size"), _pair(self.strides, "strides")
-        x = swap_batch_and_channels(x) if self.layout == "NHWC" else x
+        x = swap_batch_and_channels(x) if self.memory_format == "NHWC" else x
         kernel = self.param("kernel", self.kernel_init, (*kernel_size, x.shape[0], self.features), jnp.float32)
         y = conv_chwn(x, kernel, strides, self.padding)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32)[:, None, None, None]
-        return swap_batch_and_channels(y) if self.layout == "NHWC" else y
+        return swap_batch_and_channels(y) if self.memory_format == "NHWC" else y
 
 
 def max_pool(x: Array, window: Sequence[int], strides: Sequence[int] | None = None) -> Array:
-    """Max over ``window`` (VALID padding) along axes 1 and 2 (height and width in both layouts),
+    """Max over ``window`` (VALID padding) along axes 1 and 2 (height and width in both memory formats),
     as elementwise maxima of strided slices: equals ``flax.linen.max_pool`` on NHWC input, and its
     gradient is elementwise selects instead of ``select_and_scatter``. ``x: [a, H, W, b]``."""
     window = _pair(tuple(window), "window")
@@ -183,22 +183,22 @@ def max_pool(x: Array, window: Sequence[int], strides: Sequence[int] | None = No
     return x
 
 
-def flatten(h: Array, layout: str) -> Array:
+def flatten(h: Array, memory_format: str) -> Array:
     """``[N, H W C]`` features in NHWC order (what ``h.reshape(N, -1)`` gives for NHWC ``h``),
-    so dense layers after it have the same parameters in both layouts."""
-    check_layout(layout)
-    h = swap_batch_and_channels(h) if layout == "CHWN" else h
+    so dense layers after it have the same parameters in both memory formats."""
+    check_memory_format(memory_format)
+    h = swap_batch_and_channels(h) if memory_format == "CHWN" else h
     return h.reshape(h.shape[0], -1)
 
 
-def global_mean(h: Array, layout: str) -> Array:
+def global_mean(h: Array, memory_format: str) -> Array:
     """Global average pooling over height and width: ``[N, C]``."""
     mean = jnp.mean(h, axis=(1, 2))
-    return mean.T if channel_axis(layout) == 0 else mean
+    return mean.T if channel_axis(memory_format) == 0 else mean
 
 
 class GroupNorm(nn.Module):
-    """Group normalisation (Wu & He 2018, ECCV) in either layout, parameters as ``flax.linen.GroupNorm``.
+    """Group normalisation (Wu & He 2018, ECCV) in either memory_format, parameters as ``flax.linen.GroupNorm``.
 
     ``y = (x - mean_g) / sqrt(var_g + epsilon) * scale + bias``, with the mean and variance of
     each example over height, width and the channels of its group (``num_groups`` groups of
@@ -207,12 +207,12 @@ class GroupNorm(nn.Module):
     """
 
     num_groups: int
-    layout: str = "NHWC"
+    memory_format: str = "NHWC"
     epsilon: float = 1e-6
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        axis = channel_axis(self.layout)
+        axis = channel_axis(self.memory_format)
         channels = x.shape[axis]
         if self.num_groups < 1 or channels % self.num_groups:
             raise ValueError(f"num_groups={self.num_groups!r} must be >= 1 and divide the {channels} channels")
@@ -231,7 +231,7 @@ class GroupNorm(nn.Module):
 
 
 class ConvLayers(NamedTuple):
-    """The convolution, layout and layout-aware helpers of one ``conv_impl``, for model code.
+    """The convolution, memory format and memory-format-aware helpers of one ``conv_impl``, for model code.
 
     ``conv_impl="xla"`` gives ``flax.linen.Conv`` on NHWC activations; ``"patches"`` gives
     :class:`Conv` on CHWN activations (the input is transposed once by :meth:`enter`). Both
@@ -240,7 +240,7 @@ class ConvLayers(NamedTuple):
     """
 
     impl: str
-    layout: str
+    memory_format: str
 
     @classmethod
     def of(cls, conv_impl: str) -> "ConvLayers":
@@ -248,14 +248,14 @@ class ConvLayers(NamedTuple):
         return cls(impl, "CHWN" if impl == "patches" else "NHWC")
 
     def enter(self, x: Array) -> Array:
-        """NHWC model input to this layout."""
-        return swap_batch_and_channels(x) if self.layout == "CHWN" else x
+        """NHWC model input to this memory format."""
+        return swap_batch_and_channels(x) if self.memory_format == "CHWN" else x
 
     def conv(self, features: int, kernel_size: Sequence[int], **kwargs) -> nn.Module:
         """A convolution module (``nn.Conv`` keyword arguments: strides, padding, use_bias, inits)."""
         if self.impl == "xla":
             return nn.Conv(features, tuple(kernel_size), **kwargs)
-        return Conv(features, tuple(kernel_size), layout=self.layout, **kwargs)
+        return Conv(features, tuple(kernel_size), memory_format=self.memory_format, **kwargs)
 
     def max_pool(self, h: Array, window: Sequence[int], strides: Sequence[int] | None = None) -> Array:
         """``flax.linen.max_pool`` (VALID) for ``"xla"``; :func:`max_pool` (same values) for ``"patches"``."""
@@ -264,23 +264,23 @@ class ConvLayers(NamedTuple):
         return max_pool(h, window, strides)
 
     def group_norm(self, num_groups: int) -> nn.Module:
-        return GroupNorm(num_groups, layout=self.layout)
+        return GroupNorm(num_groups, memory_format=self.memory_format)
 
     def batch_norm(self, use_running_average: bool) -> nn.Module:
-        """``flax.linen.BatchNorm`` over this layout's channel axis with PyTorch's ``BatchNorm2d``
+        """``flax.linen.BatchNorm`` over this memory format's channel axis with PyTorch's ``BatchNorm2d``
         defaults (running averages updated by 0.1 of the batch statistics, epsilon 1e-5)."""
         return nn.BatchNorm(use_running_average=use_running_average, axis=self.channel_axis, momentum=0.9,
                             epsilon=1e-5)
 
     def flatten(self, h: Array) -> Array:
-        return flatten(h, self.layout)
+        return flatten(h, self.memory_format)
 
     def global_mean(self, h: Array) -> Array:
-        return global_mean(h, self.layout)
+        return global_mean(h, self.memory_format)
 
     @property
     def channel_axis(self) -> int:
-        return channel_axis(self.layout)
+        return channel_axis(self.memory_format)
 
 
 #: Smallest norm :func:`l2_normalise` divides by (``torch.nn.functional.normalize``'s ``eps``).

@@ -311,14 +311,14 @@ class Mnist1dCNN(nn.Module):
             conv = ops.conv(self.channels, (1, size), strides=(1, 2), padding=((0, 0), (1, 1)),
                             kernel_init=torch_kernel_init, bias_init=torch_bias_init(in_channels * size))
             h, in_channels = nn.relu(conv(h)), self.channels
-        features = channel_major_flatten(h, ops.layout)
+        features = channel_major_flatten(h, ops.memory_format)
         return output_layer(self.head, self.num_classes)(features), features
 
 
-def channel_major_flatten(h, layout: str):
+def channel_major_flatten(h, memory_format: str):
     """``[N, C * H * W]`` ordered ``(c, h, w)``, PyTorch's flattening of ``[N, C, H, W]``, from
-    ``h`` in ``layout`` (``"NHWC"`` or ``"CHWN"``, see :mod:`imbjax.layers`)."""
-    nhwc = h if layout == "NHWC" else swap_batch_and_channels(h)
+    ``h`` in ``memory_format`` (``"NHWC"`` or ``"CHWN"``, see :mod:`imbjax.layers`)."""
+    nhwc = h if memory_format == "NHWC" else swap_batch_and_channels(h)
     return jnp.transpose(nhwc, (0, 3, 1, 2)).reshape(nhwc.shape[0], -1)
 
 

@@ -25,14 +25,14 @@ def assert_close(actual, expected, tol=TOL):
     assert float(np.max(np.abs(actual - expected))) <= tol * scale
 
 
-def conv_pair(features, kernel_size, strides, padding, x, layout):
+def conv_pair(features, kernel_size, strides, padding, x, memory_format):
     """Outputs and gradients (input and parameters) of layers.Conv and nn.Conv with the same params."""
     reference = nn.Conv(features, kernel_size, strides=strides, padding=padding)
-    fast = layers.Conv(features, kernel_size, strides=strides, padding=padding, layout=layout)
+    fast = layers.Conv(features, kernel_size, strides=strides, padding=padding, memory_format=memory_format)
     params = reference.init(jax.random.PRNGKey(0), x)
-    x_fast = layers.swap_batch_and_channels(x) if layout == "CHWN" else x
+    x_fast = layers.swap_batch_and_channels(x) if memory_format == "CHWN" else x
     ct = jax.random.normal(jax.random.PRNGKey(1), jax.eval_shape(reference.apply, params, x).shape)
-    ct_fast = layers.swap_batch_and_channels(ct) if layout == "CHWN" else ct
+    ct_fast = layers.swap_batch_and_channels(ct) if memory_format == "CHWN" else ct
 
     def grads(module, xx, cotangent):
         out, pull = jax.vjp(module.apply, params, xx)
@@ -40,7 +40,7 @@ def conv_pair(features, kernel_size, strides, padding, x, layout):
 
     expected = jax.jit(functools.partial(grads, reference))(x, ct)
     actual = jax.jit(functools.partial(grads, fast))(x_fast, ct_fast)
-    if layout == "CHWN":
+    if memory_format == "CHWN":
         actual = (layers.swap_batch_and_channels(actual[0]), actual[1], layers.swap_batch_and_channels(actual[2]))
     return actual, expected
 
@@ -58,12 +58,12 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("layout", layers.LAYOUTS)
+@pytest.mark.parametrize("memory_format", layers.MEMORY_FORMATS)
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_patches_conv_equals_flax_conv_outputs_and_gradients(case, layout):
+def test_patches_conv_equals_flax_conv_outputs_and_gradients(case, memory_format):
     batch, height, width, channels, features, kernel, strides, padding = case
     x = jax.random.normal(jax.random.PRNGKey(2), (batch, height, width, channels))
-    actual, expected = conv_pair(features, kernel, strides, padding, x, layout)
+    actual, expected = conv_pair(features, kernel, strides, padding, x, memory_format)
     assert_close(actual[0], expected[0])
     for name in ("kernel", "bias"):
         assert_close(actual[1]["params"][name], expected[1]["params"][name])
@@ -100,16 +100,16 @@ def test_max_pool_equals_flax_max_pool_and_its_gradient():
         np.testing.assert_allclose(pull(ct)[0], pull_ref(ct)[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("layout", layers.LAYOUTS)
-def test_group_norm_equals_flax_group_norm(layout):
+@pytest.mark.parametrize("memory_format", layers.MEMORY_FORMATS)
+def test_group_norm_equals_flax_group_norm(memory_format):
     x = 3 * jax.random.normal(jax.random.PRNGKey(0), (2, 4, 5, 8)) + 1
     reference = nn.GroupNorm(num_groups=4)
     params = reference.init(jax.random.PRNGKey(0), x)
     params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(3), p.shape), params)
-    ours = layers.GroupNorm(4, layout=layout)
-    assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(0), x if layout == "NHWC" else
+    ours = layers.GroupNorm(4, memory_format=memory_format)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(0), x if memory_format == "NHWC" else
                                              layers.swap_batch_and_channels(x))) == jax.tree.map(jnp.shape, params)
-    if layout == "CHWN":
+    if memory_format == "CHWN":
         actual = layers.swap_batch_and_channels(ours.apply(params, layers.swap_batch_and_channels(x)))
     else:
         actual = ours.apply(params, x)
@@ -124,8 +124,8 @@ def test_resolve_conv_impl_and_bad_values():
         layers.resolve_conv_impl("fast")
     with pytest.raises(ValueError, match="padding 'CIRCULAR'"):
         layers.Conv(2, (3, 3), padding="CIRCULAR").init(jax.random.PRNGKey(0), jnp.ones((1, 4, 4, 1)))
-    with pytest.raises(ValueError, match="layout 'NCHW'"):
-        layers.Conv(2, (3, 3), layout="NCHW").init(jax.random.PRNGKey(0), jnp.ones((1, 4, 4, 1)))
+    with pytest.raises(ValueError, match="memory_format 'NCHW'"):
+        layers.Conv(2, (3, 3), memory_format="NCHW").init(jax.random.PRNGKey(0), jnp.ones((1, 4, 4, 1)))
     with pytest.raises(ValueError, match="num_groups=3"):
         layers.GroupNorm(3).init(jax.random.PRNGKey(0), jnp.ones((1, 4, 4, 8)))
 

@@ -30,10 +30,10 @@ Array = jax.Array
 LOSS_EMA_DECAY = 0.98
 
 
-def context(spec: ProgramSpec, state: TrainState, hparams, features=None) -> Context:
+def context(spec: ProgramSpec, state: TrainState, hparams, features=None, pool_inputs=None) -> Context:
     """The :class:`~imbjax.engine.method.Context` a method's pieces see at ``state``."""
     return Context(state.class_counts.astype(jnp.float32), hparams, state.step, spec.num_steps, features,
-                   state.extra, state.key)
+                   state.extra, state.key, pool_inputs)
 
 
 def training_pool(spec: ProgramSpec, data: DeviceData, subset_key: Array) -> tuple[Array, Array]:

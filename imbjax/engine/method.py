@@ -36,10 +36,13 @@ class Context(NamedTuple):
       hparams: the run's scalar hyper-parameters by name (the union over the group's methods).
       step: current optimizer step (``int32`` scalar); 0 outside training.
       num_steps: total steps of the run (static).
-      features: ``[batch, feature_dim]`` penultimate features of the batch, or ``None``.
+      features: ``[examples, feature_dim]`` penultimate features of the examples a piece acts on (the
+        batch for a loss, the test examples for a post-processing), or ``None``.
       extra: the run's method state (families that keep one), else ``()``.
       key: a PRNG key of the run at this step (its batch stream), for a loss that draws noise
         (GCL), or ``None`` outside training.
+      pool_inputs: ``[N, D]`` flattened inputs of the whole training pool, for a resampler (SMOTE,
+        NearMiss, ...), else ``None``.
     """
 
     class_counts: Array
@@ -49,6 +52,7 @@ class Context(NamedTuple):
     features: Array | None = None
     extra: object = ()
     key: Array | None = None
+    pool_inputs: Array | None = None
 
     @property
     def priors(self) -> Array:

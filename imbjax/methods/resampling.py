@@ -121,7 +121,7 @@ def undersampling_targets(counts: Array, ratio) -> Array:
     return jnp.minimum(counts, level)
 
 
-# --- Resamplers: (key, labels, mask, ctx, *, max_new) -> Resampled, ctx.features = pool inputs [N, D] ----
+# --- Resamplers: (key, labels, mask, ctx, *, max_new) -> Resampled, ctx.pool_inputs = pool inputs [N, D] ----
 
 def _no_synthetic(num_features: int, max_new: int) -> SyntheticSamples:
     """An empty buffer (every slot invalid), for the under-sampling and cleaning methods."""
@@ -133,14 +133,14 @@ def _no_synthetic(num_features: int, max_new: int) -> SyntheticSamples:
 def smote_resampler(key, labels, mask, ctx, *, max_new, k_neighbors):
     """SMOTE to ``oversampling_targets`` (:func:`imbjax.sampling.smote.smote`)."""
     targets = oversampling_targets(ctx.class_counts.astype(jnp.int32), ctx.hparams["oversampling_ratio"])
-    synthetic = smote(key, ctx.features, labels, mask, targets, max_new=max_new, k_neighbors=k_neighbors)
+    synthetic = smote(key, ctx.pool_inputs, labels, mask, targets, max_new=max_new, k_neighbors=k_neighbors)
     return Resampled(mask.astype(jnp.float32), synthetic)
 
 
 def borderline_smote_resampler(key, labels, mask, ctx, *, max_new, kind, k_neighbors, m_neighbors):
     """Borderline-SMOTE to ``oversampling_targets`` (:func:`imbjax.sampling.borderline_smote`)."""
     targets = oversampling_targets(ctx.class_counts.astype(jnp.int32), ctx.hparams["oversampling_ratio"])
-    synthetic = borderline_smote(key, ctx.features, labels, mask, targets, max_new=max_new, kind=kind,
+    synthetic = borderline_smote(key, ctx.pool_inputs, labels, mask, targets, max_new=max_new, kind=kind,
                                  k_neighbors=k_neighbors, m_neighbors=m_neighbors)
     return Resampled(mask.astype(jnp.float32), synthetic)
 
@@ -148,7 +148,7 @@ def borderline_smote_resampler(key, labels, mask, ctx, *, max_new, kind, k_neigh
 def cluster_oversampling_resampler(key, labels, mask, ctx, *, max_new, num_clusters, method):
     """Cluster-based over-sampling to ``oversampling_targets`` (:func:`imbjax.sampling.cluster_oversample`)."""
     targets = oversampling_targets(ctx.class_counts.astype(jnp.int32), ctx.hparams["oversampling_ratio"])
-    synthetic, _ = cluster_oversample(key, ctx.features, labels, mask, targets, num_clusters=num_clusters,
+    synthetic, _ = cluster_oversample(key, ctx.pool_inputs, labels, mask, targets, num_clusters=num_clusters,
                                       max_new=max_new, method=method)
     return Resampled(mask.astype(jnp.float32), synthetic)
 
@@ -157,8 +157,8 @@ def nearmiss1_resampler(key, labels, mask, ctx, *, max_new, n_neighbors):
     """NearMiss-1 to ``undersampling_targets`` (:func:`imbjax.sampling.nearmiss1_mask`)."""
     del key
     targets = undersampling_targets(ctx.class_counts.astype(jnp.int32), ctx.hparams["undersampling_ratio"])
-    keep = nearmiss1_mask(ctx.features, labels, mask, targets, n_neighbors=n_neighbors)
-    return Resampled(keep.astype(jnp.float32), _no_synthetic(ctx.features.shape[1], max_new))
+    keep = nearmiss1_mask(ctx.pool_inputs, labels, mask, targets, n_neighbors=n_neighbors)
+    return Resampled(keep.astype(jnp.float32), _no_synthetic(ctx.pool_inputs.shape[1], max_new))
 
 
 def _cleaned_classes(ctx):
@@ -169,15 +169,15 @@ def _cleaned_classes(ctx):
 def tomek_resampler(key, labels, mask, ctx, *, max_new):
     """Tomek links removed from every class but the minority (:func:`imbjax.sampling.tomek_mask`)."""
     del key
-    keep = tomek_mask(ctx.features, labels, mask, _cleaned_classes(ctx))
-    return Resampled(keep.astype(jnp.float32), _no_synthetic(ctx.features.shape[1], max_new))
+    keep = tomek_mask(ctx.pool_inputs, labels, mask, _cleaned_classes(ctx))
+    return Resampled(keep.astype(jnp.float32), _no_synthetic(ctx.pool_inputs.shape[1], max_new))
 
 
 def enn_resampler(key, labels, mask, ctx, *, max_new, n_neighbors):
     """ENN (``kind_sel="all"``) on every class but the minority (:func:`imbjax.sampling.enn_mask`)."""
     del key
-    keep = enn_mask(ctx.features, labels, mask, _cleaned_classes(ctx), n_neighbors=n_neighbors)
-    return Resampled(keep.astype(jnp.float32), _no_synthetic(ctx.features.shape[1], max_new))
+    keep = enn_mask(ctx.pool_inputs, labels, mask, _cleaned_classes(ctx), n_neighbors=n_neighbors)
+    return Resampled(keep.astype(jnp.float32), _no_synthetic(ctx.pool_inputs.shape[1], max_new))
 
 
 # --- The training program -------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def resampling_program(spec: ProgramSpec) -> Program:
         state, mask = initial_state(spec, model, data, key, hparams, uniform)
         pool_inputs = data.x_train.reshape(data.x_train.shape[0], -1).astype(jnp.float32)
         resampled = choose(resamplers, hparams["method_index"], stream_key(key, "resampling"),
-                           data.y_train, mask, context(spec, state, hparams, pool_inputs))
+                           data.y_train, mask, context(spec, state, hparams, pool_inputs=pool_inputs))
         synthetic = resampled.synthetic
         weights = jnp.concatenate([resampled.pool_weights, synthetic.valid.astype(jnp.float32)])
         points = synthetic.points.reshape(max_new, *data.x_train.shape[1:]).astype(data.x_train.dtype)
