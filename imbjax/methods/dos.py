@@ -224,7 +224,7 @@ def neighbor_targets(embeddings: Array, members: Array, k_per_class: Array, max_
     Distances are computed within each class only (``members: int[C, W]`` from :func:`class_members`,
     ``C W^2 D`` multiply-adds instead of the pool's ``N^2 D``). ``k_per_class: int[C]``.
     """
-    num_pool, (num_classes, width) = embeddings.shape[0], members.shape
+    num_pool, width = embeddings.shape[0], members.shape[1]
     real = members >= 0
     features = embeddings[jnp.maximum(members, 0)]                                        # [C, W, D]
     norms = jnp.sum(features**2, axis=-1)
