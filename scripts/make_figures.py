@@ -66,7 +66,6 @@ import pandas as pd
 
 from imbjax.analysis.plots import FIGURE_DATA_NUMBERS, FIGURE_DATA_SUFFIX, FigureOutput, plot_scaling
 from imbjax.analysis.report import parse_report_arguments, report_dir, report_from_arguments
-from imbjax.config import SCALES
 from imbjax.sweep import progress, store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,13 +97,15 @@ def configure_matplotlib() -> None:
     matplotlib.rcParams.update(FIXED_RC)
 
 
-def experiment_file(config_name: str) -> Path:
-    """``experiments/<name>.py`` of a config named ``<name>`` or ``<name>_<scale>`` (the experiment
-    configs name themselves after their scale, :data:`imbjax.config.SCALES`)."""
-    for scale in SCALES:
-        if config_name.endswith(f"_{scale}") and (EXPERIMENTS / f"{config_name[:-len(scale) - 1]}.py").is_file():
-            return EXPERIMENTS / f"{config_name[:-len(scale) - 1]}.py"
-    return EXPERIMENTS / f"{config_name}.py"
+def reports_by_workdir() -> dict[Path, list[argparse.Namespace]]:
+    """``{run directory: the reports made from it}`` over the ``REPORTS`` of every ``experiments/*.py``:
+    a run directory's reports are those some experiment declares on it, whatever its config is named
+    (``mnist1d_lt.py`` declares reports on the runs of both of its recipes)."""
+    found: dict[Path, list[argparse.Namespace]] = {}
+    for experiment in sorted(EXPERIMENTS.glob("*.py")):
+        for command in experiment_reports(experiment):
+            found.setdefault(Path(command.workdirs[0]), []).append(command)
+    return found
 
 
 def experiment_reports(experiment: Path) -> list[argparse.Namespace]:
@@ -124,15 +125,14 @@ def experiment_reports(experiment: Path) -> list[argparse.Namespace]:
 
 def find_studies(results: Path) -> list[Study]:
     """Every folder under ``results`` with a ``runs.csv``, with its config and the reports made from it."""
-    studies = []
+    studies, reports = [], reports_by_workdir()
     for runs in sorted(results.rglob(store.RUNS_FILE)):
         workdir = runs.parent
         path = workdir.relative_to(results.parent)
         config_file = workdir / store.CONFIG_FILE
         config = (json.loads(config_file.read_text()) if config_file.is_file()
                   else json.loads((workdir / store.META_FILE).read_text())["config"])
-        commands = experiment_reports(experiment_file(config["name"]))
-        studies.append(Study(path, config, tuple(c for c in commands if c.workdirs[0] == path)))
+        studies.append(Study(path, config, tuple(reports.get(path, ()))))
     return studies
 
 
