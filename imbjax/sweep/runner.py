@@ -136,16 +136,22 @@ def device_memory_bytes(device) -> int:
     return host // max(1, jax.local_device_count())
 
 
+def runs_fitting(budget_per_device: float, bytes_per_run: int, mesh: Mesh) -> int:
+    """The most runs trained at once, over ``mesh``, when each device holds ``budget_per_device`` bytes of
+    runs of ``bytes_per_run`` each; at least one run per device."""
+    return max(1, int(budget_per_device // max(bytes_per_run, 1))) * mesh.size
+
+
 def auto_max_parallel(run_state_bytes: int, mesh: Mesh) -> int:
     """The most runs trained at once so that their states fill at most :data:`MEMORY_FRACTION`
     of device memory (training state x 3 for gradients and temporaries)."""
-    per_device = int(MEMORY_FRACTION * device_memory_bytes(jax.local_devices()[0]) // (3 * max(run_state_bytes, 1)))
-    return max(1, per_device) * mesh.size
+    return runs_fitting(MEMORY_FRACTION * device_memory_bytes(jax.local_devices()[0]), 3 * run_state_bytes, mesh)
 
 
 #: Last-level cache assumed where the operating system does not report one (bytes).
 DEFAULT_CACHE_BYTES = 32 * 2**20
 _CACHE_SIZE_FILES = "/sys/devices/system/cpu/cpu0/cache/index*/size"
+_CACHE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
 
 
 def last_level_cache_bytes() -> int:
@@ -154,11 +160,9 @@ def last_level_cache_bytes() -> int:
     sizes = []
     for path in glob.glob(_CACHE_SIZE_FILES):
         text = Path(path).read_text().strip().upper()
-        units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        if text[:-1].isdigit() and text[-1] in units:
-            sizes.append(int(text[:-1]) * units[text[-1]])
-        elif text.isdigit():
-            sizes.append(int(text))
+        number, unit = (text[:-1], _CACHE_UNITS[text[-1]]) if text[-1:] in _CACHE_UNITS else (text, 1)
+        if number.isdigit():
+            sizes.append(int(number) * unit)
     return max(sizes, default=DEFAULT_CACHE_BYTES)
 
 
@@ -175,9 +179,7 @@ def cache_max_parallel(run_state_bytes: int, mesh: Mesh, cache_bytes: int | None
     at every step, and its runs/s fall (``results/scaling/``: the MLP workload at widths 10-40 against
     200-1,000)."""
     cache_bytes = last_level_cache_bytes() if cache_bytes is None else cache_bytes
-    local_devices = max(1, jax.local_device_count())
-    per_device = cache_bytes // (local_devices * WORKING_SET_FACTOR * max(run_state_bytes, 1))
-    return max(1, per_device) * mesh.size
+    return runs_fitting(cache_bytes / max(1, jax.local_device_count()), WORKING_SET_FACTOR * run_state_bytes, mesh)
 
 
 def runs_at_once(num_runs: int, layout: str, max_parallel: int, run_state_bytes: int, mesh: Mesh) -> int:
