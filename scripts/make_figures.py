@@ -13,8 +13,8 @@ What is regenerated, with the code and arguments that made the committed files:
   - ``figure.png`` as ``imbjax run`` draws it: ``imbjax.sweep.progress.write_figure(runs, workdir,
     figure_metrics)``, the runs read back from ``runs.csv`` as the runner does and ``figure_metrics``
     from the workdir's ``config.json``;
-  - the report of every entry of ``REPORTS`` in ``experiments/<name>.py`` (``name`` from
-    ``config.json``, less a ``_<scale>`` suffix) whose first workdir is this study: each entry is
+  - the report of every entry of ``REPORTS`` in any ``experiments/*.py`` whose first workdir is this
+    study (``reports_by_workdir``; ``mnist1d_lt.py`` declares reports on both recipes' runs): each entry is
     the argument list of an ``imbjax report`` command, parsed as the command line parses it and run
     through ``imbjax.analysis.report.report_from_arguments``. Commands run from the folder above
     results/, so paths written into ``report.md`` read as in the committed one;

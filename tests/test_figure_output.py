@@ -62,6 +62,15 @@ def test_figure_data_holds_the_plotted_series():
     assert {"title": "rho", "xscale": "log", "legend": "ros"}.items() <= dict(zip(data["kind"], data["label"])).items()
 
 
+def test_figure_data_holds_a_figure_level_legend():
+    """A legend beside the panels (``Figure.legend``, as plot_metric_vs draws) is part of what --check compares."""
+    figure, *_ = drawn_figure()
+    figure.axes[0].get_legend().remove()
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside right upper")
+    data = figure_data(figure)
+    assert data.loc[data["kind"] == "legend", ["panel", "label"]].values.tolist() == [[-1, "ros"]]
+
+
 def test_save_figure_writes_a_png_without_metadata_and_the_same_bytes_twice(tmp_path):
     figure, *_ = drawn_figure()
     figure.savefig(tmp_path / "matplotlib.png")  # matplotlib's own save carries its version

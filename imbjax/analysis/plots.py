@@ -82,11 +82,15 @@ def figure_data(figure: Figure) -> pd.DataFrame:
     Per visible panel: title, axis labels, x and y scale, fixed tick labels (with their x), legend
     entries; every line's points; every filled area's (collection or patch) lowest and highest y at
     each of its x; every text with its position. Columns: panel (axes index; -1 for the figure's
-    suptitle), kind, series (artist index within its kind), label (text), x, y, y2.
+    suptitle and its figure-level legends), kind, series (artist index within its kind), label (text),
+    x, y, y2.
     """
     rows = []
     if figure.get_suptitle():
         rows.append({"panel": -1, "kind": "suptitle", "label": figure.get_suptitle()})
+    for legend in figure.legends:
+        rows += [{"panel": -1, "kind": "legend", "series": i, "label": t.get_text()}
+                 for i, t in enumerate(legend.get_texts())]
     for panel, ax in enumerate(a for a in figure.axes if a.get_visible()):
         texts = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
                  "xscale": ax.get_xscale(), "yscale": ax.get_yscale()}
