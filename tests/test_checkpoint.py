@@ -64,6 +64,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
     np.testing.assert_allclose(resumed[METRICS].to_numpy(), full[METRICS].to_numpy(), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_unreadable_checkpoint_is_recomputed_and_equals_one_program(tmp_path, tiny_config, tiny_sweep):
     """A truncated checkpoint is reported and recomputed; chunked training (12 + 12 + 6 steps)
     equals the one-program run."""

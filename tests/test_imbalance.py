@@ -37,6 +37,7 @@ def test_step_and_linear_examples():
     assert imbalance.class_counts(5, 100, profile="linear", rho=5).tolist() == [100, 80, 60, 40, 20]
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(num_classes=st.integers(2, 12), n_max=st.integers(1, 6000), profile=st.sampled_from(imbalance.PROFILES),
        rho=st.floats(1.0, 500.0), mu=st.floats(0.05, 0.95))
@@ -85,6 +86,7 @@ def test_subset_mask_takes_exactly_the_counts(seed, num_classes, n):
 _subset = jax.jit(lambda key, labels, counts, pool: imbalance.subset_mask(key, labels, counts, pool=pool))
 
 
+@pytest.mark.slow
 def test_subset_mask_is_uniform_within_a_class():
     labels = jnp.zeros(10, jnp.int32)
     keys = jax.random.split(jax.random.PRNGKey(0), 4000)

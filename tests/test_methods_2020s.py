@@ -28,8 +28,10 @@ from imbjax.sweep import runner
 
 LEARNING_RATE = 1e-2
 NUM_STEPS = 10
-DECOUPLING = ("crt", "tau_norm", "lws", "drs", "weight_balancing")
-MIXUP = ("mixup", "manifold_mixup", "remix", "mislas")
+DECOUPLING = tuple(method.name for method in decoupling.METHODS)
+MIXUP = tuple(method.name for method in mixup.METHODS)
+#: The hyper-parameters at which a stage-wise method switches stage (a fraction of the steps).
+SWITCHES = ("stage1_fraction", "drs_start")
 
 
 def tiny_config(method_names, num_steps=NUM_STEPS, **model_kwargs):
@@ -147,6 +149,7 @@ def remix_rule(lam, count_a, count_b, kappa, tau):
     return lam
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**16), kappa=st.floats(1.0, 5.0), tau=st.floats(0.0, 1.0), alpha=st.floats(0.2, 2.0))
 def test_remix_mixing_gives_the_minority_label_by_the_papers_rule(seed, kappa, tau, alpha):
@@ -183,11 +186,11 @@ def test_a_cosine_head_is_refused_with_the_valid_choice(digits):
 
 # --- Decoupling family: stage switches, what each stage trains ---------------------------------------
 
+@pytest.mark.slow
 def test_every_decoupling_method_trains_the_same_first_stage(decoupled):
     """Before its switch every method is plain CE with instance sampling on the same subset and batches."""
     p = decoupled
-    half = {"crt": {"stage1_fraction": 0.5}, "lws": {"stage1_fraction": 0.5}, "drs": {"drs_start": 0.5},
-            "weight_balancing": {"stage1_fraction": 0.5}, "tau_norm": {}}
+    half = {m: {switch: 0.5 for switch in SWITCHES if switch in methods.BUILT_IN[m].hparams} for m in DECOUPLING}
     states = [p.run(p.init(p.hparams(m, **v)), p.hparams(m, **v), NUM_STEPS // 2) for m, v in half.items()]
     for state in states[1:]:
         assert leaves_equal(state.params, states[0].params)
@@ -216,7 +219,7 @@ def test_crt_reinitialises_the_head_and_trains_it_alone_on_frozen_features(decou
     assert np.isfinite(float(done.loss_ema))
 
 
-@pytest.mark.parametrize("method", ["crt", "lws", "weight_balancing"])
+@pytest.mark.parametrize("method", [m for m in DECOUPLING if "classifier_lr_factor" in methods.BUILT_IN[m].hparams])
 def test_the_classifier_stage_runs_at_its_learning_rate_factor(decoupled, method):
     """``classifier_lr_factor`` scales the classifier stage's learning rate: a fresh Adam's first step there
     moves the trained classifier parameters by exactly ``factor * lr``."""
@@ -282,6 +285,7 @@ def test_weight_balancing_projects_every_class_column_after_every_step(decoupled
     assert leaves_equal(body, body_leaves(state.params))
 
 
+@pytest.mark.slow
 def test_vmapped_runs_in_different_stages_equal_the_runs_alone(decoupled):
     """Under vmap a run in its classifier stage and runs in their network stage each take their own step."""
     p = decoupled
@@ -308,6 +312,7 @@ def first_batch(p, state):
     return p.data.x_train[index], np.asarray(p.data.y_train[index]), stream_key(key, "mixing")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["mixup", "manifold_mixup", "remix"])
 def test_the_first_loss_is_the_mixed_cross_entropy_of_numpy(mixed, method):
     p = mixed
@@ -333,6 +338,7 @@ def test_the_first_loss_is_the_mixed_cross_entropy_of_numpy(mixed, method):
     assert np.any((weight > 0) & (weight < 1))  # some labels are mixed
 
 
+@pytest.mark.slow
 def test_mislas_retrains_classifier_and_scales_with_label_aware_smoothing(mixed):
     p = mixed
     hparams = p.hparams("mislas", stage1_fraction=0.5)
@@ -377,7 +383,7 @@ def test_every_stagewise_method_trains_in_a_sweep_alongside_baseline(tmp_path):
     names = ("baseline", *DECOUPLING, *MIXUP)
     config = tiny_config(names, num_steps=5)
     config.seeds = 2
-    config.hparams = {m: {"stage1_fraction": 0.6} for m in ("crt", "lws", "weight_balancing", "mislas")}
+    config.hparams = {m: {"stage1_fraction": 0.6} for m in names if "stage1_fraction" in methods.BUILT_IN[m].hparams}
     table = runner.run_sweep(config, tmp_path / "sweep")
     assert sorted(table.method.unique()) == sorted(names)
     assert len(table) == 2 * len(names)

@@ -208,6 +208,7 @@ def test_de_fitness_is_minus_the_g_mean_of_cost_adjusted_predictions(form):
         np.testing.assert_allclose(-fitness, expected, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_de_improves_the_fitness_of_a_fixed_biased_network_and_its_best_never_gets_worse():
     """A fixed toy network on 3 imbalanced classes (300 / 30 / 10) that favours class 0 by +2 logits:
     the plain argmax (the zero genome, member 0) misses most minority examples; DE finds costs that
@@ -258,6 +259,7 @@ def assert_trains_on_the_baselines_subset(state, baseline):
     assert int(np.min(state.class_counts)) == 1 and int(np.sum(state.validation)) == 4 * 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["cosen", "de_costs_matrix"])
 def test_training_subset_and_validation_part_are_the_baselines(synthetic, baseline_start, method):
     dataset, data = synthetic
@@ -268,6 +270,7 @@ def test_training_subset_and_validation_part_are_the_baselines(synthetic, baseli
 
 # --- CSDBN-DE and dynamic sampling runs ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_de_runs_train_with_the_best_costs_and_predict_with_them(synthetic, baseline_start):
     """de_costs (fitness on the training subset) and de_costs_validation (on the validation part): one
     program, the two runs vmapped."""
@@ -302,6 +305,7 @@ def test_de_runs_train_with_the_best_costs_and_predict_with_them(synthetic, base
         np.testing.assert_allclose(got, weighted / weighted.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dynamic_sampling_rounds_use_the_validation_f1_of_the_sampled_model(synthetic, baseline_start):
     dataset, data = synthetic
     spec, program = program_for(dataset, "dynamic_sampling")

@@ -236,7 +236,8 @@ def train_config(method):
     return config
 
 
-@pytest.mark.parametrize("method", ["crl", "crl_instance"])
+@pytest.mark.slow
+@pytest.mark.parametrize("method", [name for name, method in methods.BUILT_IN.items() if method.family == "crl"])
 def test_training_on_imbalanced_clusters_beats_chance_on_minority_classes(clusters, method):
     """At rho = 20 (7 examples in each of the two minority classes; two seeds) the minority classes beat
     chance (recall 1/4) on the balanced test set, each on average over the seeds and together by a wide

@@ -119,6 +119,7 @@ def test_round_update_under_vmap_equals_lax_cond():
 
 # --- Two-phase learning ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_phase_one_is_the_ros_run_and_head_only_finetuning_freezes_the_body(digits):
     dataset, data = digits
     spec, init, advance = program_for(dataset, "two_phase_ros")
@@ -260,6 +261,7 @@ def small_digits():
                             class_names=dataset.class_names[:4])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["tomek", "enn"])
 def test_cleaning_methods_keep_what_imblearn_keeps(small_digits, method):
     from imblearn.under_sampling import EditedNearestNeighbours, TomekLinks
@@ -286,6 +288,7 @@ def test_nearmiss_cuts_every_class_to_imblearn_counts(small_digits, ratio):
         assert set(np.flatnonzero(subset)[sampler.sample_indices_]) == set(np.flatnonzero(pool_weights))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["smote", "borderline_smote", "borderline_smote2", "cluster_oversampling"])
 def test_oversamplers_reach_the_targets_with_points_inside_the_seed_hull(small_digits, method):
     subset, pool_weights, synthetic_labels, points = resampled_run(small_digits, method)
@@ -305,6 +308,7 @@ def test_oversamplers_reach_the_targets_with_points_inside_the_seed_hull(small_d
 
 # --- Every method end to end ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_every_data_level_method_runs_in_a_sweep_with_finite_metrics(tmp_path):
     names = [n for n in methods.available() if methods.get(n).family in DATA_LEVEL_FAMILIES]
     assert {"two_phase_ros", "two_phase_rus", "two_phase_threshold_n", "dynamic_sampling", "category_centres",

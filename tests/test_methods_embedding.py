@@ -95,6 +95,7 @@ def test_class_members_lists_each_classes_subset_by_pool_index(width):
         np.testing.assert_array_equal(got[c], np.pad(members, (0, width - len(members)), constant_values=-1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("width", [6, 12])
 def test_neighbor_targets_are_in_class_training_examples_other_than_self(seed, width):
@@ -313,6 +314,7 @@ def first_steps(method, **overrides):
     return spec, data, model, first(initial), first(state), first(after), second(after)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("normalise", [0.0, 1.0])
 def test_dos_refreshes_embeddings_and_neighbours_every_refresh_steps(normalise):
     """Up to step R the targets are those of init; the step starting at R refreshes them from the
@@ -493,6 +495,7 @@ def test_cluster_knn_follows_the_papers_rule_and_matches_numpy(seed):
                                    atol=1e-5)
 
 
+@pytest.mark.slow
 def test_lmle_reclusters_every_refresh_steps():
     """Up to step R the clusters are those of init; the step starting at R re-clusters the
     network's normalised features of step R (k-means with the run's key folded with R)."""
@@ -515,6 +518,7 @@ def test_lmle_reclusters_every_refresh_steps():
 
 # --- Both methods ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dos", "lmle"])
 def test_method_beats_chance_on_minority_classes_and_survives_single_example_classes(sweep, method):
     defaults = (sweep.get("hp_k_minority", 5.0).fillna(5.0) == 5.0) & (sweep.get("hp_oversampling_rate", 0.0).fillna(0.0) == 0.0)
@@ -530,6 +534,7 @@ def test_method_beats_chance_on_minority_classes_and_survives_single_example_cla
     assert np.all(runs[runs.rho == 140.0].train_min_class == 1)
 
 
+@pytest.mark.slow
 def test_dos_without_neighbours_is_the_baseline(sweep):
     """k = 0 for every class and over-sampling rate 1 leave only the CE of the batch's own features:
     the baseline's loss on the baseline's batches (same key streams), so the same runs."""

@@ -124,6 +124,7 @@ def predictions(draw):
     return y_true, probs.astype(np.float32), num_classes
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(predictions())
 def test_compute_all_matches_references(problem):
@@ -159,6 +160,7 @@ def _stack_of_runs(runs, size, num_classes, seed=0):
     return y_true, probs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", [None, 1, 4, 50])
 def test_compute_all_runs_equals_vmapped_compute_all(chunk):
     num_classes = 3
@@ -188,6 +190,7 @@ RUNS_ON_TWO_DEVICES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_compute_all_runs_sharded_over_two_devices_pads_and_drops(tmp_path):
     y_true, probs = _stack_of_runs(5, SIZE, 3, seed=1)  # 5 runs on 2 devices: one padding run
     np.savez(tmp_path / "runs.npz", y_true=y_true, probs=probs)
@@ -302,6 +305,7 @@ def test_compute_all_refuses_bad_concrete_inputs_naming_the_bad_value(y_true, pr
         metrics.compute_all(y_true, probs, num_classes=2)
 
 
+@pytest.mark.slow
 def test_compute_all_under_jit_skips_the_value_checks():
     """Traced values cannot be inspected: unnormalised rows and float labels pass through (the engine
     scores under jit); a shape mismatch is still refused, shapes being static."""

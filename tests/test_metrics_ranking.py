@@ -87,6 +87,7 @@ def binary_problems(draw):
     return y_true, scores, draw(st.sampled_from([0, 1]))
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(binary_problems())
 def test_binary_ranking_metrics_and_curves_match_sklearn(problem):

@@ -187,6 +187,7 @@ def test_parameter_counts_are_the_pytorch_models():
     assert parameter_count("mnist1d_cnn", 3, channels=2) == (5 * 2 + 2) + 2 * (2 * 3 * 2 + 2) + (2 * 5 * 3 + 3)
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2 ** 16))
 def test_models_match_numpy_transcriptions_of_the_pytorch_forward(seed):
@@ -205,6 +206,7 @@ def test_models_match_numpy_transcriptions_of_the_pytorch_forward(seed):
         np.testing.assert_allclose(logits, expected_logits, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow
 def test_hidden_layers_use_pytorch_default_initialisation():
     """Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): inside the bound, variance bound^2 / 3."""
     _, mlp = init("mnist1d_mlp", 10, 1, hidden=400)

@@ -58,6 +58,7 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("memory_format", layers.MEMORY_FORMATS)
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_patches_conv_equals_flax_conv_outputs_and_gradients(case, memory_format):
@@ -70,6 +71,7 @@ def test_patches_conv_equals_flax_conv_outputs_and_gradients(case, memory_format
     assert_close(actual[2], expected[2])
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(size=st.integers(3, 9), channels=st.integers(1, 4), kernel=st.integers(1, 3), stride=st.integers(1, 2),
        padding=st.sampled_from(["SAME", "VALID"]))
@@ -90,6 +92,7 @@ def test_conv_params_are_interchangeable_with_flax_conv():
     assert all(jax.tree.leaves(jax.tree.map(jnp.array_equal, ours, flax_params)))
 
 
+@pytest.mark.slow
 def test_max_pool_equals_flax_max_pool_and_its_gradient():
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 9, 8, 3))  # 9 rows: the last one is dropped
     for window, strides in [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((2, 3), (1, 2))]:
@@ -100,6 +103,7 @@ def test_max_pool_equals_flax_max_pool_and_its_gradient():
         np.testing.assert_allclose(pull(ct)[0], pull_ref(ct)[0], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("memory_format", layers.MEMORY_FORMATS)
 def test_group_norm_equals_flax_group_norm(memory_format):
     x = 3 * jax.random.normal(jax.random.PRNGKey(0), (2, 4, 5, 8)) + 1
@@ -149,6 +153,7 @@ def loss_and_grads(model, params, x, y):
     return jax.value_and_grad(loss)(params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,kwargs,shape", CNNS)
 def test_cnn_conv_impls_agree(name, kwargs, shape):
     """Same parameters from the same key, same logits, features and gradients for "xla" and
@@ -173,6 +178,7 @@ def test_cnn_conv_impls_agree(name, kwargs, shape):
     jax.tree.map(assert_close, grads_f, grads)
 
 
+@pytest.mark.slow
 def test_conv_impl_auto_is_patches_on_cpu():
     x = jnp.ones((2, 28, 28, 1))
     params = models.LeNet5(10).init(jax.random.PRNGKey(0), x)
@@ -197,6 +203,7 @@ def test_resnet_has_depth_weight_layers(depth):
     assert params["params"][models.HEAD]["kernel"].shape == (64, 10)
 
 
+@pytest.mark.slow
 def test_resnet_residual_and_plain_share_parameters_but_not_outputs():
     x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 3))
     residual = models.ResNet(4, depth=8, widths=(4, 8, 16), norm_groups=2)
@@ -214,6 +221,7 @@ def test_option_a_shortcut_matches_numpy():
     np.testing.assert_array_equal(layers.swap_batch_and_channels(chwn), expected)
 
 
+@pytest.mark.slow
 def test_all_cnn_layers():
     """All-CNN-C: 8 convolutions (two stride 2), no pooling layer, global average -> head."""
     model = models.make_model("all_cnn", 10, widths=(6, 12))
@@ -237,6 +245,7 @@ def test_registry_and_bad_model_arguments():
         models.make_model("all_cnn", 10, depth=3)
 
 
+@pytest.mark.slow
 def test_gradients_agree_under_vmap_over_runs():
     """The sweep's situation: parameters and batches vmapped over runs (batched matmuls in the
     patches path, grouped convolutions in XLA's)."""
@@ -261,6 +270,7 @@ def np_normed_linear(x, kernel):
     return x_unit @ kernel_unit
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 6), width=st.integers(1, 9), classes=st.integers(1, 5),
        log_scale=st.floats(-6.0, 6.0))
@@ -285,6 +295,7 @@ def test_normed_linear_init_is_uniform_columns_scaled_to_unit_norm():
     np.testing.assert_allclose(np.linalg.norm(kernel, axis=0), 1.0, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_normed_linear_at_a_zero_feature_vector_outputs_zero_with_finite_gradients():
     x = jnp.zeros((2, 4)).at[1].set(jnp.array([1.0, -2.0, 0.5, 3.0]))
     layer = layers.NormedLinear(3)
@@ -309,6 +320,7 @@ TINY_MODELS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(models.MODELS))
 def test_every_model_has_a_cosine_head(name):
     """``head="cosine"``: the logits are NormedLinear of the features (a kernel, no bias), in [-1, 1];

@@ -69,6 +69,7 @@ def test_unknown_augmentation_and_argument_are_refused(tiny_config):
 
 # --- epoch sampling -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 300), pool=st.integers(300, 400))
 def test_an_epoch_of_uniform_weights_is_a_permutation_of_the_subset(seed, n, pool):
@@ -79,6 +80,7 @@ def test_an_epoch_of_uniform_weights_is_a_permutation_of_the_subset(seed, n, poo
     assert sorted(order[:n]) == sorted(np.flatnonzero(subset))
 
 
+@pytest.mark.slow
 def test_a_class_balanced_epoch_gives_every_class_its_share():
     labels = jnp.asarray(np.repeat(np.arange(4), [100, 40, 10, 2]))
     mask = jnp.ones(152, bool)
@@ -87,6 +89,7 @@ def test_a_class_balanced_epoch_gives_every_class_its_share():
     np.testing.assert_array_equal(per_class, [38, 38, 38, 38])
 
 
+@pytest.mark.slow
 def test_epoch_sampling_visits_every_training_example_once_per_epoch(tiny_config):
     tiny_config.batch_sampling = "epoch"
     tiny_config.rhos = (10.0,)
@@ -114,6 +117,7 @@ def test_epoch_sampling_visits_every_training_example_once_per_epoch(tiny_config
     assert not np.array_equal(np.asarray(first), np.asarray(second))
 
 
+@pytest.mark.slow
 def test_a_sweep_trains_with_epochs_and_augmentation(tiny_config):
     tiny_config.batch_sampling = "epoch"
     tiny_config.augment = "shift_noise"
@@ -147,6 +151,7 @@ def _bn_config(tiny_config):
     return tiny_config
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_are_per_run_vmapped_equals_a_loop(tiny_config):
     config = _bn_config(tiny_config)
     dataset = load("digits", image=True)
@@ -183,6 +188,7 @@ def test_running_averages_are_not_decayed_or_stepped_by_the_optimizer():
     assert set(trainable(variables)) == {"params"}
 
 
+@pytest.mark.slow
 def test_evaluation_uses_the_running_averages(tiny_config):
     config = _bn_config(tiny_config)
     out = jax.jit(make_train(config, method="baseline", dataset=load("digits", image=True)))(

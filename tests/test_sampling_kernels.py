@@ -183,6 +183,7 @@ def _subset(seed, counts_per_class, n=240, d=3):
     return jnp.asarray(x), jnp.asarray(labels), mask
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", OVER_STRINGS + [{0: 30, 2: 25}])
 def test_ros_indices_reproduce_imblearn_class_counts(form):
     _, labels, mask = _subset(1, [25, 6, 14])
@@ -210,6 +211,7 @@ def test_rus_indices_reproduce_imblearn_class_counts(form):
 
 # --- kNN -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_knn_equals_sklearn_with_candidates_self_exclusion_and_groups():
     rng = np.random.default_rng(0)
     pool = rng.normal(size=(230, 6)).astype(np.float32)
@@ -256,6 +258,7 @@ def _class_knn_table(x, labels, mask, k, same_class=True):
     return table
 
 
+@pytest.mark.slow
 def test_smote_points_lie_on_segments_to_k_nearest_class_neighbours():
     x, labels, mask = _subset(5, [40, 9, 17])
     target = strategy.target_counts(masked_class_counts(labels, mask, 3), "auto", kind="over")
@@ -286,6 +289,7 @@ def _overlapping_binary(seed, n=160):
     return x, labels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["borderline-1", "borderline-2"])
 def test_borderline_danger_sets_and_points_match_imblearn(kind):
     x, labels = _overlapping_binary(7)
@@ -363,6 +367,7 @@ def test_class_kmeans_reaches_a_lloyd_fixed_point():
             np.testing.assert_allclose(centroids[c, k], x[members & (cluster == k)].mean(0), atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["smote", "ros"])
 def test_cluster_oversample_stays_inside_clusters_and_equalizes(method):
     x, labels, mask = _subset(9, [50, 12, 20])
@@ -403,6 +408,7 @@ def _keep_from_imblearn(sampler, x, labels, mask):
     return keep
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_classes, seed", [(2, 0), (3, 1)])
 def test_cleaning_removes_exactly_what_imblearn_removes(num_classes, seed):
     x, labels, mask = _cleaning_data(seed, num_classes)
@@ -462,6 +468,7 @@ def test_class_size_weights_give_each_class_its_size():
 
 # --- vmap over seeds equals a loop, with traced counts ---------------------------------------------
 
+@pytest.mark.slow
 def test_vmap_over_seeds_with_traced_counts_equals_a_loop():
     x, labels, _ = _subset(13, [30, 8, 15])
     keys = jax.random.split(jax.random.key(0), 3)

@@ -57,6 +57,7 @@ def test_non_step_profiles_record_mu_as_nan(tiny_config):
     assert len(runs) == 2 * 2 * 2
 
 
+@pytest.mark.slow
 def test_run_alone_equals_vmapped_sweep(tiny_config, tiny_sweep):
     """The same run gives the same metrics alone (make_train) and inside a vmapped group."""
     (group,) = grid.expand(tiny_config)
@@ -118,6 +119,7 @@ def test_sharded_over_two_and_four_devices_equals_one_device(tmp_path):
                                    err_msg=str(key))
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_groups_and_never_duplicates(tiny_config, tiny_sweep, tiny_workdir):
     events = []
     second = runner.run_sweep(tiny_config, tiny_workdir, report=lambda event, info: events.append(event))
@@ -148,6 +150,7 @@ def test_hand_edited_runs_csv_is_rebuilt_from_the_group_files(tiny_config, tiny_
     pd.testing.assert_frame_equal(pd.read_csv(tiny_workdir / "runs.csv"), pd.read_csv(tiny_sweep[0] / "runs.csv"))
 
 
+@pytest.mark.slow
 def test_runs_in_parts_of_max_parallel_equal_one_part(tiny_config, tiny_sweep, tmp_path):
     tiny_config.max_parallel = 3  # 8 runs in 3 parts of 3 (the last padded)
     parts = runner.run_sweep(tiny_config, tmp_path)
@@ -156,6 +159,7 @@ def test_runs_in_parts_of_max_parallel_equal_one_part(tiny_config, tiny_sweep, t
     assert padded_size(8, 2, 3) == (4, 2) and padded_size(8, 1, 0) == (8, 1)
 
 
+@pytest.mark.slow
 def test_single_layout_equals_vmap_and_is_not_part_of_the_config(tiny_config, tiny_sweep, tiny_workdir, tmp_path):
     """One run per device per call gives the vmapped sweep's results, with checkpoints too; a work
     directory made with one layout resumes with the other (the layout is not in ``config.json``)."""
@@ -244,6 +248,7 @@ def test_mesh_layout_reads_the_platform_of_the_mesh():  # the test process's dev
     assert runner.mesh_layout("auto", "mlp", runner.run_mesh()) == "vmap"
 
 
+@pytest.mark.slow
 def test_progress_counts_runs_part_by_part_against_the_sweeps_total(tiny_config, tmp_path):
     tiny_config.max_parallel = 3  # 8 runs in parts as wide as 3 rounded up to the device count
     width = -(-3 // jax.device_count()) * jax.device_count()
@@ -262,6 +267,7 @@ def test_progress_counts_runs_part_by_part_against_the_sweeps_total(tiny_config,
     assert completed == sorted(completed) and len(set(completed)) > 2  # advanced within the group
 
 
+@pytest.mark.slow
 def test_a_run_missing_from_a_group_file_trains_again(tiny_config, tiny_sweep, tiny_workdir):
     """A work directory holds runs: a row cut from a group file is a run to train, the others are kept
     as they were, and a file that is not a group file is refused naming it."""
@@ -329,6 +335,7 @@ def test_cli_run_writes_table_meta_and_figure(tmp_path):
     np.testing.assert_allclose(ros["mean"].iloc[0], expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_make_train_is_vmappable_over_hyperparameters(tiny_config):
     tiny_config.methods = ("cs_ce",)
     train = make_train(tiny_config)
@@ -372,6 +379,7 @@ def test_two_processes_equal_one_process(tmp_path):
     np.testing.assert_allclose(one[metrics].to_numpy(), two[metrics].to_numpy(), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout, model", [("vmap", "mlp"), ("single", "small_cnn")])
 def test_saved_programs_give_bitwise_the_same_runs(tiny_config, tmp_path, monkeypatch, layout, model):
     """A group's whole-run program saved with jax.export (first sweep) and loaded by a later one
@@ -409,6 +417,7 @@ def test_programs_of_code_outside_imbjax_are_not_saved(tiny_config):
     assert not program_cache.is_imbjax_code(own_loss.loss)
 
 
+@pytest.mark.slow
 def test_a_program_that_cannot_be_saved_still_runs(tiny_config, tmp_path, monkeypatch):
     from imbjax.sweep import program_cache
 
@@ -444,6 +453,7 @@ def _register_user_method(path: Path, scale: str) -> None:
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
+@pytest.mark.slow
 def test_a_user_method_whose_code_changed_trains_again(tiny_config, tmp_path, monkeypatch):
     """Editing a registered loss to ``0.0 * ...`` gives new run ids: the re-run trains with the new code
     instead of reporting the old results as already finished; unchanged code is still skipped."""
@@ -529,6 +539,7 @@ def test_results_files_follow_the_umask(tmp_path, umask):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
 
 
+@pytest.mark.slow
 def test_orbax_is_imported_only_by_sweeps_that_checkpoint():
     check = ("import sys, imbjax.sweep.runner; "
              "assert 'orbax.checkpoint' not in sys.modules, 'orbax imported without checkpoints'")

@@ -48,6 +48,7 @@ def test_exact_n_max_on_digits_and_refusals():
         imbalance.exact_n_max(122, (1,), requested=123)
 
 
+@pytest.mark.slow
 def test_every_trained_ratio_of_a_sweep_is_its_nominal_ratio(tiny_config, tmp_path):
     tiny_config.rhos = (1.0, 10.0, 20.0, 50.0)
     tiny_config.seeds = 1
@@ -129,6 +130,7 @@ def test_a_method_needing_validation_is_refused_without_it(tiny_config, monkeypa
     validate(tiny_config)
 
 
+@pytest.mark.slow
 def test_validation_metrics_are_recorded(tiny_config):
     tiny_config.validation_fraction = 0.25
     tiny_config.num_steps = 5
@@ -169,6 +171,7 @@ def test_a_methods_model_overrides_split_groups_and_are_recorded(tiny_config, mo
     assert dict(spec.model_kwargs)["hidden"] == (8,)
 
 
+@pytest.mark.slow
 def test_a_diverged_run_is_marked_and_has_no_scores(tiny_config):
     tiny_config.num_steps = 20
     train = jax.jit(make_train(tiny_config))
@@ -222,6 +225,7 @@ def test_sgd_weight_decay_is_pytorchs_coupled_decay():
     np.testing.assert_allclose(w + updates, w - 0.1 * (np.sign(g) + 0.01 * w), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_weight_decay_is_a_traced_sweep_axis(tiny_config):
     tiny_config.weight_decays = (0.0, 0.1)
     tiny_config.optimizer = "sgd"
@@ -241,6 +245,7 @@ def test_weight_decay_is_a_traced_sweep_axis(tiny_config):
 
 # --- seeds as the researcher means them ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_seeds_may_be_an_explicit_list_and_data_seeds_an_axis_of_their_own(tiny_config):
     tiny_config.seeds = (3, 7)
     tiny_config.data_seeds = (0, 1)

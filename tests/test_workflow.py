@@ -123,6 +123,7 @@ def test_grow_by_seeds_methods_and_rhos_trains_only_the_missing_runs(tmp_path):
         runner.prepare_sweep(tiny(rhos=(1.0, 10.0, 50.0)), work)  # 50 would change n_max, so the stored runs
 
 
+@pytest.mark.slow
 def test_grow_by_architectures_and_learning_rates(tmp_path):
     work = tmp_path / "work"
     small = ("small", {"model": "mlp", "hidden": (8,)})  # tiny()'s program: loaded from the cache
@@ -168,6 +169,7 @@ def test_merge_of_seeds_hyper_parameters_and_identity_keys():
     assert explicit == {run_id for run_id, seed in both.items() if seed == 3}  # kept when seed 8 is added
 
 
+@pytest.mark.slow
 def test_execution_only_keys_are_not_part_of_the_identity(tmp_path):
     work = tmp_path / "work"
     sweep(tiny(), work)
@@ -266,6 +268,7 @@ def per_example_ce(logits, labels, ctx):
     return imbjax.losses.cross_entropy(logits, labels)
 
 
+@pytest.mark.slow
 def test_a_users_per_example_loss_is_averaged_and_equals_the_baseline(registries, tmp_path):
     imbjax.register_method("user_ce", per_example_ce, reference="the baseline, written by a user")
     assert not methods.is_built_in(methods.get("user_ce"))
@@ -352,6 +355,7 @@ def test_model_contract(registries, tmp_path):
     assert [spec.model for spec in prepared.specs.values()] == ["two_heads"]
 
 
+@pytest.mark.slow
 def test_a_users_data_set_at_its_natural_imbalance(registries, tmp_path):
     """A user's arrays, registered by name and trained at their own imbalance (30 : 10 : 5): runs record
     the data set by its name and rho as the pool's ratio (NumPy max/min), the trained ratio."""
@@ -472,6 +476,7 @@ def test_each_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, config_fil
 
 # --- What a person sees ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_dry_run_fits_80_columns_and_estimates_from_this_machines_timings(tmp_path, config_file, capsys):
     sweep(tiny(), tmp_path / "measured")  # caches this program's compile and step times
     assert main(["run", str(config_file), "--workdir", str(tmp_path / "work"), "--dry-run",
