@@ -12,83 +12,17 @@ MaxNorm) are in :mod:`imbjax.losses.long_tail_2020s`; the cost-sensitive ones in
 ``q`` for an example of **true class** ``t`` (row = true class, column = predicted class), the layout of
 :func:`imbjax.metrics.confusion.confusion_matrix`, so ``sum(costs * confusion)`` is a total cost. The
 survey's Table 2 (Elkan 2001) writes the transpose. Kernels take a cost matrix as the keyword ``costs``.
-"""
-from imbjax.losses.class_rectification import crl_loss
-from imbjax.losses.classification import cross_entropy, focal_loss, minority_classes, sigmoid_focal_loss
-from imbjax.losses.cost_sensitive import (
-    cost_sensitive_ce,
-    cost_sensitive_hinge,
-    cost_sensitive_softmax_ce,
-    cost_threshold,
-    mean_misclassification_costs,
-    minority_cost_matrix,
-)
-from imbjax.losses.long_tail import (
-    balanced_softmax_loss,
-    class_balanced_ce,
-    class_balanced_focal,
-    class_balanced_weights,
-    drw_weights,
-    ldam_loss,
-    ldam_margins,
-    log_class_prior,
-    logit_adjust_posthoc,
-    logit_adjusted_loss,
-)
-from imbjax.losses.long_tail_2020s import (
-    class_norms,
-    gaussian_cloud_sizes,
-    gcl_loss,
-    ib_loss,
-    inverse_frequency_weights,
-    label_aware_epsilons,
-    label_aware_smoothing,
-    lade_loss,
-    lade_regularizer,
-    maxnorm,
-    maxnorm_threshold,
-    tau_normalize,
-    vs_loss,
-)
-from imbjax.losses.mfe import group_mean_errors, mfe_loss, mse_loss, msfe_loss
 
-__all__ = [
-    "balanced_softmax_loss",
-    "class_balanced_ce",
-    "class_balanced_focal",
-    "class_balanced_weights",
-    "class_norms",
-    "cost_sensitive_ce",
-    "cost_sensitive_hinge",
-    "cost_sensitive_softmax_ce",
-    "cost_threshold",
-    "crl_loss",
-    "cross_entropy",
-    "drw_weights",
-    "focal_loss",
-    "gaussian_cloud_sizes",
-    "gcl_loss",
-    "group_mean_errors",
-    "ib_loss",
-    "inverse_frequency_weights",
-    "label_aware_epsilons",
-    "label_aware_smoothing",
-    "lade_loss",
-    "lade_regularizer",
-    "ldam_loss",
-    "ldam_margins",
-    "log_class_prior",
-    "logit_adjust_posthoc",
-    "logit_adjusted_loss",
-    "maxnorm",
-    "maxnorm_threshold",
-    "mean_misclassification_costs",
-    "mfe_loss",
-    "minority_classes",
-    "minority_cost_matrix",
-    "mse_loss",
-    "msfe_loss",
-    "sigmoid_focal_loss",
-    "tau_normalize",
-    "vs_loss",
-]
+Each kernel module's ``__all__`` lists its public kernels and this package exports them all, so a new kernel
+in one of these modules is public API by being added to its module's ``__all__``.
+"""
+from imbjax.losses import class_rectification, classification, cost_sensitive, long_tail, long_tail_2020s, mfe
+from imbjax.losses.class_rectification import *
+from imbjax.losses.classification import *
+from imbjax.losses.cost_sensitive import *
+from imbjax.losses.long_tail import *
+from imbjax.losses.long_tail_2020s import *
+from imbjax.losses.mfe import *
+
+__all__ = (class_rectification.__all__ + classification.__all__ + cost_sensitive.__all__ + long_tail.__all__
+           + long_tail_2020s.__all__ + mfe.__all__)

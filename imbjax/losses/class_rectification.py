@@ -45,6 +45,9 @@ import jax.numpy as jnp
 
 from imbjax.losses.classification import cross_entropy
 
+#: The public kernel, exported by :mod:`imbjax.losses` (its terms stay importable from this module).
+__all__ = ["crl_loss"]
+
 Array = jax.Array
 
 LEVELS = ("class", "instance")

@@ -12,6 +12,9 @@ import optax
 
 from imbjax.losses._checks import check_in_range
 
+#: The public kernels, exported by :mod:`imbjax.losses`.
+__all__ = ["cross_entropy", "focal_loss", "minority_classes", "sigmoid_focal_loss"]
+
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Softmax cross-entropy with integer labels, ``CE_i = logsumexp(z_i) - z_{i, y_i}``.

@@ -17,6 +17,16 @@ import jax.numpy as jnp
 from imbjax.losses._checks import check_in_range
 from imbjax.losses.classification import cross_entropy, minority_classes
 
+#: The public kernels, exported by :mod:`imbjax.losses`.
+__all__ = [
+    "cost_sensitive_ce",
+    "cost_sensitive_hinge",
+    "cost_sensitive_softmax_ce",
+    "cost_threshold",
+    "mean_misclassification_costs",
+    "minority_cost_matrix",
+]
+
 
 def _num_classes_of(costs: jax.Array) -> int:
     shape = jnp.shape(costs)

@@ -18,6 +18,20 @@ import jax.numpy as jnp
 from imbjax.losses._checks import check_in_range
 from imbjax.losses.classification import _class_weight, cross_entropy, focal_loss
 
+#: The public kernels, exported by :mod:`imbjax.losses`.
+__all__ = [
+    "balanced_softmax_loss",
+    "class_balanced_ce",
+    "class_balanced_focal",
+    "class_balanced_weights",
+    "drw_weights",
+    "ldam_loss",
+    "ldam_margins",
+    "log_class_prior",
+    "logit_adjust_posthoc",
+    "logit_adjusted_loss",
+]
+
 
 def _nonempty_counts(class_counts: jax.Array) -> jax.Array:
     return jnp.maximum(jnp.asarray(class_counts, jnp.float32), 1.0)

@@ -30,6 +30,23 @@ from imbjax.losses.long_tail import (
     logit_adjusted_loss,
 )
 
+#: The public kernels, exported by :mod:`imbjax.losses`.
+__all__ = [
+    "class_norms",
+    "gaussian_cloud_sizes",
+    "gcl_loss",
+    "ib_loss",
+    "inverse_frequency_weights",
+    "label_aware_epsilons",
+    "label_aware_smoothing",
+    "lade_loss",
+    "lade_regularizer",
+    "maxnorm",
+    "maxnorm_threshold",
+    "tau_normalize",
+    "vs_loss",
+]
+
 #: Shapes of label-aware smoothing's ``eps_y`` against the class size (:func:`label_aware_epsilons`).
 SMOOTHING_SHAPES = ("power", "concave")
 #: Where label-aware smoothing puts the mass ``eps_y`` (:func:`label_aware_smoothing`).

@@ -19,6 +19,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+#: The public kernels, exported by :mod:`imbjax.losses`.
+__all__ = ["group_mean_errors", "mfe_loss", "mse_loss", "msfe_loss"]
+
 ACTIVATIONS = ("sigmoid", "softmax")
 
 
