@@ -14,9 +14,14 @@ RUN_AXIS = "runs"
 
 
 def padded_size(runs: int, devices: int, max_parallel: int = 0) -> tuple[int, int]:
-    """``(part_width, num_parts)``: parts of equal width, a multiple of ``devices`` and at most
-    ``max_parallel`` rounded up to one (0: no limit), covering ``runs``."""
-    width = runs if max_parallel <= 0 else min(runs, max_parallel)
+    """``(part_width, num_parts)``: the fewest parts of at most ``max_parallel`` runs (0: no limit; the
+    limit rounded up to whole devices) covering ``runs``, each as narrow as those parts allow, a
+    multiple of ``devices``: 40 runs at a limit of 16 on 2 devices train in 3 parts of 14 (2 padding
+    runs), not of 16 (8)."""
+    limit = runs if max_parallel <= 0 else min(runs, max_parallel)
+    limit = -(-limit // devices) * devices
+    num_parts = -(-runs // limit)
+    width = -(-runs // num_parts)
     width = -(-width // devices) * devices
     return width, -(-runs // width)
 
