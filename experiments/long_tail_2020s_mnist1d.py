@@ -6,6 +6,10 @@
     imbjax report results/long_tail_2020s_mnist1d/run --out results/long_tail_2020s_mnist1d/report/selected --baseline baseline --metric accuracy --metric balanced_accuracy --select-by val_balanced_accuracy
     imbjax report results/long_tail_2020s_mnist1d/run --out results/long_tail_2020s_mnist1d/report/selected_vs_ldam_drw --baseline ldam_drw --metric accuracy --select-by val_balanced_accuracy
     imbjax report results/long_tail_2020s_mnist1d/run --out results/long_tail_2020s_mnist1d/report/selected_vs_mixup --baseline mixup --metric accuracy --select-by val_balanced_accuracy
+    IMBJAX_ABLATION=long_mixup imbjax run experiments/long_tail_2020s_mnist1d.py --workdir results/long_tail_2020s_mnist1d/run_long_mixup
+    imbjax report results/long_tail_2020s_mnist1d/run_long_mixup --out results/long_tail_2020s_mnist1d/report_long_mixup --baseline baseline --metric accuracy
+    IMBJAX_ABLATION=sgd_ib imbjax run experiments/long_tail_2020s_mnist1d.py --workdir results/long_tail_2020s_mnist1d/run_sgd_ib
+    imbjax report results/long_tail_2020s_mnist1d/run_sgd_ib --out results/long_tail_2020s_mnist1d/report_sgd_ib --baseline baseline --metric accuracy
 
 Methods: the comparators CE (``baseline``), class-balanced focal (``cb_focal``), LDAM-DRW
 (``ldam_drw``), logit adjustment (``logit_adjusted``) and balanced softmax (``balanced_softmax``); VS,
@@ -18,6 +22,19 @@ Two ablations here: weight balancing's classifier weight decay, the paper's 0.1 
 5e-4 (``classifier_weight_decay``), and VS's multiplicative term, the paper's ``gamma = 0.2`` and ``gamma =
 0`` (the logit-adjusted loss). A method's setting is selected per seed on the validation part
 (``--select-by val_balanced_accuracy``; the validation part is balanced, so that is its accuracy).
+
+Two more ablations, each a work directory of its own (``get_config(ablation)``, default from the
+environment variable ``IMBJAX_ABLATION``, else ``"main"``, the 210 runs above), test the two reversals the
+main run cannot explain:
+
+* ``long_mixup``: CE, mixup and manifold mixup at 8,000 steps (64 epochs of the subset, 4x the main run),
+  everything else as above: mixup's gain is reported after 200 epochs or more (Zhang et al. 2018; Chou
+  et al. 2020), so a reversal at 16 epochs may be the training length. 30 runs in 2 programs.
+* ``sgd_ib``: CE, LDAM-DRW and IB under the optimiser and schedule of IB's paper, which follows Cao et
+  al.'s CIFAR recipe (SGD with momentum 0.9, lr 0.1, coupled weight decay 2e-4, batch 128, linear warm-up
+  over 2.5% of the steps, x0.01 at 80% and at 90%; IB from 50%, DRW from 80%), 2,000 steps of i.i.d.
+  batches as above: IB's weights ``1 / (||p - y||_1 ||h||_1)`` are inverse gradient norms, whose scale an
+  adaptive optimiser such as Adam divides out. 30 runs in 2 programs (LDAM-DRW's cosine head).
 
 Design: MNIST-1D generated offline, 6,000 training and 1,000 test signals per class (``num_samples =
 70,000, train_split = 6/7, stratified``); a validation part of 1,000 signals per class carved first
@@ -36,6 +53,8 @@ Runtime on the project's 2-core CPU machine, loaded by other jobs (load average 
 command for the first 190 runs (compiling the 4 programs about 180 s), and 69 s for the 20 runs the two
 ablation settings added to the same work directory.
 """
+import os
+
 from imbjax.config import base_config
 
 #: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
@@ -49,16 +68,27 @@ REPORTS = [
      "--out", "results/long_tail_2020s_mnist1d/report/selected_vs_ldam_drw", "--baseline", "ldam_drw", "--metric", "accuracy", "--select-by", "val_balanced_accuracy"],
     ["results/long_tail_2020s_mnist1d/run",
      "--out", "results/long_tail_2020s_mnist1d/report/selected_vs_mixup", "--baseline", "mixup", "--metric", "accuracy", "--select-by", "val_balanced_accuracy"],
+    ["results/long_tail_2020s_mnist1d/run_long_mixup",
+     "--out", "results/long_tail_2020s_mnist1d/report_long_mixup", "--baseline", "baseline", "--metric", "accuracy"],
+    ["results/long_tail_2020s_mnist1d/run_sgd_ib",
+     "--out", "results/long_tail_2020s_mnist1d/report_sgd_ib", "--baseline", "baseline", "--metric", "accuracy"],
 ]
+
+#: The work directories of this experiment: the main run and the two ablations of the module docstring.
+#: Chosen by ``get_config(ablation)`` or the environment variable ``IMBJAX_ABLATION``.
+ABLATIONS = ("main", "long_mixup", "sgd_ib")
 
 COMPARATORS = ("baseline", "cb_focal", "ldam_drw", "logit_adjusted", "balanced_softmax")
 LOSSES_2020S = ("vs", "ib", "lade", "gcl")
 STAGEWISE = ("crt", "tau_norm", "lws", "drs", "weight_balancing", "mixup", "manifold_mixup", "remix", "mislas")
 
 
-def get_config():
+def get_config(ablation: str | None = None):
+    ablation = ablation or os.environ.get("IMBJAX_ABLATION", "main")
+    if ablation not in ABLATIONS:
+        raise ValueError(f"unknown ablation {ablation!r} (IMBJAX_ABLATION); choose one of {list(ABLATIONS)}")
     config = base_config()
-    config.name = "long_tail_2020s_mnist1d"
+    config.name = "long_tail_2020s_mnist1d" if ablation == "main" else f"long_tail_2020s_mnist1d_{ablation}"
     config.datasets = ("mnist1d",)
     config.dataset_kwargs = {"mnist1d": {"num_samples": 70_000, "train_split": 6 / 7, "stratified": True}}
     config.validation_fraction = 1 / 6
@@ -83,4 +113,19 @@ def get_config():
     config.batch_size = 100
     config.num_steps = 2000
     config.figure_metrics = ("accuracy", "balanced_accuracy", "min_class_recall")
+    if ablation == "long_mixup":
+        config.methods = ("baseline", "mixup", "manifold_mixup")
+        config.hparams = {}
+        config.num_steps = 8000
+    elif ablation == "sgd_ib":  # the recipe of IB's paper (Cao et al.'s): the module docstring
+        config.methods = ("baseline", "ldam_drw", "ib")
+        config.hparams = {}
+        config.optimizer = "sgd"
+        config.learning_rates = (0.1,)
+        config.batch_size = 128
+        config.weight_decays = (2e-4,)
+        config.lr_schedule = "step"
+        config.lr_warmup_fraction = 0.025
+        config.lr_decay_fractions = (0.8, 0.9)
+        config.lr_decay_factor = 0.01
     return config

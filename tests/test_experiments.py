@@ -207,6 +207,31 @@ def test_mnist1d_lt_recipes(monkeypatch):
         config_lib.load_config(path)
 
 
+def test_long_tail_2020s_mnist1d_ablations(monkeypatch):
+    """The two ablations change only what their docstring says: the training length for the mixup family,
+    the optimiser and its schedule for IB; an unknown ablation is refused by name before any work."""
+    path = EXPERIMENTS / "long_tail_2020s_mnist1d.py"
+    main = config_lib.load_config(path)
+    monkeypatch.setenv("IMBJAX_ABLATION", "long_mixup")
+    long_mixup = config_lib.load_config(path)
+    monkeypatch.setenv("IMBJAX_ABLATION", "sgd_ib")
+    sgd_ib = config_lib.load_config(path)
+    for key in ("datasets", "dataset_kwargs", "validation_fraction", "rhos", "n_max", "seeds", "model"):
+        assert long_mixup[key] == main[key] and sgd_ib[key] == main[key], key
+    assert (tuple(long_mixup.methods), long_mixup.num_steps) == (("baseline", "mixup", "manifold_mixup"), 8000)
+    assert (long_mixup.optimizer, tuple(long_mixup.learning_rates), long_mixup.batch_size) == (
+        main.optimizer, tuple(main.learning_rates), main.batch_size)
+    assert (tuple(sgd_ib.methods), sgd_ib.num_steps) == (("baseline", "ldam_drw", "ib"), main.num_steps)
+    assert (sgd_ib.optimizer, tuple(sgd_ib.learning_rates), tuple(sgd_ib.weight_decays), sgd_ib.batch_size) == (
+        "sgd", (0.1,), (2e-4,), 128)
+    assert (sgd_ib.lr_schedule, sgd_ib.lr_warmup_fraction, tuple(sgd_ib.lr_decay_fractions),
+            sgd_ib.lr_decay_factor) == ("step", 0.025, (0.8, 0.9), 0.01)
+    assert len({main.name, long_mixup.name, sgd_ib.name}) == 3
+    monkeypatch.setenv("IMBJAX_ABLATION", "adamw")
+    with pytest.raises(ValueError, match="'adamw'.*main.*long_mixup.*sgd_ib"):
+        config_lib.load_config(path)
+
+
 def test_grand_comparison_runs_every_registered_method():
     config = config_lib.load_config(EXPERIMENTS / "grand_comparison.py")
     assert tuple(config.methods) == methods.available()

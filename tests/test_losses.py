@@ -574,15 +574,18 @@ def test_registered_method_is_finite_and_reads_each_of_its_hparams(name):
                                     jax.random.PRNGKey(step)) for step in (30, 60, 90)]
         values, grads = zip(*[jax.value_and_grad(method.loss)(jnp.asarray(logits), jnp.asarray(labels), ctx)
                               for ctx in contexts])
-        return jnp.stack(values), jnp.stack(grads), method.postprocess(jnp.asarray(logits), contexts[0])
+        rates = jnp.stack([method.learning_rate_factor(ctx) for ctx in contexts])
+        return jnp.stack(values), jnp.stack(grads), method.postprocess(jnp.asarray(logits), contexts[0]), rates
 
     defaults = {k: jnp.float32(v) for k, v in method.hparams.items()}
-    loss, grad, probs = outputs(defaults)
+    loss, grad, probs, rates = outputs(defaults)
+    assert np.all(np.isfinite(rates)) and np.all(np.asarray(rates) >= 0)
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
     np.testing.assert_allclose(jnp.sum(probs, axis=-1), 1.0, rtol=RTOL)
     for hparam in method.hparams:
         changed = outputs({**defaults, hparam: defaults[hparam] * 0.5})
-        assert not np.allclose(changed[0], loss) or not np.allclose(changed[2], probs), hparam
+        assert not (np.allclose(changed[0], loss) and np.allclose(changed[2], probs)
+                    and np.allclose(changed[3], rates)), hparam
 
 
 @pytest.mark.slow

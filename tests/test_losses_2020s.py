@@ -479,7 +479,7 @@ def test_method_losses_are_the_kernels_batch_means_at_the_paper_defaults():
     logits, labels = random_problem(21)
     features = np.abs(random_problem(22, classes=5)[0])
     defaults = {name: dict(methods.get(name).hparams) for name in ("vs", "ib", "lade", "gcl")}
-    assert defaults == {"vs": {"gamma": 0.2, "tau": 1.0}, "ib": {"ib_alpha": 1000.0, "ib_start": 0.5},
+    assert defaults == {"vs": {"gamma": 0.2, "tau": 1.0}, "ib": {"ib_alpha": 1000.0, "ib_start": 0.5, "ib_lr_factor": 0.01},
                         "lade": {"lade_weight": 0.1, "remine_lambda": 0.1}, "gcl": {"noise_mul": 0.5, "scale": 30.0}}
     assert methods.get("gcl").model_kwargs == {"head": "cosine"}
     np.testing.assert_allclose(loss_methods.vs_mean(logits, labels, context(defaults["vs"])),
@@ -512,6 +512,56 @@ def test_ib_switches_from_ce_to_the_ib_loss_at_its_start_step(ib_start, num_step
     start = int(ib_start * num_steps)
     np.testing.assert_allclose(per_step[:start], np_ce(logits, labels).mean(), rtol=RTOL)
     np.testing.assert_allclose(per_step[start:], np_ib(logits, labels, features, nonempty(COUNTS)).mean(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("ib_start, num_steps, factor", [(0.5, 8, 0.01), (0.25, 12, 0.3), (0.0, 4, 2.0)])
+def test_ib_learning_rate_factor_is_one_before_its_start_and_ib_lr_factor_from_it_on(ib_start, num_steps, factor):
+    """The official script's rate in the IB phase (0.01 x the schedule's), at a traced step."""
+    hparams = {"ib_alpha": 1000.0, "ib_start": ib_start, "ib_lr_factor": factor}
+    per_step = np.asarray(jax.jit(lambda: jax.lax.map(
+        lambda step: loss_methods.ib_learning_rate(context(hparams, step, num_steps)),
+        jnp.arange(num_steps, dtype=jnp.int32)))())
+    start = int(ib_start * num_steps)
+    np.testing.assert_array_equal(per_step[:start], 1.0)
+    np.testing.assert_allclose(per_step[start:], factor, rtol=1e-7)
+    assert methods.get("ib").learning_rate_factor is loss_methods.ib_learning_rate
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_ib_phase_at_a_factor_is_ib_at_that_factor_times_the_learning_rate(optimizer):
+    """IB from the first step (``ib_start = 0``) with ``ib_lr_factor = f`` at learning rate ``lr`` trains the
+    parameters that ``ib_lr_factor = 1`` trains at ``f x lr``: the factor scales the optimizer's update as a
+    learning rate does (SGD with momentum, Adam); the baseline in the same program is not scaled."""
+    from imbjax.config import base_config, program_spec
+    from imbjax.data import load
+    from imbjax.engine.program import DeviceData
+
+    config = base_config()
+    config.methods = ("baseline", "ib")
+    config.optimizer = optimizer
+    config.model_kwargs.hidden = (16,)
+    config.batch_size = 32
+    config.num_steps = 6
+    dataset = load("digits")
+    data = DeviceData.from_dataset(dataset)
+    spec = program_spec(config, dataset, profile="step", method_names=("baseline", "ib"))
+    program = methods.make_program(spec)
+    lr, factor = 0.05, 0.1
+
+    def params_after(method_index, learning_rate, ib_lr_factor):
+        hparams = {**{k: jnp.float32(v) for k, v in spec.hparam_defaults().items()}, "rho": jnp.float32(10.0),
+                   "mu": jnp.float32(0.5), "learning_rate": jnp.float32(learning_rate),
+                   "weight_decay": jnp.float32(0.0), "method_index": jnp.int32(method_index),
+                   "data_seed": jnp.int32(0), "ib_start": jnp.float32(0.0), "ib_lr_factor": jnp.float32(ib_lr_factor)}
+        state = program.init(data, jax.random.PRNGKey(0), hparams)
+        return jax.tree.leaves(jax.jit(program.advance, static_argnums=3)(data, state, hparams, 6).params)
+
+    for got, want in zip(params_after(1, lr, factor), params_after(1, factor * lr, 1.0)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not all(np.allclose(got, want, rtol=1e-3) for got, want in zip(params_after(1, lr, factor),
+                                                                           params_after(1, lr, 1.0)))
+    for got, want in zip(params_after(0, lr, factor), params_after(0, lr, 1.0)):  # the baseline: no factor
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.slow

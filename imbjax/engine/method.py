@@ -86,6 +86,12 @@ def softmax(logits, ctx):
     return jax.nn.softmax(logits, axis=-1)
 
 
+def full_learning_rate(ctx):
+    """The run's own learning rate at every step: a factor of 1."""
+    del ctx
+    return jnp.float32(1.0)
+
+
 
 @dataclasses.dataclass(frozen=True)
 class Method:
@@ -96,6 +102,10 @@ class Method:
       loss: batch loss ``(logits, labels, ctx) -> scalar``.
       sampler: per-example sampling weights ``(key, labels, mask, ctx) -> float32[N]``.
       postprocess: prediction probabilities ``(logits, ctx) -> float32[batch, C]``.
+      learning_rate_factor: the factor ``(ctx) -> scalar`` on the run's learning rate (its schedule
+        included) at the step ``ctx.step``, applied to the optimizer's update, as a PyTorch script sets a
+        param group's ``lr`` mid-run (the optimizer's moments are untouched); for a method whose paper
+        changes the rate at a phase of its own (IB's balancing phase). Read by the ``standard`` family.
       hparams: sweepable scalar hyper-parameters and their defaults (from the papers).
       bounds: valid range ``(low, high)`` of a hyper-parameter, both inclusive (``math.inf``
         for none), checked for every swept value before anything is compiled.
@@ -116,6 +126,7 @@ class Method:
     loss: Loss = mean_ce
     sampler: Sampler = uniform_sampler
     postprocess: Postprocess = softmax
+    learning_rate_factor: Callable[[Context], Array] = full_learning_rate
     hparams: Mapping[str, float] = dataclasses.field(default_factory=dict)
     bounds: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     family: str = "standard"

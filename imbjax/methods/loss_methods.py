@@ -147,10 +147,20 @@ def ib_mean(logits, labels, ctx):
     IB loss ``mean_i w_{y_i} CE_i * alpha / (||p_i - e_{y_i}||_1 ||h_i||_1 + 0.001)``
     (:func:`imbjax.losses.ib_loss`, ``h`` = ``ctx.features``, the penultimate features). The official
     script switches at epoch 100 of 200 (``ib_start = 0.5``), with ``alpha = 1000`` and the
-    inverse-frequency weights of its README's ``IBReweight``."""
+    inverse-frequency weights of its README's ``IBReweight``, and trains the IB phase at 0.01 x the
+    learning rate (:func:`ib_learning_rate`)."""
     balancing = jnp.mean(losses.ib_loss(logits, labels, features=ctx.features, class_counts=ctx.class_counts,
                                         alpha=ctx.hparams["ib_alpha"]))
     return jnp.where(ib_has_started(ctx), balancing, jnp.mean(losses.cross_entropy(logits, labels)))
+
+
+def ib_learning_rate(ctx) -> jax.Array:
+    """The learning-rate factor of IB's two phases: 1 before ``ib_start``, then ``ib_lr_factor``. The
+    official ``cifar_train.py`` (``adjust_learning_rate``) trains the IB phase at ``0.01 x`` the rate the
+    schedule gives (``lr * 0.01`` after epoch 100, ``* 1e-4`` after 160, ``* 1e-6`` after 180, against CE's
+    ``lr``, ``* 0.01``, ``* 1e-4``): the balancing loss, ``alpha = 1000`` times CE over the influence, is a
+    fine-tuning at a small rate, not a loss at the run's rate."""
+    return jnp.where(ib_has_started(ctx), ctx.hparams["ib_lr_factor"], 1.0).astype(jnp.float32)
 
 
 def lade_batch_loss(logits, labels, ctx):
@@ -206,11 +216,12 @@ METHODS = (
            bounds={"gamma": (0.0, math.inf), "tau": (0.0, math.inf)},
            reference=f"{KINI}; gamma 0.2, tau 1 (issue 18's defaults; the official script's CLI defaults are "
                      "gamma 0.3, tau 1); plain softmax at test time"),
-    Method("ib", loss=ib_mean, hparams={"ib_alpha": 1000.0, "ib_start": 0.5},
-           bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0)},
+    Method("ib", loss=ib_mean, learning_rate_factor=ib_learning_rate,
+           hparams={"ib_alpha": 1000.0, "ib_start": 0.5, "ib_lr_factor": 0.01},
+           bounds={"ib_alpha": (1e-6, math.inf), "ib_start": (0.0, 1.0), "ib_lr_factor": (0.0, math.inf)},
            reference=f"{PARK}; plain CE, then the IB loss with inverse-frequency weights from 50% of the "
-                     "steps (epoch 100 of 200); the run's learning-rate schedule throughout (the official "
-                     "script cuts the rate 100x when IB starts)"),
+                     "steps (epoch 100 of 200) at 0.01 x the run's learning rate (the official script's "
+                     "adjust_learning_rate)"),
     Method("lade", loss=lade_batch_loss, hparams={"lade_weight": 0.1, "remine_lambda": 0.1},
            bounds={"lade_weight": (0.0, math.inf), "remine_lambda": (0.0, math.inf)},
            reference=f"{HONG}; LADE-CE + 0.1 LADER, remine_lambda 0.1 (official CIFAR-100-LT config); "

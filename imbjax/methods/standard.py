@@ -25,7 +25,7 @@ from imbjax.engine.blocks import (
     model_of,
     test_metrics,
 )
-from imbjax.engine.method import Method
+from imbjax.engine.method import Method, full_learning_rate
 from imbjax.engine.program import Family, Program, ProgramSpec, branches, choose
 
 BUDA = "Buda, Maki & Mazurowski 2018, Neural Networks 106"
@@ -67,6 +67,8 @@ def standard_program(spec: ProgramSpec) -> Program:
     samplers = branches(spec.methods, "sampler")
     loss_fns = branches(spec.methods, "loss")
     postprocessors = branches(spec.methods, "postprocess")
+    learning_rate_factors = branches(spec.methods, "learning_rate_factor")
+    rates_vary = learning_rate_factors.pieces != (full_learning_rate,)
 
     def init(data, key, hparams):
         return initial_state(spec, model, data, key, hparams, samplers)[0]
@@ -79,7 +81,9 @@ def standard_program(spec: ProgramSpec) -> Program:
             ctx = context(spec, state, hparams, features)
             return choose(loss_fns, hparams["method_index"], logits, y, ctx), variables
 
-        return gradient_step(spec, state, hparams, batch_loss)
+        factor = (choose(learning_rate_factors, hparams["method_index"], context(spec, state, hparams))
+                  if rates_vary else None)
+        return gradient_step(spec, state, hparams, batch_loss, learning_rate_factor=factor)
 
     def predict(state, hparams, x):
         logits, _ = apply_in_batches(model, state.params, x, spec.eval_batch_size)
