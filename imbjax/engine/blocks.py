@@ -108,17 +108,17 @@ def gradient_step(spec: ProgramSpec, state: TrainState, hparams,
     """One optimizer step on ``loss_of_params(variables) -> (loss, variables after the forward pass)``
     (:func:`forward` gives the second); advances ``step`` and the loss average. The gradient is taken
     with respect to the :func:`trainable` variables; BatchNorm's running averages come from the
-    forward pass. ``learning_rate_factor`` scales the optimizer's update: every optimizer of
-    :mod:`imbjax.engine.optimizers` multiplies by the learning rate last, so that is the step at
-    ``factor x`` the learning rate with the optimizer's state unchanged (None: no scaling)."""
+    forward pass. ``learning_rate_factor`` multiplies the run's base learning rate for this step (its
+    schedule included; the optimizer's state is unchanged, as when a PyTorch script sets a param group's
+    ``lr``); None leaves the rate as it is, and a factor of exactly 1 gives bitwise the same step."""
     def loss_of_trainable(weights):
         return loss_of_params({**state.params, **weights})
 
     (loss, after_forward), grads = jax.value_and_grad(loss_of_trainable, has_aux=True)(trainable(state.params))
     weights = trainable(state.params)
-    updates, opt_state = optimizer_for(spec, hparams).update(grads, state.opt_state, weights)
     if learning_rate_factor is not None:
-        updates = jax.tree.map(lambda update: update * learning_rate_factor, updates)
+        hparams = {**hparams, "learning_rate": hparams["learning_rate"] * learning_rate_factor}
+    updates, opt_state = optimizer_for(spec, hparams).update(grads, state.opt_state, weights)
     loss_ema = jnp.where(jnp.isnan(state.loss_ema), loss,
                          LOSS_EMA_DECAY * state.loss_ema + (1 - LOSS_EMA_DECAY) * loss)
     params = {**after_forward, **optax.apply_updates(weights, updates)}

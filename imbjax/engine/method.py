@@ -103,9 +103,9 @@ class Method:
       sampler: per-example sampling weights ``(key, labels, mask, ctx) -> float32[N]``.
       postprocess: prediction probabilities ``(logits, ctx) -> float32[batch, C]``.
       learning_rate_factor: the factor ``(ctx) -> scalar`` on the run's learning rate (its schedule
-        included) at the step ``ctx.step``, applied to the optimizer's update, as a PyTorch script sets a
-        param group's ``lr`` mid-run (the optimizer's moments are untouched); for a method whose paper
-        changes the rate at a phase of its own (IB's balancing phase). Read by the ``standard`` family.
+        included) at the step ``ctx.step``, as a PyTorch script sets a param group's ``lr`` mid-run (the
+        optimizer's moments are untouched); for a method whose paper changes the rate at a phase of its
+        own (IB's balancing phase). Read by the ``standard`` family.
       hparams: sweepable scalar hyper-parameters and their defaults (from the papers).
       bounds: valid range ``(low, high)`` of a hyper-parameter, both inclusive (``math.inf``
         for none), checked for every swept value before anything is compiled.
