@@ -55,7 +55,7 @@ command for the 210 runs, with the programs saved by an earlier start (compiling
 """
 import os
 
-from imbjax.config import base_config
+from imbjax.config import base_config, cao_sgd
 
 #: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
 #: results/); scripts/make_figures.py runs them.
@@ -120,12 +120,5 @@ def get_config(ablation: str | None = None):
     elif ablation == "sgd_ib":  # the recipe of IB's paper (Cao et al.'s): the module docstring
         config.methods = ("baseline", "ldam_drw", "ib")
         config.hparams = {}
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.weight_decays = (2e-4,)
-        config.lr_schedule = "step"
-        config.lr_warmup_fraction = 0.025
-        config.lr_decay_fractions = (0.8, 0.9)
-        config.lr_decay_factor = 0.01
+        cao_sgd(config)
     return config

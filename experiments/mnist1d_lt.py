@@ -58,7 +58,7 @@ is a model of its own) of 4,000 steps each, sized to run in under 30 minutes her
 """
 import os
 
-from imbjax.config import base_config
+from imbjax.config import base_config, cao_sgd
 
 #: ``benchmark``: the MNIST-1D benchmark's recipe (the committed ``run/``); ``cao``: Cao et al.'s CIFAR-10-LT
 #: recipe (the committed ``run_cao_recipe/``). Chosen by ``get_config(recipe)`` or ``IMBJAX_RECIPE``.
@@ -100,14 +100,7 @@ def get_config(recipe: str | None = None):
         config.learning_rates = (1e-2,)
         config.batch_size = 100
     else:  # Cao et al.'s CIFAR-10-LT recipe: the table in the module docstring
-        config.optimizer = "sgd"
-        config.learning_rates = (0.1,)
-        config.batch_size = 128
-        config.weight_decays = (2e-4,)
-        config.lr_schedule = "step"
-        config.lr_warmup_fraction = 0.025
-        config.lr_decay_fractions = (0.8, 0.9)
-        config.lr_decay_factor = 0.01
+        cao_sgd(config)
         config.batch_sampling = "epoch"
         config.augment = "shift_noise"
         config.augment_kwargs = {"max_shift": 4, "noise_std": 0.1}

@@ -91,18 +91,37 @@ def paper_scale(config: ml_collections.ConfigDict, *, datasets: tuple[str, ...],
     config.num_steps = num_steps
 
 
-def cifar_recipe(config: ml_collections.ConfigDict, *, weight_decay: float, warmup_fraction: float,
-                 decay_fractions: tuple[float, ...], decay_factor: float, padding: int = 4) -> None:
-    """Add, in place, the CIFAR training recipe of the long-tail papers' code to a :func:`paper_scale`
-    config: coupled weight decay ``weight_decay``, linear warm-up over ``warmup_fraction`` of the steps,
-    the rate times ``decay_factor`` at each of ``decay_fractions`` (cumulative), epochs of the subset
-    (``batch_sampling="epoch"``), and random crops after zero padding by ``padding`` with horizontal
-    flips. Cao et al.'s LDAM-DRW code: 2e-4, 0.025, (0.8, 0.9), 0.01, padding 4."""
+def step_schedule(config: ml_collections.ConfigDict, *, weight_decay: float, warmup_fraction: float,
+                  decay_fractions: tuple[float, ...], decay_factor: float) -> None:
+    """Set, in place, the long-tail papers' learning-rate schedule: coupled weight decay ``weight_decay``,
+    linear warm-up over ``warmup_fraction`` of the steps, the rate times ``decay_factor`` at each of
+    ``decay_fractions`` (cumulative)."""
     config.weight_decays = (weight_decay,)
     config.lr_schedule = "step"
     config.lr_warmup_fraction = warmup_fraction
     config.lr_decay_fractions = tuple(decay_fractions)
     config.lr_decay_factor = decay_factor
+
+
+def cao_sgd(config: ml_collections.ConfigDict) -> None:
+    """Set, in place, the optimiser and schedule of Cao et al.'s CIFAR code (kaidic/LDAM-DRW
+    ``cifar_train.py``), which later long-tail papers reuse: SGD with momentum 0.9 at lr 0.1, batch 128,
+    and :func:`step_schedule` with weight decay 2e-4, warm-up over 2.5% of the steps (5 of 200 epochs) and
+    x0.01 at 80% and at 90% (epochs 160 and 180); batches and augmentation are left as they are."""
+    config.optimizer = "sgd"
+    config.learning_rates = (0.1,)
+    config.batch_size = 128
+    step_schedule(config, weight_decay=2e-4, warmup_fraction=0.025, decay_fractions=(0.8, 0.9), decay_factor=0.01)
+
+
+def cifar_recipe(config: ml_collections.ConfigDict, *, weight_decay: float, warmup_fraction: float,
+                 decay_fractions: tuple[float, ...], decay_factor: float, padding: int = 4) -> None:
+    """Add, in place, the CIFAR training recipe of the long-tail papers' code to a :func:`paper_scale`
+    config: :func:`step_schedule` with these values, epochs of the subset (``batch_sampling="epoch"``),
+    and random crops after zero padding by ``padding`` with horizontal flips. Cao et al.'s LDAM-DRW code:
+    2e-4, 0.025, (0.8, 0.9), 0.01, padding 4."""
+    step_schedule(config, weight_decay=weight_decay, warmup_fraction=warmup_fraction,
+                  decay_fractions=decay_fractions, decay_factor=decay_factor)
     config.batch_sampling = "epoch"
     config.augment = "crop_flip"
     config.augment_kwargs = {"padding": padding}
