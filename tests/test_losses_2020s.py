@@ -527,6 +527,7 @@ def test_ib_learning_rate_factor_is_one_before_its_start_and_ib_lr_factor_from_i
     assert methods.get("ib").learning_rate_factor is loss_methods.ib_learning_rate
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_ib_phase_at_a_factor_is_ib_at_that_factor_times_the_learning_rate(optimizer):
     """IB from the first step (``ib_start = 0``) with ``ib_lr_factor = f`` at learning rate ``lr`` trains the
