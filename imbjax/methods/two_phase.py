@@ -118,9 +118,9 @@ def two_phase_program(spec: ProgramSpec) -> Program:
         opt_state = jax.tree.map(lambda new, old: jnp.where(state.step == switch, new, old), fresh, state.opt_state)
         weights = jnp.where(finetuning, state.extra.finetune_weights, state.weights)
         drawn, x, y = draw_batch_with(spec, data, state._replace(opt_state=opt_state), weights)
-        learning_rate = hparams["learning_rate"] * jnp.where(finetuning, hparams["finetune_lr_factor"], 1.0)
-        stepped = gradient_step(spec, drawn, {**hparams, "learning_rate": learning_rate},
-                                lambda params: method_loss(spec, model, loss_fns, drawn, hparams, params, x, y))
+        stepped = gradient_step(spec, drawn, hparams,
+                                lambda params: method_loss(spec, model, loss_fns, drawn, hparams, params, x, y),
+                                learning_rate_factor=jnp.where(finetuning, hparams["finetune_lr_factor"], 1.0))
         frozen = finetuning & (hparams["finetune_head_only"] > 0.5)
         params = jax.tree.map(lambda is_head, old, new: new if is_head else jnp.where(frozen, old, new),
                               output_layer_mask(state.params), state.params, stepped.params)
