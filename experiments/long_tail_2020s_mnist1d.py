@@ -53,9 +53,7 @@ Runtime on the project's 2-core CPU machine with nothing else running (``meta.js
 command for the 210 runs, with the programs saved by an earlier start (compiling the 4 programs took about
 180 s on the machine loaded by other jobs); the ablations 118 s (``long_mixup``) and 34 s (``sgd_ib``).
 """
-import os
-
-from imbjax.config import base_config, cao_sgd
+from imbjax.config import base_config, cao_sgd, environment_choice
 
 #: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
 #: results/); scripts/make_figures.py runs them.
@@ -84,9 +82,7 @@ STAGEWISE = ("crt", "tau_norm", "lws", "drs", "weight_balancing", "mixup", "mani
 
 
 def get_config(ablation: str | None = None):
-    ablation = ablation or os.environ.get("IMBJAX_ABLATION", "main")
-    if ablation not in ABLATIONS:
-        raise ValueError(f"unknown ablation {ablation!r} (IMBJAX_ABLATION); choose one of {list(ABLATIONS)}")
+    ablation = environment_choice("ablation", ablation, "IMBJAX_ABLATION", ABLATIONS, "main")
     config = base_config()
     config.name = "long_tail_2020s_mnist1d" if ablation == "main" else f"long_tail_2020s_mnist1d_{ablation}"
     config.datasets = ("mnist1d",)

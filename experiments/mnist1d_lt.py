@@ -56,9 +56,7 @@ is a model of its own) of 4,000 steps each, sized to run in under 30 minutes her
 
 ``results/mnist1d_lt/FINDINGS.md`` compares the ordering with Cao et al.'s Table 2 under both recipes.
 """
-import os
-
-from imbjax.config import base_config, cao_sgd
+from imbjax.config import base_config, cao_sgd, environment_choice
 
 #: ``benchmark``: the MNIST-1D benchmark's recipe (the committed ``run/``); ``cao``: Cao et al.'s CIFAR-10-LT
 #: recipe (the committed ``run_cao_recipe/``). Chosen by ``get_config(recipe)`` or ``IMBJAX_RECIPE``.
@@ -75,9 +73,7 @@ REPORTS = [
 
 
 def get_config(recipe: str | None = None):
-    recipe = recipe or os.environ.get("IMBJAX_RECIPE", "benchmark")
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r} (IMBJAX_RECIPE); choose one of {list(RECIPES)}")
+    recipe = environment_choice("recipe", recipe, "IMBJAX_RECIPE", RECIPES, "benchmark")
     config = base_config()
     config.name = "mnist1d_lt" if recipe == "benchmark" else f"mnist1d_lt_{recipe}_recipe"
     config.datasets = ("mnist1d",)

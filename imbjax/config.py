@@ -48,13 +48,20 @@ Array = jax.Array
 SCALES = ("small", "paper")
 
 
+def environment_choice(kind: str, value: str | None, variable: str, choices, default: str) -> str:
+    """The variant of an experiment config (its scale, recipe, ablation): ``value`` if given, else the
+    environment variable ``variable``, else ``default``; a value not in ``choices`` is refused, naming
+    ``kind``, the variable and the choices, before any work starts."""
+    value = value or os.environ.get(variable, default)
+    if value not in choices:
+        raise ValueError(f"unknown {kind} {value!r} ({variable}); choose one of {list(choices)}")
+    return value
+
+
 def experiment_scale(scale: str | None = None) -> str:
     """The scale an experiment config builds: ``scale`` if given, else the environment variable
     ``IMBJAX_SCALE``, else ``"small"``; anything else is refused before any work starts."""
-    scale = scale or os.environ.get("IMBJAX_SCALE", "small")
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r} (IMBJAX_SCALE); choose one of {sorted(SCALES)}")
-    return scale
+    return environment_choice("scale", scale, "IMBJAX_SCALE", sorted(SCALES), "small")
 
 
 def small_scale(config: ml_collections.ConfigDict, *, datasets: tuple[str, ...] = ("digits",), seeds: int = 10,
