@@ -175,21 +175,19 @@ def training_flops(spec, num_runs: int, test_size: int) -> float:
 
 
 def sweep_function(layout: str, program, spec, mesh, map_batch: int = 1):
-    """A jitted ``f(data, keys, hparams) -> metrics`` for one call of ``layout``: ``loop`` takes
-    one run's (unstacked) inputs; the others take a stacked run axis sharded over ``mesh``.
-    ``vmap`` and ``single`` are the sweep runner's layouts (:func:`imbjax.sweep.runner.over_runs`);
-    ``map`` runs each device's runs with ``lax.map``, ``map_batch`` vmapped at a time."""
+    """A jitted ``f(data, keys, hparams) -> metrics`` (:func:`imbjax.engine.program.run_program`, the
+    metrics inside) for one call of a layout the runner does not have: ``loop`` takes one run's
+    (unstacked) inputs; ``map`` a stacked run axis sharded over ``mesh``, each device's runs trained
+    with ``lax.map``, ``map_batch`` vmapped at a time."""
     import jax
     from jax.sharding import PartitionSpec
 
-    from imbjax.sweep.runner import RUN_AXIS, over_runs
+    from imbjax.sweep.runner import RUN_AXIS
     from imbjax.engine.program import run_program
 
     run = functools.partial(run_program, program, spec)
     if layout == "loop":
         return jax.jit(run)
-    if layout in RUNNER_LAYOUTS:
-        return over_runs(run, mesh, layout)
     if layout != "map":
         raise ValueError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
 
@@ -229,25 +227,36 @@ def stacked_inputs(num_runs: int, rhos: tuple[float, ...], learning_rate: float)
 
 def timed_sweep(layout: str, workload: Workload, spec, dataset, *, width: int = 0, map_batch: int = 1) -> dict:
     """Train ``workload.runs`` runs of ``spec`` in ``layout``, ``call_width`` runs per call of one
-    compiled program (``single`` and ``vmap`` through the runner's saved programs, as the runner
-    compiles them). Returns wall seconds end to end (data to device, compilation, training,
-    evaluation, results to host), compile (lowering + XLA) seconds, run seconds (the difference)
-    and the runs' metrics on the host ``{name: [runs, ...]}``."""
+    compiled program: ``single`` and ``vmap`` by the sweep runner itself
+    (:func:`imbjax.sweep.runner.train_group`: saved programs, scoring by the shared
+    ``compute_all_runs`` program), ``map`` and ``loop`` as one jitted program with the metrics inside.
+    Returns wall seconds end to end (data to device, compilation, training, evaluation, results to
+    host), compile (lowering + XLA) seconds, run seconds (the difference) and the runs' metrics on the
+    host (``{name: [runs]}``, class-wise ones as ``[runs, C]`` or, from the runner, as ``name_<c>``
+    columns)."""
     import jax
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
 
-    from imbjax.sweep import program_cache
+    from imbjax.sweep import grid, runner
     from imbjax.sweep.runner import RUN_AXIS, run_mesh
     from imbjax.engine.program import DeviceData
     from imbjax.methods import make_program
 
     num_runs = workload.runs
-    program = make_program(spec)
     start = time.perf_counter()
     mesh = run_mesh()
     keys, hparams = stacked_inputs(num_runs, workload.rhos, workload.learning_rate)
     step = call_width(layout, num_runs, mesh.size, width)
+    if layout in RUNNER_LAYOUTS:
+        data = jax.device_put(DeviceData.from_dataset(dataset), NamedSharding(mesh, PartitionSpec()))
+        runs = tuple(grid.Run(run_id=str(i), seed=i, columns={}, hparams={k: v[i].item() for k, v in hparams.items()})
+                     for i in range(num_runs))
+        columns, compile_seconds, _ = runner.train_group(spec, data, runs, mesh=mesh, max_parallel=step, layout=layout)
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "compile_seconds": compile_seconds, "run_seconds": seconds - compile_seconds,
+                "metrics": columns}
+    program = make_program(spec)
     if layout == "loop":
         data = jax.device_put(DeviceData.from_dataset(dataset), jax.devices()[0])
         parts = [(keys[i], {k: v[i] for k, v in hparams.items()}) for i in range(num_runs)]
@@ -256,12 +265,7 @@ def timed_sweep(layout: str, workload: Workload, spec, dataset, *, width: int = 
         parts = [jax.device_put((keys[i:i + step], {k: v[i:i + step] for k, v in hparams.items()}),
                                 NamedSharding(mesh, PartitionSpec(RUN_AXIS))) for i in range(0, num_runs, step)]
     compile_start = time.perf_counter()
-    function = sweep_function(layout, program, spec, mesh, map_batch)
-    if layout in RUNNER_LAYOUTS:
-        sweep = program_cache.compile_program(function, (data, *parts[0]), name="run", spec=spec, layout=layout,
-                                              out_shardings=NamedSharding(mesh, PartitionSpec(RUN_AXIS)))
-    else:
-        sweep = function.lower(data, *parts[0]).compile()
+    sweep = sweep_function(layout, program, spec, mesh, map_batch).lower(data, *parts[0]).compile()
     compile_seconds = time.perf_counter() - compile_start
     outputs = jax.device_get([sweep(data, *part) for part in parts])
     stack = np.stack if layout == "loop" else np.concatenate

@@ -58,7 +58,7 @@ class Program:
         program = make_program(self.spec)
         self._init = jax.jit(program.init)
         self._step = jax.jit(lambda data, state, hparams: program.advance(data, state, hparams, 1))
-        self.evaluate = jax.jit(program.evaluate)
+        self.evaluate = jax.jit(program.test_metrics)
 
     def hparams(self, method, **values):
         merged = {"rho": 10.0, "mu": 0.5, "learning_rate": LEARNING_RATE, "weight_decay": 0.0,

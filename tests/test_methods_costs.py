@@ -331,7 +331,7 @@ def test_dynamic_sampling_rounds_use_the_validation_f1_of_the_sampled_model(synt
     without_3 = jnp.asarray(validation & (np.asarray(data.y_train) != 3))
     assert float(dynamic.validation_f1(data.y_train, jnp.asarray(predictions), without_3, 4)[3]) == 0.0
     # The prediction averages the two models' probabilities (ensemble_weight 0.5), on validation and test.
-    results = jax.jit(program.evaluate)(data, state, hparams)
+    results = jax.jit(program.test_metrics)(data, state, hparams)
     ensemble = [0.5 * model_probs(spec, state.params["sampled"], x) + 0.5 * model_probs(spec, state.params["plain"], x)
                 for x in (data.x_train, data.x_test)]
     labels = np.asarray(data.y_train)[validation]

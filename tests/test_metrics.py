@@ -177,6 +177,22 @@ def test_compute_all_runs_equals_vmapped_compute_all(chunk):
         np.testing.assert_allclose(shared[key], value, rtol=3e-7, atol=1e-7, err_msg=key)
 
 
+@pytest.mark.slow
+def test_compute_all_runs_scores_a_stack_of_several_calls(monkeypatch):
+    """A stack longer than one call of the compiled program (here 2 runs a call) is scored call by
+    call, the last padded, with one compiled program: the same values as vmap(compute_all)."""
+    from imbjax.metrics import suite
+
+    monkeypatch.setattr(suite, "CHUNKS_PER_CALL", 2)
+    y_true, probs = _stack_of_runs(7, SIZE, 3, seed=2)
+    calls = []
+    ours = metrics.compute_all_runs(y_true, probs, num_classes=3, chunk=1, devices=jax.local_devices()[:1],
+                                    compile_program=lambda program, args: calls.append(args) or program)
+    assert [args[1].shape[0] for args in calls] == [2, 2, 2, 2]
+    for key, value in jax.vmap(functools.partial(metrics.compute_all, num_classes=3))(y_true, probs).items():
+        np.testing.assert_allclose(ours[key], value, rtol=3e-7, atol=1e-7, err_msg=key)
+
+
 RUNS_ON_TWO_DEVICES = textwrap.dedent("""
     import functools, json, sys
     import jax, numpy as np

@@ -67,8 +67,40 @@ def test_run_alone_equals_vmapped_sweep(tiny_config, tiny_sweep):
         train = make_train(tiny_config, method=run.columns["method"])
         alone = jax.jit(train)(jax.random.PRNGKey(run.seed), {"rho": run.hparams["rho"]})
         row = table.set_index("run_id").loc[run.run_id]
-        for metric in ("accuracy", "balanced_accuracy", "ovr_roc_auc", "train_loss"):
+        for metric in ("accuracy", "balanced_accuracy", "ovr_roc_auc", "log_loss", "ece", "train_loss"):
             np.testing.assert_allclose(float(alone[metric]), row[metric], atol=1e-5, err_msg=metric)
+        for c in range(10):  # class-wise metrics, scored in the run's program alone and by the runner
+            np.testing.assert_allclose(np.asarray(alone["average_precision_per_class"])[c],
+                                       row[f"average_precision_per_class_{c}"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_diverged_run_has_nan_metrics_and_keeps_what_it_trained_on(tiny_config, tmp_path):
+    """The runner scores a part's gathered outputs outside the training program: a run whose
+    parameters overflow still reports NaN test and validation metrics, never a NaN network's chance
+    scores, while the other runs of its part are untouched."""
+    tiny_config.optimizer = "sgd"
+    tiny_config.learning_rates = (0.1, 1e38)
+    tiny_config.validation_fraction = 0.1
+    table = runner.run_sweep(tiny_config, tmp_path / "work")
+    blown = table["hp_learning_rate"] > 1.0
+    assert blown.sum() == len(table) // 2
+    assert (table.loc[blown, "diverged"] == 1.0).all() and (table.loc[~blown, "diverged"] == 0.0).all()
+    scores = ["balanced_accuracy", "ovr_roc_auc", "ece", "recall_per_class_0", "val_balanced_accuracy"]
+    assert table.loc[blown, scores].isna().all().all()
+    assert np.isfinite(table.loc[~blown, scores].to_numpy()).all()
+    assert (table.loc[blown, "train_examples"] > 0).all() and np.isfinite(table.loc[blown, "train_rho"]).all()
+
+
+@pytest.mark.slow
+def test_groups_of_one_test_set_share_one_scoring_program(tiny_config, tmp_path, monkeypatch):
+    """The metric suite is compiled once per test set, not into every group's program."""
+    monkeypatch.setattr(runner, "_SCORING_PROGRAMS", {})
+    tiny_config.profiles = ("step", "linear")  # two groups, two training programs, one test set
+    tiny_config.mus = (0.5,)
+    assert len(grid.expand(tiny_config)) == 2
+    runner.run_sweep(tiny_config, tmp_path / "work")
+    assert len(runner._SCORING_PROGRAMS) == 1
 
 
 SHARDED_SCRIPT = textwrap.dedent("""
@@ -389,11 +421,14 @@ def test_saved_programs_give_bitwise_the_same_runs(tiny_config, tmp_path, monkey
     tiny_config.dataset_kwargs = {"digits": {"image": True}} if model != "mlp" else {}
     monkeypatch.setenv("IMBJAX_PROGRAM_CACHE_DIR", str(tmp_path / "programs"))
     tables = {}
+    monkeypatch.setattr(runner, "_SCORING_PROGRAMS", {})  # as in a new process: the scoring program is saved too
     for label, setting in (("traced", "0"), ("saved", "1"), ("loaded", "1")):
         monkeypatch.setenv("IMBJAX_PROGRAM_CACHE", setting)
+        if label == "saved":
+            monkeypatch.setattr(runner, "_SCORING_PROGRAMS", {})
         tables[label] = runner.run_sweep(tiny_config, tmp_path / label, layout=layout).set_index("run_id").sort_index()
-        if label != "traced":  # one program, saved by the first sweep and found by the second
-            assert len(list((tmp_path / "programs").glob("*.jaxexport"))) == 1
+        if label != "traced":  # the group's program and the scoring program, saved by the first sweep
+            assert len(list((tmp_path / "programs").glob("*.jaxexport"))) == 2
     numeric = tables["traced"].select_dtypes("number").columns
     for label in ("saved", "loaded"):
         np.testing.assert_array_equal(tables[label][numeric].to_numpy(), tables["traced"][numeric].to_numpy(),

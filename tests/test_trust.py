@@ -292,3 +292,27 @@ def test_an_unknown_classifier_head_is_refused_by_config_validation(tiny_config)
     tiny_config.model_kwargs.head = "cos"
     with pytest.raises(ValueError, match=r"unknown head 'cos' in config.model; choose one of \['linear', 'cosine'\]"):
         validate(tiny_config)
+
+
+# --- a diverged run's scores ---------------------------------------------------------------------
+
+def test_a_diverged_runs_scores_are_nan_alike_in_its_program_and_on_the_host():
+    """``scored`` NaNs every floating test score of a diverged run and keeps integer ones and what the
+    run trained on, the same inside a vmapped program (jnp) and on gathered host outputs (NumPy)."""
+    from imbjax import metrics
+    from imbjax.engine.program import score, scored
+
+    rng = np.random.default_rng(0)
+    y_test = rng.integers(0, 3, 20).astype(np.int32)
+    outputs = {"test_probs": rng.dirichlet(np.ones(3), (2, 20)).astype(np.float32),
+               "diverged": np.array([1.0, 0.0], np.float32), "train_examples": np.array([30, 31], np.int32),
+               "train_loss": np.array([np.nan, 0.5], np.float32)}
+    host = scored(outputs, metrics.compute_all_runs(y_test, outputs["test_probs"], num_classes=3))
+    in_program = jax.vmap(score, in_axes=(None, 0))(jnp.asarray(y_test), outputs)
+    assert "test_probs" not in host and set(host) == set(in_program)
+    assert np.isnan(host["balanced_accuracy"][0]) and np.isnan(host["f1_per_class"][0]).all()
+    assert np.isfinite(host["balanced_accuracy"][1]) and np.isfinite(host["f1_per_class"][1]).all()
+    np.testing.assert_array_equal(host["support_per_class"][0], np.bincount(y_test, minlength=3))  # integer kept
+    np.testing.assert_array_equal(host["train_examples"], [30, 31])
+    for name, value in host.items():
+        np.testing.assert_allclose(value, in_program[name], rtol=1e-6, atol=1e-7, err_msg=name)

@@ -4,8 +4,8 @@
   weights, parameters, optimizer state), :func:`model_of`;
 * a step: :func:`draw_training_batch` (by the run's weights, or :func:`draw_batch_with` other ones),
   :func:`forward`, :func:`method_loss` (the run's method loss on a batch), :func:`gradient_step`;
-* the end: :func:`apply_in_batches`, :func:`method_probabilities`, :func:`test_metrics` (with the
-  validation metrics and the divergence flag);
+* the end: :func:`apply_in_batches`, :func:`method_probabilities`, :func:`test_outputs` (the test
+  probabilities, the validation metrics and the divergence flag: what ``evaluate`` returns);
 * periodic updates of a family's method state: :func:`round_update`, :func:`refresh_interval`.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from jax.custom_batching import custom_vmap
 from imbjax import augment, imbalance, metrics, models
 from imbjax.engine.method import Context
 from imbjax.engine.optimizers import optimizer_for
-from imbjax.engine.program import Branches, DeviceData, ProgramSpec, TrainState, choose
+from imbjax.engine.program import Branches, DeviceData, ProgramSpec, TrainState, choose, nan_where_diverged
 from imbjax.engine.streams import stream_key
 from imbjax.sampling import draw_batch, epochs
 
@@ -192,32 +192,33 @@ def has_diverged(state: TrainState) -> Array:
     return ~(jnp.isfinite(state.loss_ema) & finite_params)
 
 
-def test_metrics(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: Array,
+def test_outputs(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: Array,
                  predict: Callable[[Array], Array] | None = None) -> dict[str, Array]:
-    """Every metric of ``probs`` on the test set, plus what the run trained on.
+    """What a run's ``evaluate`` returns: its test probabilities and what it trained on.
 
-    ``diverged`` is 1 for a run whose loss or parameters became non-finite; its metrics are then NaN
-    (never the chance-level scores of a NaN network). With a validation part
+    ``test_probs`` is the method's prediction on the test set (``float[n_test, C]``, NaN as 0), which
+    :func:`~imbjax.engine.program.score` (in a run's program) or :func:`imbjax.metrics.compute_all_runs` (the sweep runner, one
+    compiled program for every group of a test set) turn into the test metrics. ``diverged`` is 1 for a
+    run whose loss or parameters became non-finite. With a validation part
     (``spec.validation_fraction > 0``), ``predict(x) -> probs`` (the method's prediction on any inputs)
-    gives the ``val_*`` metrics of :data:`VALIDATION_METRICS` on it.
+    gives the ``val_*`` metrics of :data:`VALIDATION_METRICS` on it (NaN for a diverged run).
     """
-    results = metrics.compute_all(data.y_test, jnp.nan_to_num(probs), num_classes=spec.num_classes)
+    diverged = has_diverged(state)
+    outputs = {"test_probs": jnp.nan_to_num(probs)}
     if spec.validation_fraction:
         if predict is None:
-            raise ValueError("test_metrics needs predict= when the spec has a validation part")
+            raise ValueError("test_outputs needs predict= when the spec has a validation part")
         predictions = jnp.argmax(predict(data.x_train), axis=-1)
-        results.update(validation_metrics(spec.num_classes, data.y_train, predictions, state.validation))
-    diverged = has_diverged(state)
-    results = {name: jnp.where(diverged, jnp.nan, value).astype(value.dtype)
-               if jnp.issubdtype(value.dtype, jnp.floating) else value for name, value in results.items()}
-    results.update(
+        outputs.update(nan_where_diverged(
+            diverged, validation_metrics(spec.num_classes, data.y_train, predictions, state.validation)))
+    outputs.update(
         diverged=diverged.astype(jnp.float32),
         train_loss=state.loss_ema,
         train_examples=jnp.sum(state.class_counts),
         train_min_class=jnp.min(state.class_counts),
         train_rho=imbalance.imbalance_ratio(state.class_counts),
     )
-    return results
+    return outputs
 
 
 def round_update(update: Callable) -> Callable:

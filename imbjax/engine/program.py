@@ -6,10 +6,15 @@ A family's builder returns three pure functions of a run,
 * ``init(data, key, hparams) -> TrainState``: draw the run's imbalanced training subset, its sampling
   weights and the initial parameters;
 * ``step(data, hparams, state) -> TrainState``: one optimizer step;
-* ``evaluate(data, state, hparams) -> dict``: every metric on the untouched test set;
+* ``evaluate(data, state, hparams) -> dict``: the method's probabilities on the untouched test set
+  (``test_probs``) and what the run trained on (:func:`imbjax.engine.blocks.test_outputs`);
 
 and :meth:`Program.advance` (``num_steps`` steps in one ``lax.scan``, which the sweep runs in chunks
-between checkpoints) is derived from ``step`` here, once for every family. Everything that differs
+between checkpoints) is derived from ``step`` here, once for every family. :func:`score` turns
+``evaluate``'s outputs into every test metric: :func:`run_program` and :meth:`Program.test_metrics` do it
+inside a run's program; the sweep runner scores a part's gathered outputs with one
+:func:`imbjax.metrics.compute_all_runs` program per test set instead, so the metric suite compiles once
+for all of a data set's groups, not into each of them. Everything that differs
 numerically between runs (seed, rho, mu, learning rate, a method's hyper-parameters, which method) is in
 ``hparams``; everything that changes shapes or code is in the spec, so ``jit(vmap(...))`` compiles once
 per group of runs.
@@ -22,8 +27,10 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from imbjax import metrics
 from imbjax.data import Dataset
 from imbjax.engine.method import Method
 from imbjax.engine.optimizers import OPTIMIZERS, LRSchedule
@@ -133,9 +140,9 @@ def choose(options: Branches, method_index: Array, *args):
 class Program(NamedTuple):
     """The pure pieces of a group's runs, as a family builder returns them: ``init(data, key,
     hparams) -> state``, one optimizer ``step(data, hparams, state) -> state`` and ``evaluate(data,
-    state, hparams) -> metrics``. :meth:`advance` (steps in one ``lax.scan``) is derived here once for
-    every family; the runner vmaps and shards each piece over the run axis and runs ``advance`` in
-    checkpoint chunks."""
+    state, hparams) -> outputs`` (test probabilities and training facts, not yet scored). :meth:`advance`
+    (steps in one ``lax.scan``) and :meth:`test_metrics` are derived here once for every family; the
+    runner vmaps and shards each piece over the run axis and runs ``advance`` in checkpoint chunks."""
 
     init: Callable[[DeviceData, Array, Mapping[str, Array]], TrainState]
     step: Callable[[DeviceData, Mapping[str, Array], TrainState], TrainState]
@@ -145,6 +152,10 @@ class Program(NamedTuple):
                 ) -> TrainState:
         """``num_steps`` of :attr:`step` in one ``lax.scan``."""
         return jax.lax.scan(lambda s, _: (self.step(data, hparams, s), None), state, length=num_steps)[0]
+
+    def test_metrics(self, data: DeviceData, state: TrainState, hparams: Mapping[str, Array]) -> dict[str, Array]:
+        """Every metric of the run at ``state`` (:func:`score` of :attr:`evaluate`)."""
+        return score(data.y_test, self.evaluate(data, state, hparams))
 
 
 
@@ -195,9 +206,47 @@ def build_program(family: Family, spec: ProgramSpec) -> Program:
     return Program(*(with_run_random_bits(f) for f in family.builder(spec)))
 
 
-def run_program(program: Program, spec: ProgramSpec, data: DeviceData, key: Array,
+def nan_where_diverged(diverged, scores: Mapping[str, Array]) -> dict[str, Array]:
+    """``scores`` with every floating value NaN where ``diverged`` holds (integer values kept).
+
+    ``diverged`` has the scores' leading (run) axes: ``bool[]`` inside a run's program, ``bool[runs]``
+    for a stack of runs on the host (NumPy in, NumPy out). A diverged run's metrics are NaN, never the
+    chance-level scores of a NaN network.
+    """
+    xp = np if isinstance(diverged, np.ndarray) else jnp
+
+    def masked(value):
+        if not xp.issubdtype(value.dtype, xp.floating):
+            return value
+        flag = xp.reshape(diverged, diverged.shape + (1,) * (value.ndim - diverged.ndim))
+        return xp.where(flag, xp.nan, value).astype(value.dtype)
+
+    return {name: masked(value) for name, value in scores.items()}
+
+
+def scored(outputs: Mapping[str, Array], test_scores: Mapping[str, Array]) -> dict[str, Array]:
+    """A run's (or a stack of runs') results: ``outputs`` of :func:`test_outputs` with ``test_probs``
+    replaced by ``test_scores`` (:func:`imbjax.metrics.compute_all` of them), NaN where the run diverged."""
+    rest = {name: value for name, value in outputs.items() if name != "test_probs"}
+    return {**nan_where_diverged(outputs["diverged"] > 0, test_scores), **rest}
+
+
+def score(y_test: Array, outputs: Mapping[str, Array]) -> dict[str, Array]:
+    """Every metric of one run from its ``evaluate`` outputs, in its program (jit/vmap-able)."""
+    probs = outputs["test_probs"]
+    return scored(outputs, metrics.compute_all(y_test, probs, num_classes=probs.shape[-1]))
+
+
+def run_outputs(program: Program, spec: ProgramSpec, data: DeviceData, key: Array,
                 hparams: Mapping[str, Array]) -> dict[str, Array]:
-    """One whole run: ``init``, ``spec.num_steps`` steps, ``evaluate``. Pure; jit/vmap-able."""
+    """One whole run up to its unscored outputs: ``init``, ``spec.num_steps`` steps, ``evaluate``.
+    Pure; jit/vmap-able."""
     state = program.init(data, key, hparams)
     state = program.advance(data, state, hparams, spec.num_steps)
     return program.evaluate(data, state, hparams)
+
+
+def run_program(program: Program, spec: ProgramSpec, data: DeviceData, key: Array,
+                hparams: Mapping[str, Array]) -> dict[str, Array]:
+    """One whole run with every test metric (:func:`run_outputs`, then :func:`score`). Pure; jit/vmap-able."""
+    return score(data.y_test, run_outputs(program, spec, data, key, hparams))

@@ -37,7 +37,7 @@ from imbjax.engine.blocks import (
     initial_state,
     method_probabilities,
     model_of,
-    test_metrics,
+    test_outputs,
 )
 from imbjax.engine.method import Method
 from imbjax.engine.program import Family, Program, ProgramSpec, branches
@@ -101,7 +101,7 @@ def category_centres_program(spec: ProgramSpec) -> Program:
             return method_probabilities(spec, postprocessors, state._replace(extra=centres), hparams, logits,
                                         features=features)
 
-        return test_metrics(spec, data, state, predict(data.x_test), predict)
+        return test_outputs(spec, data, state, predict(data.x_test), predict)
 
     return Program(init, standard.step, evaluate)
 

@@ -64,7 +64,7 @@ from imbjax.engine.blocks import (
     model_of,
     refresh_interval,
     round_update,
-    test_metrics,
+    test_outputs,
 )
 from imbjax.engine.method import Method
 from imbjax.engine.program import Family, Program, ProgramSpec, branches
@@ -168,7 +168,7 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
         return weight * sampled + (1.0 - weight) * plain
 
     def evaluate(data, state, hparams):
-        return test_metrics(spec, data, state, predict(state, hparams, data.x_test),
+        return test_outputs(spec, data, state, predict(state, hparams, data.x_test),
                             functools.partial(predict, state, hparams))
 
     return Program(init, train_step, evaluate)

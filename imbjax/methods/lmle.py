@@ -76,7 +76,7 @@ from imbjax.engine.blocks import (
     model_of,
     refresh_interval,
     round_update,
-    test_metrics,
+    test_outputs,
 )
 from imbjax.engine.method import Method
 from imbjax.engine.program import Family, Program, ProgramSpec, branches, choose
@@ -301,7 +301,7 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
             ctx = context(spec, state._replace(extra=clusters), hparams, normalise(features))
             return choose(postprocessors, hparams["method_index"], logits, ctx)
 
-        return test_metrics(spec, data, state, predict(data.x_test), predict)
+        return test_outputs(spec, data, state, predict(data.x_test), predict)
 
     return Program(init, train_step, evaluate)
 

@@ -64,7 +64,7 @@ from imbjax.engine.blocks import (
     method_probabilities,
     model_of,
     round_update,
-    test_metrics,
+    test_outputs,
 )
 from imbjax.engine.method import Method, Sampler, uniform_sampler
 from imbjax.engine.program import Program, ProgramSpec, branches, choose
@@ -367,7 +367,7 @@ def stagewise_program(spec: ProgramSpec) -> Program:
             return method_probabilities(spec, postprocessors, state._replace(extra=classifier), hparams, logits,
                                         features)
 
-        return test_metrics(spec, data, state, predict(data.x_test), predict)
+        return test_outputs(spec, data, state, predict(data.x_test), predict)
 
     return Program(init, step, evaluate)
 

@@ -23,7 +23,7 @@ from imbjax.engine.blocks import (
     gradient_step,
     initial_state,
     model_of,
-    test_metrics,
+    test_outputs,
 )
 from imbjax.engine.method import Method, full_learning_rate
 from imbjax.engine.program import Family, Program, ProgramSpec, branches, choose
@@ -90,7 +90,7 @@ def standard_program(spec: ProgramSpec) -> Program:
         return choose(postprocessors, hparams["method_index"], logits, context(spec, state, hparams))
 
     def evaluate(data, state, hparams):
-        return test_metrics(spec, data, state, predict(state, hparams, data.x_test),
+        return test_outputs(spec, data, state, predict(state, hparams, data.x_test),
                             functools.partial(predict, state, hparams))
 
     return Program(init, step, evaluate)

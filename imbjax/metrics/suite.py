@@ -11,6 +11,7 @@ the local devices (what a research script evaluating many runs needs, and the wo
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ from imbjax.metrics import calibration, confusion, ranking
 from imbjax.metrics._validation import (
     check_labels, check_num_classes, check_probabilities, check_scored_examples,
 )
-from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
+from imbjax.run_axis import RUN_AXIS, pad_runs
 
 #: Scalar keys of ``compute_all``.
 SCALAR_KEYS = (
@@ -40,6 +41,11 @@ COMPILER_OPTIONS = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
 #: accelerator has work to batch; not measured here). On CPU one at a time was fastest (a run's sort
 #: keys stay in cache; ``scripts/bench_metrics.py``).
 DEFAULT_CHUNK = {"cpu": 1}
+#: Chunks each device scores per call of ``compute_all_runs``' compiled program: a stack of runs is
+#: scored in blocks of ``devices x chunk x CHUNKS_PER_CALL`` runs (the last one padded), so one compiled
+#: program serves every stack of a test set, whatever its number of runs (the sweep runner scores each
+#: part of every group of a data set with it).
+CHUNKS_PER_CALL = 16
 #: Class-wise keys of ``compute_all``, each ``[num_classes]``.
 PER_CLASS_KEYS = (
     "support_per_class", "precision_per_class", "recall_per_class", "specificity_per_class",
@@ -166,9 +172,24 @@ def runs_sharding(devices: tuple) -> NamedSharding:
     return NamedSharding(Mesh(np.array(devices), (RUN_AXIS,)), PartitionSpec(RUN_AXIS))
 
 
+def runs_per_call(devices: tuple, chunk: int) -> int:
+    """Runs one call of ``compute_all_runs``' compiled program scores (:data:`CHUNKS_PER_CALL`)."""
+    return len(devices) * chunk * CHUNKS_PER_CALL
+
+
+def call_arguments(num_examples: int, num_classes: int, devices: tuple, chunk: int,
+                   ) -> tuple[jax.ShapeDtypeStruct, jax.ShapeDtypeStruct]:
+    """The shapes, dtypes and shardings of one call of ``compute_all_runs``' program for a test set of
+    ``num_examples``: what compiling it ahead of the predictions needs."""
+    runs, sharding = runs_per_call(devices, chunk), runs_sharding(devices)
+    return (jax.ShapeDtypeStruct((runs, num_examples), jnp.int32, sharding=sharding),
+            jax.ShapeDtypeStruct((runs, num_examples, num_classes), jnp.float32, sharding=sharding))
+
+
 def compute_all_runs(y_true, probs, *, num_classes: int, chunk: int | None = None, devices=None,
+                     compile_program: Callable[[jax.stages.Wrapped, tuple], Callable] | None = None,
                      ) -> dict[str, np.ndarray]:
-    """:func:`compute_all` of every run of a stack, in one compiled call: ``{name: np.ndarray[runs, ...]}``.
+    """:func:`compute_all` of every run of a stack, by one compiled program: ``{name: np.ndarray[runs, ...]}``.
 
     Args:
       y_true: ``int[n]`` (one test set for every run) or ``int[runs, n]``.
@@ -177,9 +198,13 @@ def compute_all_runs(y_true, probs, *, num_classes: int, chunk: int | None = Non
       chunk: runs a device scores together (vmapped), their sort keys taking
         ``chunk * n * num_classes * 4`` bytes; default :data:`DEFAULT_CHUNK` of the platform.
       devices: the devices to shard the runs over (default: every local device).
+      compile_program: ``(jitted program, its arguments) -> callable``, how the program is compiled
+        (default: ``jax.jit``'s own cache); the sweep runner passes one that keeps the program traced
+        across processes.
 
-    The same values as ``jax.vmap(compute_all)`` (up to float32 reduction order). Runs are padded
-    to a multiple of the device count by repeating the first; the padding is dropped.
+    The same values as ``jax.vmap(compute_all)`` (up to float32 reduction order). Runs are scored in
+    blocks of :data:`CHUNKS_PER_CALL` chunks per device, the last block padded by repeating its first
+    run; the padding is dropped.
     """
     num_classes = check_num_classes(num_classes)
     probs = np.asarray(probs, np.float32)
@@ -197,8 +222,12 @@ def compute_all_runs(y_true, probs, *, num_classes: int, chunk: int | None = Non
     chunk = default_chunk(devices[0].platform) if chunk is None else chunk
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
-    padded, _ = padded_size(num_runs, len(devices))
-    y_true, probs = pad_runs(y_true, padded), pad_runs(probs, padded)
     program = compute_all_program(num_classes, int(chunk), devices)
-    results = jax.device_get(program(*jax.device_put((y_true, probs), runs_sharding(devices))))
-    return {name: value[:num_runs] for name, value in results.items()}
+    block = runs_per_call(devices, int(chunk))
+    scored = []
+    for start in range(0, num_runs, block):
+        part = slice(start, start + block)
+        args = jax.device_put((pad_runs(y_true[part], block), pad_runs(probs[part], block)), runs_sharding(devices))
+        call = program if compile_program is None else compile_program(program, args)
+        scored.append(jax.device_get(call(*args)))
+    return {name: np.concatenate([block_scores[name] for block_scores in scored])[:num_runs] for name in scored[0]}

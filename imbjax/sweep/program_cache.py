@@ -260,14 +260,15 @@ def describe_spec(spec: ProgramSpec) -> str:
     return repr((method_fields, sorted(fields.items())))
 
 
-def program_key(name: str, spec: ProgramSpec, layout: str, args: tuple) -> str:
-    """The hex digest naming a program (module docstring)."""
+def program_key(name: str, description: str, args: tuple) -> str:
+    """The hex digest naming a program (module docstring); ``description`` is a stable text of what
+    its tracing depends on beyond imbjax's code and the inputs (:func:`describe_spec` and the layout)."""
     inputs = jax.tree.map(lambda leaf: (tuple(leaf.shape), str(leaf.dtype), str(leaf.sharding)), args)
     parts = (
         FORMAT_VERSION, SOURCE_DIGEST,
         tuple((package, metadata.version(package)) for package in PACKAGES),
         tuple((flag, str(getattr(jax.config, flag))) for flag in TRACING_FLAGS),
-        name, describe_spec(spec), layout, str(jax.tree.structure(args)), repr(jax.tree.leaves(inputs)),
+        name, description, str(jax.tree.structure(args)), repr(jax.tree.leaves(inputs)),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -290,15 +291,27 @@ def _save(path: Path, exported) -> None:
 
 def compile_program(function: Callable, args: tuple, *, name: str, spec: ProgramSpec, layout: str,
                     out_shardings) -> jax.stages.Compiled:
-    """``function.lower(*args).compile()``, through a saved program where the cache allows.
+    """``function.lower(*args).compile()`` of a group's program, through a saved program where the
+    cache allows (``spec``'s code all imbjax's).
 
     ``function`` is a ``jax.jit`` of the program; ``out_shardings`` its outputs' shardings (the
     deserialised program is called under a new ``jit`` with them). Returns the compiled executable.
     """
-    directory = cache_directory()
-    if directory is None or not spec_is_imbjax_code(spec):
+    if not spec_is_imbjax_code(spec):
         return function.lower(*args).compile()
-    path = directory / f"{program_key(name, spec, layout, args)}.jaxexport"
+    return compile_saved(function, args, name=name, description=describe_spec(spec) + layout,
+                         out_shardings=out_shardings)
+
+
+def compile_saved(function: Callable, args: tuple, *, name: str, description: str, out_shardings,
+                  compiler_options: dict | None = None) -> jax.stages.Compiled:
+    """``function.lower(*args).compile()`` of a program whose code is all imbjax's, through a saved
+    program under :func:`program_key` when the cache is on. ``compiler_options``: the XLA options
+    ``function`` was jitted with, given again to the deserialised program."""
+    directory = cache_directory()
+    if directory is None:
+        return function.lower(*args).compile()
+    path = directory / f"{program_key(name, description, args)}.jaxexport"
     exported = _load(path)
     if exported is None:
         try:
@@ -308,4 +321,5 @@ def compile_program(function: Callable, args: tuple, *, name: str, spec: Program
             warnings.warn(f"not saving the traced program {name!r} ({type(error).__name__}: {error}); "
                           "it is traced on every start", RuntimeWarning, stacklevel=2)
             return function.lower(*args).compile()
-    return jax.jit(exported.call, out_shardings=out_shardings).lower(*args).compile()
+    return jax.jit(exported.call, out_shardings=out_shardings,
+                   compiler_options=compiler_options).lower(*args).compile()

@@ -56,7 +56,8 @@ from imbjax import data as datasets
 from imbjax import imbalance, models
 from imbjax import methods as method_registry
 from imbjax.config import base_config, model_choices, program_spec
-from imbjax.engine.program import DeviceData, ProgramSpec, run_program
+from imbjax.engine.program import DeviceData, ProgramSpec, run_outputs, scored
+from imbjax.metrics import suite
 from imbjax.models import CONVOLUTIONAL_MODELS
 from imbjax.run_axis import RUN_AXIS, pad_runs, padded_size
 from imbjax.runtime import is_writer
@@ -203,11 +204,34 @@ def gather(tree):
     return jax.device_get(tree)
 
 
+#: The scoring programs of this process (:func:`imbjax.metrics.compute_all_runs`), by
+#: :func:`program_cache.program_key`: one per test set, shared by every group that tests on it.
+_SCORING_PROGRAMS: dict[str, jax.stages.Compiled] = {}
+
+
+def scoring_program(num_examples: int, num_classes: int) -> jax.stages.Compiled:
+    """The compiled program with which :func:`imbjax.metrics.compute_all_runs` scores runs of a test
+    set of ``num_examples`` (on the local devices, at the platform's default chunk), compiled (or
+    loaded through :mod:`.program_cache`) at the first call for that test set in this process."""
+    devices = tuple(jax.local_devices())
+    chunk = suite.default_chunk(devices[0].platform)
+    args = suite.call_arguments(num_examples, num_classes, devices, chunk)
+    description = f"chunk={chunk}"
+    key = program_cache.program_key("compute_all", description, args)
+    if key not in _SCORING_PROGRAMS:
+        _SCORING_PROGRAMS[key] = program_cache.compile_saved(
+            suite.compute_all_program(num_classes, chunk, devices), args, name="compute_all",
+            description=description, out_shardings=args[1].sharding,
+            compiler_options=suite.COMPILER_OPTIONS.get(devices[0].platform))
+    return _SCORING_PROGRAMS[key]
+
+
 class _Compiled:
     """Programs compiled on first use, keyed by name, with the seconds compilation took.
 
     ``saved=True`` compiles through :mod:`.program_cache` (a warm start skips tracing): for the
-    whole-run program, whose inputs and outputs are plain arrays and dicts.
+    whole-run program, whose inputs and outputs are plain arrays and dicts. :meth:`score` scores
+    a part's outputs with the process's shared scoring program, counting its compile here.
     """
 
     def __init__(self, spec: ProgramSpec, layout: str, out_shardings):
@@ -223,6 +247,15 @@ class _Compiled:
                                   else function.lower(*args).compile())
             self.seconds += time.perf_counter() - start
         return self.programs[key](*args)
+
+    def score(self, outputs: dict[str, np.ndarray], y_test: np.ndarray) -> dict[str, np.ndarray]:
+        """Every metric of a stack of runs from their gathered ``evaluate`` outputs."""
+        probs = outputs["test_probs"]
+        start = time.perf_counter()
+        program = scoring_program(*probs.shape[1:])
+        self.seconds += time.perf_counter() - start
+        return scored(outputs, suite.compute_all_runs(y_test, probs, num_classes=probs.shape[-1],
+                                                      compile_program=lambda jitted, args: program))
 
 
 def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...], *, mesh: Mesh,
@@ -262,7 +295,7 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
     def train_part(i, part_keys, part_hparams):
         """The part's outputs: one whole-run program, or init / advance(K)... / evaluate with checkpoints."""
         if checkpoint_every <= 0:
-            whole = compiled_over_runs(functools.partial(run_program, program, spec))
+            whole = compiled_over_runs(functools.partial(run_outputs, program, spec))
             return compiled("run", whole, data, part_keys, part_hparams, saved=True)
         state = compiled("init", compiled_over_runs(program.init), data, part_keys, part_hparams)
         checkpoints = PartCheckpoints(workdir, group_id, i)
@@ -277,12 +310,15 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
             report("chunk_done", {"part": i, "parts": num_parts, "steps_done": done, "steps": spec.num_steps})
         return compiled("evaluate", compiled_over_runs(program.evaluate), data, state, part_hparams)
 
+    y_test = np.asarray(data.y_test.addressable_data(0))  # replicated: every process holds it
     outputs, start = [], time.perf_counter()
     for i in range(num_parts):
-        outputs.append(gather(train_part(i, *part_inputs(i))))
+        part_runs = min(width, len(runs) - i * width)
+        part_outputs = {name: value[:part_runs] for name, value in gather(train_part(i, *part_inputs(i))).items()}
+        outputs.append(compiled.score(part_outputs, y_test))
         report("part_done", {"part": i, "parts": num_parts, "runs_done": min((i + 1) * width, len(runs))})
     run_seconds = time.perf_counter() - start - compiled.seconds
-    return _merge(outputs, len(runs)), compiled.seconds, run_seconds
+    return _merge(outputs), compiled.seconds, run_seconds
 
 
 def discard_checkpoints(workdir: Path, group_id: str) -> None:
@@ -290,12 +326,12 @@ def discard_checkpoints(workdir: Path, group_id: str) -> None:
     shutil.rmtree(Path(workdir) / CHECKPOINT_DIR / group_id, ignore_errors=True)
 
 
-def _merge(outputs: list[dict], num_runs: int) -> dict[str, np.ndarray]:
-    """Concatenate the parts' outputs, drop the padding runs, and flatten metric arrays
-    ``[runs]`` / ``[runs, C]`` to columns ``name`` / ``name_<c>``."""
+def _merge(outputs: list[dict]) -> dict[str, np.ndarray]:
+    """Concatenate the parts' results and flatten metric arrays ``[runs]`` / ``[runs, C]`` to columns
+    ``name`` / ``name_<c>``."""
     columns = {}
     for name in outputs[0]:
-        values = np.concatenate([o[name] for o in outputs])[:num_runs]
+        values = np.concatenate([o[name] for o in outputs])
         if values.ndim == 1:
             columns[name] = values
         else:
