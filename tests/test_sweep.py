@@ -94,13 +94,20 @@ def test_a_diverged_run_has_nan_metrics_and_keeps_what_it_trained_on(tiny_config
 
 @pytest.mark.slow
 def test_groups_of_one_test_set_share_one_scoring_program(tiny_config, tmp_path, monkeypatch):
-    """The metric suite is compiled once per test set, not into every group's program."""
+    """The metric suite is compiled once per test set, not into every group's program, and narrow parts
+    are scored together."""
     monkeypatch.setattr(runner, "_SCORING_PROGRAMS", {})
+    scored_stacks = []
+    compute_all_runs = runner.suite.compute_all_runs
+    monkeypatch.setattr(runner.suite, "compute_all_runs", lambda y, probs, **kwargs: (
+        scored_stacks.append(len(probs)) or compute_all_runs(y, probs, **kwargs)))
     tiny_config.profiles = ("step", "linear")  # two groups, two training programs, one test set
-    tiny_config.mus = (0.5,)
-    assert len(grid.expand(tiny_config)) == 2
-    runner.run_sweep(tiny_config, tmp_path / "work")
+    groups = grid.expand(tiny_config)
+    assert len(groups) == 2
+    runner.run_sweep(tiny_config, tmp_path / "work", layout="single")
     assert len(runner._SCORING_PROGRAMS) == 1
+    # Parts of one run per device wait for each other: one scoring call per group, not one per part.
+    assert scored_stacks == [len(group.runs) for group in groups]
 
 
 SHARDED_SCRIPT = textwrap.dedent("""

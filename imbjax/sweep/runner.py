@@ -311,11 +311,17 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
         return compiled("evaluate", compiled_over_runs(program.evaluate), data, state, part_hparams)
 
     y_test = np.asarray(data.y_test.addressable_data(0))  # replicated: every process holds it
-    outputs, start = [], time.perf_counter()
+    # Parts' outputs wait until they fill a call of the scoring program (or the group ends), so narrow
+    # parts (one run per device) are not each padded to a whole call.
+    local_devices = tuple(jax.local_devices())
+    scoring_call = suite.runs_per_call(local_devices, suite.default_chunk(local_devices[0].platform))
+    outputs, unscored, start = [], [], time.perf_counter()
     for i in range(num_parts):
         part_runs = min(width, len(runs) - i * width)
-        part_outputs = {name: value[:part_runs] for name, value in gather(train_part(i, *part_inputs(i))).items()}
-        outputs.append(compiled.score(part_outputs, y_test))
+        unscored.append({name: value[:part_runs] for name, value in gather(train_part(i, *part_inputs(i))).items()})
+        if i == num_parts - 1 or sum(len(part["diverged"]) for part in unscored) >= scoring_call:
+            outputs.append(compiled.score(_concatenate(unscored), y_test))
+            unscored = []
         report("part_done", {"part": i, "parts": num_parts, "runs_done": min((i + 1) * width, len(runs))})
     run_seconds = time.perf_counter() - start - compiled.seconds
     return _merge(outputs), compiled.seconds, run_seconds
@@ -326,12 +332,16 @@ def discard_checkpoints(workdir: Path, group_id: str) -> None:
     shutil.rmtree(Path(workdir) / CHECKPOINT_DIR / group_id, ignore_errors=True)
 
 
+def _concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The parts' arrays joined along the run axis."""
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def _merge(outputs: list[dict]) -> dict[str, np.ndarray]:
     """Concatenate the parts' results and flatten metric arrays ``[runs]`` / ``[runs, C]`` to columns
     ``name`` / ``name_<c>``."""
     columns = {}
-    for name in outputs[0]:
-        values = np.concatenate([o[name] for o in outputs])
+    for name, values in _concatenate(outputs).items():
         if values.ndim == 1:
             columns[name] = values
         else:
