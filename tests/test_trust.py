@@ -1,6 +1,7 @@
 """What a run trains on is what its row says: exact ratios, one shared validation part, paired
 training subsets across methods, diverged runs marked, method settings checked before compiling."""
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -180,6 +181,25 @@ def test_a_diverged_run_is_marked_and_has_no_scores(tiny_config):
     assert np.isnan(float(exploded["balanced_accuracy"])) and np.isnan(float(exploded["accuracy"]))
     healthy = train(jax.random.PRNGKey(0), {"learning_rate": 1e-3})
     assert float(healthy["diverged"]) == 0.0 and float(healthy["balanced_accuracy"]) > 0.1
+
+
+@pytest.mark.parametrize("family, refused", [("standard", False), ("resampling", True), ("two_phase", True)])
+def test_a_methods_own_learning_rate_is_refused_by_a_family_that_would_ignore_it(tiny_config, monkeypatch,
+                                                                                 family, refused):
+    """A method's ``learning_rate_factor`` is applied by the families that read it and refused, naming
+    the method and those families, by the others (never silently trained at the run's rate)."""
+    probe = dataclasses.replace(methods.get("baseline"), name="slow_phase", family=family,
+                                learning_rate_factor=lambda ctx: jnp.where(ctx.step > 5, 0.1, 1.0))
+    monkeypatch.setitem(methods.REGISTRY, probe.name, probe)
+    tiny_config.methods = (probe.name,)
+    make_spec = functools.partial(program_spec, tiny_config, load("digits"), profile="step",
+                                  method_names=(probe.name,))
+    if refused:
+        with pytest.raises(ValueError, match=rf"'slow_phase' sets its own learning_rate_factor.*family '{family}'"
+                                             r".*\['category_centres', 'crl', 'standard'\]"):
+            make_spec()
+    else:
+        assert make_spec().methods == (probe,)
 
 
 # --- the training recipe: schedules and weight decay --------------------------------------------

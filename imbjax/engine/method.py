@@ -105,7 +105,8 @@ class Method:
       learning_rate_factor: the factor ``(ctx) -> scalar`` on the run's learning rate (its schedule
         included) at the step ``ctx.step``, as a PyTorch script sets a param group's ``lr`` mid-run (the
         optimizer's moments are untouched); for a method whose paper changes the rate at a phase of its
-        own (IB's balancing phase). Read by the ``standard`` family.
+        own (IB's balancing phase). Applied by the families with ``method_learning_rates`` (standard,
+        crl, category_centres); a method of another family that sets one is refused before compiling.
       hparams: sweepable scalar hyper-parameters and their defaults (from the papers).
       bounds: valid range ``(low, high)`` of a hyper-parameter, both inclusive (``math.inf``
         for none), checked for every swept value before anything is compiled.

@@ -170,12 +170,16 @@ class Family:
         its own way), so epoch sampling and augmentation are refused for it before compiling.
       batch_norm: ``False`` when its state holds more than one model's variables, so BatchNorm models are
         refused for it.
+      method_learning_rates: its step applies each method's ``learning_rate_factor``
+        (:class:`~imbjax.engine.method.Method`); a method with its own factor is refused by the other
+        families before compiling, rather than trained at the run's rate.
     """
 
     name: str
     builder: Callable[[ProgramSpec], Program]
     own_batches: bool = False
     batch_norm: bool = True
+    method_learning_rates: bool = False
 
 
 def with_run_random_bits(function: Callable) -> Callable:

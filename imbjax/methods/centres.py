@@ -106,7 +106,7 @@ def category_centres_program(spec: ProgramSpec) -> Program:
     return Program(init, standard.step, evaluate)
 
 
-FAMILIES = (Family(FAMILY, category_centres_program),)
+FAMILIES = (Family(FAMILY, category_centres_program, method_learning_rates=True),)
 
 METHODS = (
     Method("category_centres", postprocess=centre_postprocess, family=FAMILY,

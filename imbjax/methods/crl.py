@@ -37,7 +37,7 @@ HPARAMS = {"eta": 0.01, "margin": 1.0, "top_k": 25.0}
 BOUNDS = {"eta": (0.0, math.inf), "margin": (0.0, math.inf), "top_k": (1.0, math.inf)}
 
 
-FAMILIES = (Family(FAMILY, standard_program),)
+FAMILIES = (Family(FAMILY, standard_program, method_learning_rates=True),)
 
 METHODS = (
     Method("crl", loss=_method_loss("class"), hparams=HPARAMS, bounds=BOUNDS, family=FAMILY,

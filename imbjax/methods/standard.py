@@ -96,7 +96,7 @@ def standard_program(spec: ProgramSpec) -> Program:
     return Program(init, step, evaluate)
 
 
-FAMILIES = (Family("standard", standard_program),)
+FAMILIES = (Family("standard", standard_program, method_learning_rates=True),)
 
 METHODS = (
     Method("baseline", reference="plain cross-entropy on the imbalanced subset"),
