@@ -74,7 +74,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   average. Published top-1 errors (Cao et al. 2019, Table 2): ERM 13.61% (rho 10), LDAM-DRW 22.97%
   (rho 100) and 11.84% (rho 10), class-balanced re-sampling 13.21% (rho 10).
 """
-from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale
+from imbjax.config import base_config, cao_sgd, cifar_recipe, experiment_scale, paper_scale, small_scale
 
 #: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
 #: results/); scripts/make_figures.py runs them.
@@ -102,8 +102,8 @@ def get_config(scale: str | None = None):
     if scale == "small":
         small_scale(config)
     else:  # Cao et al.'s CIFAR-10-LT recipe: the table in the module docstring
-        paper_scale(config, datasets=("tfds:cifar10",), model_kwargs={"depth": 32, "norm": "batch"},
-                    optimizer="sgd", learning_rate=0.1, batch_size=128, num_steps=19400)
-        cifar_recipe(config, weight_decay=2e-4, warmup_fraction=0.025, decay_fractions=(0.8, 0.9), decay_factor=0.01)
+        paper_scale(config, datasets=("tfds:cifar10",), model_kwargs={"depth": 32, "norm": "batch"}, num_steps=19400)
+        cao_sgd(config)
+        cifar_recipe(config)
         config.profiles = ("exp",)
     return config

@@ -64,7 +64,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   warm-up, 19,400 steps at both ratios, images in [0, 1] without standardisation, Flax's head
   initialisation and BatchNorm variance).
 """
-from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale
+from imbjax.config import base_config, cao_sgd, cifar_recipe, experiment_scale, paper_scale, small_scale
 
 #: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
 #: results/); scripts/make_figures.py runs them.
@@ -94,6 +94,7 @@ def get_config(scale: str | None = None):
         config.mus = (0.5,)
     else:
         paper_scale(config, datasets=("tfds:cifar10",), model_kwargs={"depth": 32, "norm": "batch"}, num_steps=19400)
-        cifar_recipe(config, weight_decay=2e-4, warmup_fraction=0.025, decay_fractions=(0.8, 0.9), decay_factor=0.01)
+        cao_sgd(config)
+        cifar_recipe(config)
         config.profiles = ("exp",)
     return config

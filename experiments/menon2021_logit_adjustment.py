@@ -80,7 +80,7 @@ Scale (``get_config(scale)``, default from the environment variable ``IMBJAX_SCA
   ratios (746 epochs of the rho = 10 set). Published: the logit-adjusted loss 22.33% balanced error on
   CIFAR-10-LT at rho = 100 (their Table 2; the test set is balanced, so it is 1 - ``accuracy``).
 """
-from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale
+from imbjax.config import base_config, cifar_recipe, experiment_scale, paper_scale, small_scale, step_schedule
 
 #: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
 #: results/); scripts/make_figures.py runs them.
@@ -109,6 +109,7 @@ def get_config(scale: str | None = None):
     else:
         paper_scale(config, datasets=("tfds:cifar10",), model_kwargs={"depth": 32, "norm": "batch"}, num_steps=119136)
         # epochs 20 (warm-up end), 604, 926 and 1,128 of 1,241: the module docstring's table
-        cifar_recipe(config, weight_decay=2e-4, warmup_fraction=0.016116,
-                     decay_fractions=(0.486704, 0.746172, 0.908944), decay_factor=0.1, padding=2)
+        step_schedule(config, weight_decay=2e-4, warmup_fraction=0.016116,
+                      decay_fractions=(0.486704, 0.746172, 0.908944), decay_factor=0.1)
+        cifar_recipe(config, padding=2)
     return config

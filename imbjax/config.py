@@ -121,14 +121,11 @@ def cao_sgd(config: ml_collections.ConfigDict) -> None:
     step_schedule(config, weight_decay=2e-4, warmup_fraction=0.025, decay_fractions=(0.8, 0.9), decay_factor=0.01)
 
 
-def cifar_recipe(config: ml_collections.ConfigDict, *, weight_decay: float, warmup_fraction: float,
-                 decay_fractions: tuple[float, ...], decay_factor: float, padding: int = 4) -> None:
-    """Add, in place, the CIFAR training recipe of the long-tail papers' code to a :func:`paper_scale`
-    config: :func:`step_schedule` with these values, epochs of the subset (``batch_sampling="epoch"``),
-    and random crops after zero padding by ``padding`` with horizontal flips. Cao et al.'s LDAM-DRW code:
-    2e-4, 0.025, (0.8, 0.9), 0.01, padding 4."""
-    step_schedule(config, weight_decay=weight_decay, warmup_fraction=warmup_fraction,
-                  decay_fractions=decay_fractions, decay_factor=decay_factor)
+def cifar_recipe(config: ml_collections.ConfigDict, *, padding: int = 4) -> None:
+    """Set, in place, how the long-tail papers' CIFAR code feeds its network: epochs of the subset
+    (``batch_sampling="epoch"``) and random crops after zero padding by ``padding`` with horizontal flips
+    (Cao et al.'s LDAM-DRW code: padding 4). The optimiser and schedule are :func:`cao_sgd`'s or the
+    paper's own :func:`step_schedule`."""
     config.batch_sampling = "epoch"
     config.augment = "crop_flip"
     config.augment_kwargs = {"padding": padding}

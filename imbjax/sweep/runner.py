@@ -316,9 +316,13 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
     local_devices = tuple(jax.local_devices())
     scoring_call = suite.runs_per_call(local_devices, suite.default_chunk(local_devices[0].platform))
     outputs, unscored, start = [], [], time.perf_counter()
+    running = train_part(0, *part_inputs(0))
     for i in range(num_parts):
+        # The next part is dispatched before this one is gathered and scored, so the devices do not
+        # wait for the host between parts.
+        done, running = running, (train_part(i + 1, *part_inputs(i + 1)) if i + 1 < num_parts else None)
         part_runs = min(width, len(runs) - i * width)
-        unscored.append({name: value[:part_runs] for name, value in gather(train_part(i, *part_inputs(i))).items()})
+        unscored.append({name: value[:part_runs] for name, value in gather(done).items()})
         if i == num_parts - 1 or sum(len(part["diverged"]) for part in unscored) >= scoring_call:
             outputs.append(compiled.score(_concatenate(unscored), y_test))
             unscored = []
