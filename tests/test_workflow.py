@@ -231,7 +231,7 @@ SIGINT_CONFIG = textwrap.dedent("""
         config.seeds = 4
         config.model_kwargs.hidden = (8,)
         config.batch_size = 16
-        config.num_steps = 2000
+        config.num_steps = 20000  # the second group trains for seconds: the signal lands before it is done
         config.max_parallel = 1
         return config
 """)
