@@ -242,7 +242,11 @@ def test_ctrl_c_prints_one_line_exits_130_and_resumes(tmp_path):
     """SIGINT once the first group is stored: one line, exit 130, no traceback; the stored group stays."""
     config_path, work = tmp_path / "long.py", tmp_path / "work"
     config_path.write_text(SIGINT_CONFIG)
-    command = [sys.executable, "-m", "imbjax.cli", "run", str(config_path), "--workdir", str(work)]
+    # As from a terminal, whose Ctrl-C reaches a process with SIGINT's default action: a test runner's
+    # worker may ignore SIGINT, and a child would inherit that.
+    command = [sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from imbjax.cli import main; sys.exit(main(sys.argv[1:]))",
+               "run", str(config_path), "--workdir", str(work)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "JAX_NUM_CPU_DEVICES": "1"})
     lines = []
