@@ -198,8 +198,8 @@ def test_outputs(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: 
 
     ``test_probs`` is the method's prediction on the test set (``float[n_test, C]``, NaN as 0), which
     :func:`~imbjax.engine.program.score` (in a run's program) or :func:`imbjax.metrics.compute_all_runs`
-    (the sweep runner, one compiled program for every group of a test set) turn into the test metrics. ``diverged`` is 1 for a
-    run whose loss or parameters became non-finite. With a validation part
+    (the sweep runner, one compiled program for every group of a test set) turn into the test metrics.
+    ``diverged`` is 1 for a run whose loss or parameters became non-finite. With a validation part
     (``spec.validation_fraction > 0``), ``predict(x) -> probs`` (the method's prediction on any inputs)
     gives the ``val_*`` metrics of :data:`VALIDATION_METRICS` on it (NaN for a diverged run).
     """

@@ -177,15 +177,6 @@ def runs_per_call(devices: tuple, chunk: int) -> int:
     return len(devices) * chunk * CHUNKS_PER_CALL
 
 
-def call_arguments(num_examples: int, num_classes: int, devices: tuple, chunk: int,
-                   ) -> tuple[jax.ShapeDtypeStruct, jax.ShapeDtypeStruct]:
-    """The shapes, dtypes and shardings of one call of ``compute_all_runs``' program for a test set of
-    ``num_examples``: what compiling it ahead of the predictions needs."""
-    runs, sharding = runs_per_call(devices, chunk), runs_sharding(devices)
-    return (jax.ShapeDtypeStruct((runs, num_examples), jnp.int32, sharding=sharding),
-            jax.ShapeDtypeStruct((runs, num_examples, num_classes), jnp.float32, sharding=sharding))
-
-
 def compute_all_runs(y_true, probs, *, num_classes: int, chunk: int | None = None, devices=None,
                      compile_program: Callable[[jax.stages.Wrapped, tuple], Callable] | None = None,
                      ) -> dict[str, np.ndarray]:

@@ -209,20 +209,17 @@ def gather(tree):
 _SCORING_PROGRAMS: dict[str, jax.stages.Compiled] = {}
 
 
-def scoring_program(num_examples: int, num_classes: int) -> jax.stages.Compiled:
-    """The compiled program with which :func:`imbjax.metrics.compute_all_runs` scores runs of a test
-    set of ``num_examples`` (on the local devices, at the platform's default chunk), compiled (or
-    loaded through :mod:`.program_cache`) at the first call for that test set in this process."""
-    devices = tuple(jax.local_devices())
-    chunk = suite.default_chunk(devices[0].platform)
-    args = suite.call_arguments(num_examples, num_classes, devices, chunk)
-    description = f"chunk={chunk}"
+def scoring_program(program: jax.stages.Wrapped, args: tuple) -> jax.stages.Compiled:
+    """``compute_all_runs``' jitted ``program`` compiled for ``args`` (its ``compile_program``), or loaded
+    through :mod:`.program_cache`, once per test set in this process."""
+    sharding = args[1].sharding
+    platform = sharding.mesh.devices.flat[0].platform
+    description = f"chunk={suite.default_chunk(platform)}"  # the runner scores at the default chunk
     key = program_cache.program_key("compute_all", description, args)
     if key not in _SCORING_PROGRAMS:
         _SCORING_PROGRAMS[key] = program_cache.compile_saved(
-            suite.compute_all_program(num_classes, chunk, devices), args, name="compute_all",
-            description=description, out_shardings=args[1].sharding,
-            compiler_options=suite.COMPILER_OPTIONS.get(devices[0].platform))
+            program, args, name="compute_all", description=description, out_shardings=sharding,
+            compiler_options=suite.COMPILER_OPTIONS.get(platform))
     return _SCORING_PROGRAMS[key]
 
 
@@ -248,14 +245,18 @@ class _Compiled:
             self.seconds += time.perf_counter() - start
         return self.programs[key](*args)
 
+    def scoring_program(self, program: jax.stages.Wrapped, args: tuple) -> jax.stages.Compiled:
+        """:func:`scoring_program`, its compile counted here."""
+        start = time.perf_counter()
+        compiled = scoring_program(program, args)
+        self.seconds += time.perf_counter() - start
+        return compiled
+
     def score(self, outputs: dict[str, np.ndarray], y_test: np.ndarray) -> dict[str, np.ndarray]:
         """Every metric of a stack of runs from their gathered ``evaluate`` outputs."""
         probs = outputs["test_probs"]
-        start = time.perf_counter()
-        program = scoring_program(*probs.shape[1:])
-        self.seconds += time.perf_counter() - start
         return scored(outputs, suite.compute_all_runs(y_test, probs, num_classes=probs.shape[-1],
-                                                      compile_program=lambda jitted, args: program))
+                                                      compile_program=self.scoring_program))
 
 
 def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...], *, mesh: Mesh,
