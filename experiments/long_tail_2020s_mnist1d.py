@@ -10,6 +10,10 @@
     imbjax report results/long_tail_2020s_mnist1d/run_long_mixup --out results/long_tail_2020s_mnist1d/report_long_mixup --baseline baseline --metric accuracy
     IMBJAX_ABLATION=sgd_ib imbjax run experiments/long_tail_2020s_mnist1d.py --workdir results/long_tail_2020s_mnist1d/run_sgd_ib
     imbjax report results/long_tail_2020s_mnist1d/run_sgd_ib --out results/long_tail_2020s_mnist1d/report_sgd_ib --baseline baseline --metric accuracy
+    IMBJAX_ABLATION=mixup_200_epochs imbjax run experiments/long_tail_2020s_mnist1d.py --workdir results/long_tail_2020s_mnist1d/run_mixup_200_epochs
+    imbjax report results/long_tail_2020s_mnist1d/run_mixup_200_epochs --out results/long_tail_2020s_mnist1d/report_mixup_200_epochs --baseline baseline --metric accuracy
+    IMBJAX_ABLATION=sgd_ib_200_epochs imbjax run experiments/long_tail_2020s_mnist1d.py --workdir results/long_tail_2020s_mnist1d/run_sgd_ib_200_epochs
+    imbjax report results/long_tail_2020s_mnist1d/run_sgd_ib_200_epochs --out results/long_tail_2020s_mnist1d/report_sgd_ib_200_epochs --baseline baseline --metric accuracy
 
 Methods: the comparators CE (``baseline``), class-balanced focal (``cb_focal``), LDAM-DRW
 (``ldam_drw``), logit adjustment (``logit_adjusted``) and balanced softmax (``balanced_softmax``); VS,
@@ -23,7 +27,7 @@ Two ablations here: weight balancing's classifier weight decay, the paper's 0.1 
 0`` (the logit-adjusted loss). A method's setting is selected per seed on the validation part
 (``--select-by val_balanced_accuracy``; the validation part is balanced, so that is its accuracy).
 
-Two more ablations, each a work directory of its own (``get_config(ablation)``, default from the
+Four more ablations, each a work directory of its own (``get_config(ablation)``, default from the
 environment variable ``IMBJAX_ABLATION``, else ``"main"``, the 210 runs above), test the two reversals the
 main run cannot explain:
 
@@ -35,6 +39,10 @@ main run cannot explain:
   over 2.5% of the steps, x0.01 at 80% and at 90%; IB from 50%, DRW from 80%), 2,000 steps of i.i.d.
   batches as above: IB's weights ``1 / (||p - y||_1 ||h||_1)`` are inverse gradient norms, whose scale an
   adaptive optimiser such as Adam divides out. 30 runs in 2 programs (LDAM-DRW's cosine head).
+* ``mixup_200_epochs`` and ``sgd_ib_200_epochs``: ``long_mixup`` and ``sgd_ib`` at the papers' length, 200
+  epochs of the 12,406-signal subset (:data:`PAPER_EPOCHS`, :func:`steps_for_epochs`): 24,812 steps of 100
+  and 19,385 steps of 128; the schedule's fractions put IB's phase and DRW at the papers' epochs 100 and 160.
+  Everything else as in the shorter ablation, whose only untested factor was this length.
 
 Design: MNIST-1D generated offline, 6,000 training and 1,000 test signals per class (``num_samples =
 70,000, train_split = 6/7, stratified``); a validation part of 1,000 signals per class carved first
@@ -51,7 +59,8 @@ programs.
 
 Runtime on the project's 2-core CPU machine with nothing else running (``meta.json``): 169 s inside the
 command for the 210 runs, with the programs saved by an earlier start (compiling the 4 programs took about
-180 s on the machine loaded by other jobs); the ablations 118 s (``long_mixup``) and 34 s (``sgd_ib``).
+180 s on the machine loaded by other jobs); the ablations 118 s (``long_mixup``), 34 s (``sgd_ib``), 293 s
+(``mixup_200_epochs``) and 187 s (``sgd_ib_200_epochs``).
 """
 from imbjax.config import base_config, cao_sgd, environment_choice
 
@@ -70,11 +79,25 @@ REPORTS = [
      "--out", "results/long_tail_2020s_mnist1d/report_long_mixup", "--baseline", "baseline", "--metric", "accuracy"],
     ["results/long_tail_2020s_mnist1d/run_sgd_ib",
      "--out", "results/long_tail_2020s_mnist1d/report_sgd_ib", "--baseline", "baseline", "--metric", "accuracy"],
+    ["results/long_tail_2020s_mnist1d/run_mixup_200_epochs",
+     "--out", "results/long_tail_2020s_mnist1d/report_mixup_200_epochs", "--baseline", "baseline", "--metric", "accuracy"],
+    ["results/long_tail_2020s_mnist1d/run_sgd_ib_200_epochs",
+     "--out", "results/long_tail_2020s_mnist1d/report_sgd_ib_200_epochs", "--baseline", "baseline", "--metric", "accuracy"],
 ]
 
-#: The work directories of this experiment: the main run and the two ablations of the module docstring.
+#: The work directories of this experiment: the main run and the four ablations of the module docstring.
 #: Chosen by ``get_config(ablation)`` or the environment variable ``IMBJAX_ABLATION``.
-ABLATIONS = ("main", "long_mixup", "sgd_ib")
+ABLATIONS = ("main", "long_mixup", "sgd_ib", "mixup_200_epochs", "sgd_ib_200_epochs")
+
+#: Signals in the training subset: CIFAR-10-LT's counts at rho = 100 and n_max = 5,000 (the docstring's design).
+SUBSET_SIZE = 12_406
+#: The papers' training length in epochs (mixup: Zhang et al. 2018; IB and LDAM-DRW: Cao et al.'s recipe).
+PAPER_EPOCHS = 200
+
+
+def steps_for_epochs(epochs: int, batch_size: int) -> int:
+    """Steps of ``batch_size`` signals that see the training subset ``epochs`` times (rounded up)."""
+    return -(-epochs * SUBSET_SIZE // batch_size)
 
 COMPARATORS = ("baseline", "cb_focal", "ldam_drw", "logit_adjusted", "balanced_softmax")
 LOSSES_2020S = ("vs", "ib", "lade", "gcl")
@@ -113,8 +136,14 @@ def get_config(ablation: str | None = None):
         config.methods = ("baseline", "mixup", "manifold_mixup")
         config.hparams = {}
         config.num_steps = 8000
-    elif ablation == "sgd_ib":  # the recipe of IB's paper (Cao et al.'s): the module docstring
+    elif ablation == "mixup_200_epochs":
+        config.methods = ("baseline", "mixup", "manifold_mixup")
+        config.hparams = {}
+        config.num_steps = steps_for_epochs(PAPER_EPOCHS, config.batch_size)
+    elif ablation in ("sgd_ib", "sgd_ib_200_epochs"):  # the recipe of IB's paper (Cao et al.'s): the docstring
         config.methods = ("baseline", "ldam_drw", "ib")
         config.hparams = {}
         cao_sgd(config)
+        if ablation == "sgd_ib_200_epochs":
+            config.num_steps = steps_for_epochs(PAPER_EPOCHS, config.batch_size)
     return config

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,3 +205,51 @@ def test_torch_peer_trains_its_runs(peer, mode):
         assert record["last_loss"] == pytest.approx(2.303, abs=0.1)
     else:  # digits and MNIST-1D are learnt within 30 steps
         assert record["last_loss"] < 0.8 * record["first_loss"] and record["mean_accuracy"] > 0.3
+
+
+def test_bench_gemm_products_are_the_mlp_training_steps(benchlib):
+    """The products bench_gemm times are those of an MLP training step: three per layer (forward,
+    weight and input gradients) but the first layer's input gradient, and each einsum computes the
+    gradient it names (against ``jax.grad``)."""
+    import jax
+    import jax.numpy as jnp
+    import bench_gemm
+
+    runs, batch, widths = 3, 5, (4, 6, 6, 2)
+    found = bench_gemm.products(runs, batch, widths)
+    assert len(found) == 3 * (len(widths) - 1) - 1
+    keys = iter(jax.random.split(jax.random.PRNGKey(0), 8))
+    ws = [jax.random.normal(next(keys), (runs, i, o)) for i, o in zip(widths[:-1], widths[1:])]
+    x = jax.random.normal(next(keys), (runs, batch, widths[0]))
+
+    def loss(ws, x):
+        h = x
+        for w in ws:
+            h = jnp.einsum("rbi,rio->rbo", h, w)
+        return jnp.sum(jnp.sin(h))
+
+    dot_flops = sum(p["flops"] for p in found)
+    assert dot_flops == 3 * sum(2 * runs * batch * i * o for i, o in zip(widths[:-1], widths[1:])) - found[0]["flops"]
+    # the weight gradient of the last layer, from its einsum, is jax.grad's
+    h = jnp.einsum("rbi,rio->rbo", jnp.einsum("rbi,rio->rbo", x, ws[0]), ws[1])
+    dy = jnp.cos(jnp.einsum("rbi,rio->rbo", h, ws[2]))
+    last = [p for p in found if p["name"] == f"weight gradient {len(ws)}"][0]
+    np.testing.assert_allclose(jnp.einsum(last["equation"], h, dy), jax.grad(loss)(ws, x)[-1], rtol=1e-5, atol=1e-5)
+    dx = [p for p in found if p["name"] == f"input gradient {len(ws)}"][0]
+    np.testing.assert_allclose(jnp.einsum(dx["equation"], dy, ws[2]), jax.grad(loss, argnums=1)([ws[2]], h),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_bench_gemm_tiny_prints_every_product_and_the_workload_seconds():
+    out = subprocess.run([sys.executable, "scripts/bench_gemm.py", "--runs-per-device", "2", "--calls", "2",
+                          "--repeat", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = last_json_line(out.stdout)
+    assert [p["name"] for p in summary["products"]] == [
+        "forward 1", "weight gradient 1", "forward 2", "weight gradient 2", "input gradient 2",
+        "forward 3", "weight gradient 3", "input gradient 3"]
+    assert all(p["xla_gflops"] > 0 for p in summary["products"])
+    with_torch = importlib.util.find_spec("torch") is not None
+    assert all((p["torch_gflops"] is not None) == with_torch for p in summary["products"])
+    expected = sum(p["flops"] / p["xla_gflops"] / 1e9 for p in summary["products"]) * 300 * 40 / 2 / summary["cores"]
+    assert summary["xla_workload_seconds"] == pytest.approx(expected)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from imbjax import config as config_lib
-from imbjax import data, methods
+from imbjax import data, imbalance, methods
 from imbjax.cli import main
 from imbjax.sweep import grid, runner
 
@@ -208,16 +208,17 @@ def test_mnist1d_lt_recipes(monkeypatch):
 
 
 def test_long_tail_2020s_mnist1d_ablations(monkeypatch):
-    """The two ablations change only what their docstring says: the training length for the mixup family,
-    the optimiser and its schedule for IB; an unknown ablation is refused by name before any work."""
+    """The ablations change only what their docstring says: the training length for the mixup family,
+    the optimiser and its schedule for IB, and the papers' 200 epochs of the subset for each of the two;
+    an unknown ablation is refused by name before any work."""
     path = EXPERIMENTS / "long_tail_2020s_mnist1d.py"
-    main = config_lib.load_config(path)
-    monkeypatch.setenv("IMBJAX_ABLATION", "long_mixup")
-    long_mixup = config_lib.load_config(path)
-    monkeypatch.setenv("IMBJAX_ABLATION", "sgd_ib")
-    sgd_ib = config_lib.load_config(path)
+    configs = {}
+    for ablation in ("main", "long_mixup", "sgd_ib", "mixup_200_epochs", "sgd_ib_200_epochs"):
+        monkeypatch.setenv("IMBJAX_ABLATION", ablation)
+        configs[ablation] = config_lib.load_config(path)
+    main, long_mixup, sgd_ib = configs["main"], configs["long_mixup"], configs["sgd_ib"]
     for key in ("datasets", "dataset_kwargs", "validation_fraction", "rhos", "n_max", "seeds", "model"):
-        assert long_mixup[key] == main[key] and sgd_ib[key] == main[key], key
+        assert all(config[key] == main[key] for config in configs.values()), key
     assert (tuple(long_mixup.methods), long_mixup.num_steps) == (("baseline", "mixup", "manifold_mixup"), 8000)
     assert (long_mixup.optimizer, tuple(long_mixup.learning_rates), long_mixup.batch_size) == (
         main.optimizer, tuple(main.learning_rates), main.batch_size)
@@ -226,9 +227,16 @@ def test_long_tail_2020s_mnist1d_ablations(monkeypatch):
         "sgd", (0.1,), (2e-4,), 128)
     assert (sgd_ib.lr_schedule, sgd_ib.lr_warmup_fraction, tuple(sgd_ib.lr_decay_fractions),
             sgd_ib.lr_decay_factor) == ("step", 0.025, (0.8, 0.9), 0.01)
-    assert len({main.name, long_mixup.name, sgd_ib.name}) == 3
+    # the 200-epoch ablations: their short version but for the length, 200 passes over CIFAR-10-LT's counts
+    subset = int(np.asarray(imbalance.class_counts(10, main.n_max, profile="exp", rho=100.0)).sum())
+    for short, long in (("long_mixup", "mixup_200_epochs"), ("sgd_ib", "sgd_ib_200_epochs")):
+        shorter, longer = configs[short].to_dict(), configs[long].to_dict()
+        assert {key for key in shorter if shorter[key] != longer[key]} == {"name", "num_steps"}, long
+        assert longer["num_steps"] == -(-200 * subset // longer["batch_size"]), long
+        assert (longer["num_steps"] - 1) * longer["batch_size"] < 200 * subset, long
+    assert len({config.name for config in configs.values()}) == len(configs)
     monkeypatch.setenv("IMBJAX_ABLATION", "adamw")
-    with pytest.raises(ValueError, match="'adamw'.*main.*long_mixup.*sgd_ib"):
+    with pytest.raises(ValueError, match="'adamw'.*main.*long_mixup.*sgd_ib.*mixup_200_epochs.*sgd_ib_200_epochs"):
         config_lib.load_config(path)
 
 

@@ -252,8 +252,9 @@ def test_sweep_plan_shows_each_groups_layout_and_runs_at_once(tiny_config, capsy
 
 
 def test_cpu_width_keeps_every_runs_state_in_the_shared_cache(tmp_path, monkeypatch):
-    """At max_parallel 0 a CPU sweep trains at once as many runs as keep state x 3 of each in the last-level
-    cache the local devices share (at least one per device); the cache size is read from sysfs."""
+    """At max_parallel 0 a CPU sweep trains at once as many runs as keep the working set of each in its
+    device's share of the last-level cache the local devices share, at most MAX_CACHE_BYTES_PER_DEVICE (a VM
+    reports its host's cache), at least one per device; the cache size is read from sysfs."""
     for index, size in enumerate(["32K", "1024K", "32768K"]):
         (tmp_path / f"index{index}").mkdir()
         (tmp_path / f"index{index}" / "size").write_text(size + "\n")
@@ -264,8 +265,12 @@ def test_cpu_width_keeps_every_runs_state_in_the_shared_cache(tmp_path, monkeypa
     mesh = runner.run_mesh()
     devices = jax.local_device_count()
     state = 2**20 // runner.WORKING_SET_FACTOR  # 1 MiB of working set per run
-    assert runner.cache_max_parallel(state, mesh, cache_bytes=32 * 2**20) == (32 // devices) * mesh.size
+    capped = runner.MAX_CACHE_BYTES_PER_DEVICE // 2**20
+    assert runner.cache_max_parallel(state, mesh, cache_bytes=32 * 2**20) == min(32 // devices, capped) * mesh.size
     assert runner.cache_max_parallel(10**9, mesh, cache_bytes=32 * 2**20) == mesh.size
+    # a host's 480 MiB seen from a VM: each device counts on at most MAX_CACHE_BYTES_PER_DEVICE
+    assert runner.cache_max_parallel(state, mesh, cache_bytes=480 * 2**20) == min(480 // devices, capped) * mesh.size
+    assert runner.cache_max_parallel(state, mesh, cache_bytes=2**20) == mesh.size
     width = runner.runs_at_once(1000, "vmap", 0, state, mesh)
     assert width == runner.padded_size(1000, mesh.size, runner.cache_max_parallel(state, mesh))[0] < 1000
     assert runner.runs_at_once(1000, "vmap", 500, state, mesh) == runner.padded_size(1000, mesh.size, 500)[0]

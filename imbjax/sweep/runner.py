@@ -171,16 +171,22 @@ def last_level_cache_bytes() -> int:
 #: temporaries and the activations (fitted: on the 2-core machine the MLP workload trains fastest at 10
 #: runs per device, ``scripts/bench_scaling.py``).
 WORKING_SET_FACTOR = 6
+#: The most of the last-level cache one CPU device's runs count on. A virtual machine reports its host
+#: socket's cache, which other tenants' cores share: a 2-core VM reporting 480 MiB trained the MLP workload at
+#: 37 runs/s in parts of 16-40 runs and at 28-29 in parts of 160-250 (``scripts/bench_scaling.py``), as the
+#: machine reporting 32 MiB did beyond parts of 16; 16 MiB a device picks parts of 16 on both.
+MAX_CACHE_BYTES_PER_DEVICE = 16 * 2**20
 
 
 def cache_max_parallel(run_state_bytes: int, mesh: Mesh, cache_bytes: int | None = None) -> int:
     """On CPU devices, the most runs trained at once so that the working sets of all of them
-    (:data:`WORKING_SET_FACTOR` x the state) fit in the last-level cache the local CPU devices share; at
-    least one run per device. A vmapped CPU sweep wider than its cache streams every run's state from memory
-    at every step, and its runs/s fall (``results/scaling/``: the MLP workload at widths 10-40 against
-    200-1,000)."""
+    (:data:`WORKING_SET_FACTOR` x the state) fit in each local CPU device's share of the last-level cache
+    they share, at most :data:`MAX_CACHE_BYTES_PER_DEVICE`; at least one run per device. A vmapped CPU sweep
+    wider than its cache streams every run's state from memory at every step, and its runs/s fall
+    (``results/scaling/``: the MLP workload at widths 10-40 against 200-1,000)."""
     cache_bytes = last_level_cache_bytes() if cache_bytes is None else cache_bytes
-    return runs_fitting(cache_bytes / max(1, jax.local_device_count()), WORKING_SET_FACTOR * run_state_bytes, mesh)
+    per_device = min(cache_bytes / max(1, jax.local_device_count()), MAX_CACHE_BYTES_PER_DEVICE)
+    return runs_fitting(per_device, WORKING_SET_FACTOR * run_state_bytes, mesh)
 
 
 def runs_at_once(num_runs: int, layout: str, max_parallel: int, run_state_bytes: int, mesh: Mesh) -> int:
