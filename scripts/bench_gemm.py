@@ -2,7 +2,8 @@
 
 Each training step of the MLP workload (``benchlib.WORKLOADS["mlp"]``: 64-128-128-10, batch 64) runs
 eight matrix products per run, vmapped over the runs a device trains at once (``--runs-per-device``,
-20: the sweep runner's 40 runs on 2 devices): for each layer ``i -> o`` the forward product
+7: the sweep runner trains the 40 runs on 2 devices in parts of 14, as ``imbjax run --dry-run`` shows a
+group's width): for each layer ``i -> o`` the forward product
 ``x[r, b, i] w[r, i, o]``, the weight gradient ``x[r, b, i] dy[r, b, o]`` (contracting the batch) and,
 past the first layer, the input gradient ``dy[r, b, o] w[r, i, o]`` (contracting ``o``); the
 dimension numbers are those ``jax.grad`` gives XLA (the PyTorch side: ``bmm`` of the transposes
@@ -13,7 +14,7 @@ Printed: GFLOP/s per product for both, and the seconds the workload's products (
 ``--steps`` steps) take at each library's rates on ``--cores`` cores: how fast any XLA program of
 the workload can train on this CPU, against the products PyTorch's peers call.
 
-    python scripts/bench_gemm.py [--runs-per-device 20] [--calls 300] [--repeat 3] [--no-torch]
+    python scripts/bench_gemm.py [--runs-per-device 7] [--calls 300] [--repeat 3] [--no-torch]
 
 The last line is JSON: ``products`` (name, shape, flops, ``xla_gflops``, ``torch_gflops``),
 ``xla_workload_seconds``, ``torch_workload_seconds`` (null without torch) and the ratio
@@ -103,7 +104,7 @@ def workload_seconds(found: list[dict], rates: list[float], calls: float, cores:
 def main() -> None:
     workload = WORKLOADS["mlp"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs-per-device", type=int, default=20, help="runs vmapped in one product")
+    parser.add_argument("--runs-per-device", type=int, default=7, help="runs vmapped in one product")
     parser.add_argument("--runs", type=int, default=workload.runs, help="runs of the workload")
     parser.add_argument("--steps", type=int, default=workload.steps, help="training steps of every run")
     parser.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)), help="cores training at once")

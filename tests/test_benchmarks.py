@@ -251,5 +251,6 @@ def test_bench_gemm_tiny_prints_every_product_and_the_workload_seconds():
     assert all(p["xla_gflops"] > 0 for p in summary["products"])
     with_torch = importlib.util.find_spec("torch") is not None
     assert all((p["torch_gflops"] is not None) == with_torch for p in summary["products"])
-    expected = sum(p["flops"] / p["xla_gflops"] / 1e9 for p in summary["products"]) * 300 * 40 / 2 / summary["cores"]
+    calls = 300 * 40 / summary["runs_per_device"]  # the workload's steps x runs, runs_per_device runs a call
+    expected = sum(p["flops"] / p["xla_gflops"] / 1e9 for p in summary["products"]) * calls / summary["cores"]
     assert summary["xla_workload_seconds"] == pytest.approx(expected)
