@@ -209,11 +209,12 @@ def test_mnist1d_lt_recipes(monkeypatch):
 
 def test_long_tail_2020s_mnist1d_ablations(monkeypatch):
     """The ablations change only what their docstring says: the training length for the mixup family,
-    the optimiser and its schedule for IB, and the papers' 200 epochs of the subset for each of the two;
-    an unknown ablation is refused by name before any work."""
+    the optimiser and its schedule for IB, the papers' 200 epochs of the subset for each of the two, and
+    the mixup family at that length under IB's SGD recipe; an unknown ablation is refused by name before any
+    work."""
     path = EXPERIMENTS / "long_tail_2020s_mnist1d.py"
     configs = {}
-    for ablation in ("main", "long_mixup", "sgd_ib", "mixup_200_epochs", "sgd_ib_200_epochs"):
+    for ablation in ("main", "long_mixup", "sgd_ib", "mixup_200_epochs", "sgd_ib_200_epochs", "sgd_mixup_200_epochs"):
         monkeypatch.setenv("IMBJAX_ABLATION", ablation)
         configs[ablation] = config_lib.load_config(path)
     main, long_mixup, sgd_ib = configs["main"], configs["long_mixup"], configs["sgd_ib"]
@@ -234,9 +235,13 @@ def test_long_tail_2020s_mnist1d_ablations(monkeypatch):
         assert {key for key in shorter if shorter[key] != longer[key]} == {"name", "num_steps"}, long
         assert longer["num_steps"] == -(-200 * subset // longer["batch_size"]), long
         assert (longer["num_steps"] - 1) * longer["batch_size"] < 200 * subset, long
+    # SGD for the mixup family: sgd_ib's 200-epoch config but for the methods
+    sgd_mixup, sgd_ib_long = configs["sgd_mixup_200_epochs"].to_dict(), configs["sgd_ib_200_epochs"].to_dict()
+    assert {key for key in sgd_mixup if sgd_mixup[key] != sgd_ib_long[key]} == {"name", "methods"}
+    assert tuple(sgd_mixup["methods"]) == tuple(long_mixup.methods)
     assert len({config.name for config in configs.values()}) == len(configs)
     monkeypatch.setenv("IMBJAX_ABLATION", "adamw")
-    with pytest.raises(ValueError, match="'adamw'.*main.*long_mixup.*sgd_ib.*mixup_200_epochs.*sgd_ib_200_epochs"):
+    with pytest.raises(ValueError, match="'adamw'.*main.*long_mixup.*sgd_ib.*mixup_200_epochs.*sgd_mixup_200_epochs"):
         config_lib.load_config(path)
 
 
