@@ -93,9 +93,22 @@ REPORTS = [
      "--out", "results/long_tail_2020s_mnist1d/report_sgd_mixup_200_epochs", "--baseline", "baseline", "--metric", "accuracy"],
 ]
 
+#: The methods of the two reversals' ablations: the mixup family, and IB beside LDAM-DRW, each with CE.
+MIXUP_FAMILY = ("baseline", "mixup", "manifold_mixup")
+IB_AND_LDAM_DRW = ("baseline", "ldam_drw", "ib")
+#: Each ablation of the module docstring: its methods, whether it trains under IB's paper's SGD recipe
+#: (:func:`imbjax.config.cao_sgd`), and its length in steps (``None``: the main run's 2,000; ``"papers"``:
+#: :data:`PAPER_EPOCHS` epochs of the subset at the recipe's batch size).
+ABLATION_SETTINGS = {
+    "long_mixup": (MIXUP_FAMILY, False, 8000),
+    "sgd_ib": (IB_AND_LDAM_DRW, True, None),
+    "mixup_200_epochs": (MIXUP_FAMILY, False, "papers"),
+    "sgd_ib_200_epochs": (IB_AND_LDAM_DRW, True, "papers"),
+    "sgd_mixup_200_epochs": (MIXUP_FAMILY, True, "papers"),
+}
 #: The work directories of this experiment: the main run and the five ablations of the module docstring.
 #: Chosen by ``get_config(ablation)`` or the environment variable ``IMBJAX_ABLATION``.
-ABLATIONS = ("main", "long_mixup", "sgd_ib", "mixup_200_epochs", "sgd_ib_200_epochs", "sgd_mixup_200_epochs")
+ABLATIONS = ("main", *ABLATION_SETTINGS)
 
 #: Signals in the training subset: CIFAR-10-LT's counts at rho = 100 and n_max = 5,000 (the docstring's design).
 SUBSET_SIZE = 12_406
@@ -140,20 +153,13 @@ def get_config(ablation: str | None = None):
     config.batch_size = 100
     config.num_steps = 2000
     config.figure_metrics = ("accuracy", "balanced_accuracy", "min_class_recall")
-    if ablation == "long_mixup":
-        config.methods = ("baseline", "mixup", "manifold_mixup")
+    if ablation != "main":
+        config.methods, sgd, num_steps = ABLATION_SETTINGS[ablation]
         config.hparams = {}
-        config.num_steps = 8000
-    elif ablation in ("mixup_200_epochs", "sgd_mixup_200_epochs"):
-        config.methods = ("baseline", "mixup", "manifold_mixup")
-        config.hparams = {}
-        if ablation == "sgd_mixup_200_epochs":
+        if sgd:
             cao_sgd(config)
-        config.num_steps = steps_for_epochs(PAPER_EPOCHS, config.batch_size)
-    elif ablation in ("sgd_ib", "sgd_ib_200_epochs"):  # the recipe of IB's paper (Cao et al.'s): the docstring
-        config.methods = ("baseline", "ldam_drw", "ib")
-        config.hparams = {}
-        cao_sgd(config)
-        if ablation == "sgd_ib_200_epochs":
+        if num_steps == "papers":
             config.num_steps = steps_for_epochs(PAPER_EPOCHS, config.batch_size)
+        elif num_steps is not None:
+            config.num_steps = num_steps
     return config
