@@ -493,12 +493,12 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
     for method in chosen:
         if method.check_setting is not None:
             method.check_setting(method_setting_values(config, method), n_max)
-    own_rates = [m.name for m in chosen if m.learning_rate_factor is not full_learning_rate
+    own_rates = [m for m in chosen if m.learning_rate_factor is not full_learning_rate
                  and not methods.FAMILIES[m.family].method_learning_rates]
     if own_rates:
         readers = sorted(name for name, family in methods.FAMILIES.items() if family.method_learning_rates)
-        raise ValueError(f"method {own_rates[0]!r} sets its own learning_rate_factor, which its family "
-                         f"{methods.get(own_rates[0]).family!r} does not apply; families that do: {readers}")
+        raise ValueError(f"method {own_rates[0].name!r} sets its own learning_rate_factor, which its family "
+                         f"{own_rates[0].family!r} does not apply; families that do: {readers}")
     own = sorted({m.family for m in chosen} & own_batch_families())
     if own and (config.batch_sampling != "iid" or config.augment != "none"):
         raise ValueError(f"family {own[0]!r} ({', '.join(m.name for m in chosen)}) draws its own batches; "

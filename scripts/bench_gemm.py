@@ -26,9 +26,8 @@ import argparse
 import functools
 import os
 import sys
-import time
 
-from benchlib import WORKLOADS, print_json, run_child, torch_available
+from benchlib import WORKLOADS, best_seconds, print_json, run_child, torch_available
 
 LIBRARIES = ("xla", "torch")
 #: Each product's ``bmm`` in PyTorch: which operand autograd passes transposed (a view, no copy).
@@ -51,16 +50,16 @@ def products(runs: int, batch: int, widths: tuple[int, ...]) -> list[dict]:
 
 
 def best_rate(call, flops: int, calls: int, repeat: int, finish=lambda out: out) -> float:
-    """GFLOP/s of ``calls`` back-to-back ``call()`` (one warm-up first), best of ``repeat``."""
+    """GFLOP/s of ``calls`` back-to-back ``call()`` then ``finish`` of the last (one warm-up first), the
+    fastest of ``repeat`` (:func:`benchlib.best_seconds`)."""
     finish(call())
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
+
+    def back_to_back():
         for _ in range(calls):
             out = call()
         finish(out)
-        best = min(best, time.perf_counter() - start)
-    return flops * calls / best / 1e9
+
+    return flops * calls / best_seconds(back_to_back, repeat) / 1e9
 
 
 def xla_rates(found: list[dict], calls: int, repeat: int) -> list[float]:
