@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -71,11 +73,61 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return _methods()
     except KeyboardInterrupt:
-        print("imbjax: interrupted before any run trained; run the same command again to resume", file=sys.stderr)
+        what = "before any run trained; run the same command again to resume" if args.command == "run" else ""
+        print(f"imbjax: interrupted {what}".rstrip(), file=sys.stderr)
         return INTERRUPTED
     except (ValueError, OSError) as err:
         print(f"imbjax: error: {one_line(err)}", file=sys.stderr)
         return 2
+
+
+class SigintLatch:
+    """Ctrl-C that a sweep cannot lose.
+
+    Python raises ``KeyboardInterrupt`` wherever the main thread is when the signal's handler runs; in a
+    garbage-collector callback (jaxlib registers one) or a finaliser the exception is printed and dropped,
+    and a C++ caller may clear it, so training would go on to the end. Inside ``with SigintLatch()`` the
+    handler also remembers the signal, and a progress callback wrapped by :meth:`checked` raises
+    ``KeyboardInterrupt`` at the sweep's next event (a part trained, a group stored) when one was lost;
+    the dropped one's traceback is not printed (``sys.unraisablehook``), other unraisable errors are.
+
+    Installed only in the main thread and only over Python's default handler: a process started with
+    SIGINT ignored (``nohup``, a background job of a script) keeps ignoring it.
+    """
+
+    def __init__(self):
+        self.received = False
+        self._previous = None
+        self._previous_hook = None
+
+    def _handle(self, signum, frame):
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            sys.unraisablehook = self._previous_hook
+            self._previous = self._previous_hook = None
+
+    def _unraisable(self, unraisable) -> None:
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            self._previous_hook(unraisable)
+
+    def checked(self, report):
+        """``report`` followed by ``KeyboardInterrupt`` if a signal came since the latch was entered."""
+        def checked_report(event: str, info: dict) -> None:
+            report(event, info)
+            if self.received:
+                raise KeyboardInterrupt
+        return checked_report
 
 
 def _methods() -> int:
@@ -119,20 +171,26 @@ def _run(args) -> int:
         progress.print_plan(config, sweep.groups, plan, {g.group_id: len(sweep.missing(g)) for g in sweep.groups})
         return 0
     start, interrupted = time.perf_counter(), False
-    with progress.SweepProgress() as display:
+    with SigintLatch() as latch:
+        with progress.SweepProgress() as display:
+            try:
+                table = runner.train_sweep(sweep, report=latch.checked(display.report), layout=args.layout)
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            stored = display.stored if display.total is not None else sweep.finished_runs
+            print(f"imbjax: interrupted after {stored} of {sweep.total_runs} runs; run the same command again "
+                  "to resume", file=sys.stderr)
+            return INTERRUPTED
+        if not runtime.is_writer():
+            return 0
         try:
-            table = runner.train_sweep(sweep, report=display.report, layout=args.layout)
+            progress.print_summary(table, config.figure_metrics)
+            figure = progress.write_figure(table, workdir, config.figure_metrics)
         except KeyboardInterrupt:
-            interrupted = True
-    if interrupted:
-        stored = display.stored if display.total is not None else sweep.finished_runs
-        print(f"imbjax: interrupted after {stored} of {sweep.total_runs} runs; run the same command again to resume",
-              file=sys.stderr)
-        return INTERRUPTED
-    if not runtime.is_writer():
-        return 0
-    progress.print_summary(table, config.figure_metrics)
-    figure = progress.write_figure(table, workdir, config.figure_metrics)
+            print(f"imbjax: interrupted after all {sweep.total_runs} runs were stored, before the summary and "
+                  "figure; run the same command again to write them", file=sys.stderr)
+            return INTERRUPTED
     print(f"wrote {workdir / store.RUNS_FILE} ({len(table)} runs), {workdir / store.META_FILE}"
           + (f", {figure}" if figure else "") + f" in {time.perf_counter() - start:.1f} s")
     return 0

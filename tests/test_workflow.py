@@ -24,7 +24,7 @@ import pytest
 
 import imbjax
 from imbjax import data, methods, models
-from imbjax.cli import main
+from imbjax.cli import SigintLatch, main
 from imbjax.config import base_config
 from imbjax.data import tfds_loader
 from imbjax.engine.method import Method
@@ -264,6 +264,70 @@ def test_ctrl_c_prints_one_line_exits_130_and_resumes(tmp_path):
 
     resumed = runner.prepare_sweep(load_config(config_path), work)
     assert (resumed.finished_runs, resumed.total_runs) == (8, 16)
+
+
+@pytest.fixture
+def python_sigint():
+    """SIGINT with Python's default handler for the test (a test runner's worker may ignore it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+class RaisesInFinaliser:
+    def __init__(self, error):
+        self.error = error
+
+    def __del__(self):
+        raise self.error
+
+
+def test_a_sigint_dropped_where_python_raised_it_stops_the_sweep_at_its_next_event(python_sigint):
+    seen, unraisable = [], []
+    sys.unraisablehook, previous_hook = unraisable.append, sys.unraisablehook
+    try:
+        with SigintLatch() as latch:
+            report = latch.checked(lambda event, info: seen.append(event))
+            report("part_done", {})  # no signal yet: the event passes
+            try:  # where jaxlib's garbage-collector callback drops it
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                pass
+            with pytest.raises(KeyboardInterrupt):
+                report("part_done", {})
+            RaisesInFinaliser(KeyboardInterrupt())  # dropped by Python: not printed
+            RaisesInFinaliser(ValueError("kept"))  # any other unraisable error still reaches the hook
+        assert seen == ["part_done", "part_done"]
+        assert [type(error.exc_value) for error in unraisable] == [ValueError]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert sys.unraisablehook == unraisable.append
+    finally:
+        sys.unraisablehook = previous_hook
+
+
+def test_the_latch_leaves_an_ignored_sigint_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with SigintLatch() as latch:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)
+            latch.checked(lambda event, info: None)("part_done", {})  # nothing received: no interrupt
+        assert not latch.received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_after_the_last_group_is_stored_says_so(tmp_path, config_file, monkeypatch, capsys):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    work = tmp_path / "work"
+    monkeypatch.setattr(progress, "write_figure", interrupted)
+    assert main(["run", str(config_file), "--workdir", str(work)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "imbjax: interrupted after all 2 runs were stored, before the summary and figure; "
+        "run the same command again to write them")
+    assert len(pd.read_csv(work / "runs.csv")) == 2
 
 
 # --- The public extension API ---------------------------------------------------------------------
