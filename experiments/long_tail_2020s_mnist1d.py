@@ -16,6 +16,8 @@
     imbjax report results/long_tail_2020s_mnist1d/run_sgd_ib_200_epochs --out results/long_tail_2020s_mnist1d/report_sgd_ib_200_epochs --baseline baseline --metric accuracy
     IMBJAX_ABLATION=sgd_mixup_200_epochs imbjax run experiments/long_tail_2020s_mnist1d.py --workdir results/long_tail_2020s_mnist1d/run_sgd_mixup_200_epochs
     imbjax report results/long_tail_2020s_mnist1d/run_sgd_mixup_200_epochs --out results/long_tail_2020s_mnist1d/report_sgd_mixup_200_epochs --baseline baseline --metric accuracy
+    IMBJAX_ABLATION=sgd_mixup_200_epochs_augmented imbjax run experiments/long_tail_2020s_mnist1d.py --workdir results/long_tail_2020s_mnist1d/run_sgd_mixup_200_epochs_augmented
+    imbjax report results/long_tail_2020s_mnist1d/run_sgd_mixup_200_epochs_augmented --out results/long_tail_2020s_mnist1d/report_sgd_mixup_200_epochs_augmented --baseline baseline --metric accuracy
 
 Methods: the comparators CE (``baseline``), class-balanced focal (``cb_focal``), LDAM-DRW
 (``ldam_drw``), logit adjustment (``logit_adjusted``) and balanced softmax (``balanced_softmax``); VS,
@@ -29,7 +31,7 @@ Two ablations here: weight balancing's classifier weight decay, the paper's 0.1 
 0`` (the logit-adjusted loss). A method's setting is selected per seed on the validation part
 (``--select-by val_balanced_accuracy``; the validation part is balanced, so that is its accuracy).
 
-Five more ablations, each a work directory of its own (``get_config(ablation)``, default from the
+Six more ablations, each a work directory of its own (``get_config(ablation)``, default from the
 environment variable ``IMBJAX_ABLATION``, else ``"main"``, the 210 runs above), test the two reversals the
 main run cannot explain:
 
@@ -47,8 +49,12 @@ main run cannot explain:
   Everything else as in the shorter ablation, whose only untested factor was this length.
 * ``sgd_mixup_200_epochs``: ``mixup_200_epochs`` under ``sgd_ib``'s SGD recipe (Cao et al.'s, which Remix
   trains with; mixup's own CIFAR recipe is also SGD at lr 0.1 with momentum 0.9): CE, mixup and manifold
-  mixup, 19,385 steps of 128. The papers' augmentation stays untested (the mixup family draws its own batches,
-  where augmentation is refused).
+  mixup, 19,385 steps of 128.
+* ``sgd_mixup_200_epochs_augmented``: ``sgd_mixup_200_epochs`` with augmented batches, the last factor of the
+  papers' recipe (their CIFAR runs mix randomly cropped and flipped images; here
+  :func:`imbjax.config.mnist1d_augmentation`, the stand-in ``experiments/mnist1d_lt.py``'s Cao recipe uses:
+  a roll by up to 4 of 40 samples and noise of std 0.1). CE, mixup and manifold mixup see the same augmented
+  examples on one seed (the mixup family augments through the standard loop's key stream).
 
 Design: MNIST-1D generated offline, 6,000 training and 1,000 test signals per class (``num_samples =
 70,000, train_split = 6/7, stratified``); a validation part of 1,000 signals per class carved first
@@ -59,16 +65,17 @@ the long-tail literature's metric. The paper CNN (:class:`imbjax.models.Mnist1dC
 batch 100 (the MNIST-1D benchmark's recipe), coupled weight decay 5e-4 for every method (weight
 balancing's first stage is CE with weight decay; here CE has the same decay, so the claim tested is
 that its second stage adds to CE with weight decay; the digits study has the decay as an axis), 2,000
-steps (16 epochs of the subset), 10 seeds. The stage-wise families draw their own i.i.d. batches, so
-no method uses epoch sampling or augmentation. 21 method settings x 10 seeds = 210 runs in 4 compiled
-programs.
+steps (16 epochs of the subset), 10 seeds. The stage-wise families draw their own i.i.d. batches
+(epoch sampling would delay a stage's weights to the next epoch), so every method draws i.i.d. batches;
+no batch is augmented but in ``sgd_mixup_200_epochs_augmented``. 21 method settings x 10 seeds = 210 runs in
+4 compiled programs.
 
 Runtime on the project's 2-core CPU machine with nothing else running (``meta.json``): 169 s inside the
 command for the 210 runs, with the programs saved by an earlier start (compiling the 4 programs took about
 180 s on the machine loaded by other jobs); the ablations 118 s (``long_mixup``), 34 s (``sgd_ib``), 293 s
 (``mixup_200_epochs``), 187 s (``sgd_ib_200_epochs``) and 275 s (``sgd_mixup_200_epochs``).
 """
-from imbjax.config import base_config, cao_sgd, environment_choice
+from imbjax.config import base_config, cao_sgd, environment_choice, mnist1d_augmentation
 
 #: The ``imbjax report`` argument lists that make the reports under results/ (the docstring's commands on
 #: results/); scripts/make_figures.py runs them.
@@ -91,22 +98,26 @@ REPORTS = [
      "--out", "results/long_tail_2020s_mnist1d/report_sgd_ib_200_epochs", "--baseline", "baseline", "--metric", "accuracy"],
     ["results/long_tail_2020s_mnist1d/run_sgd_mixup_200_epochs",
      "--out", "results/long_tail_2020s_mnist1d/report_sgd_mixup_200_epochs", "--baseline", "baseline", "--metric", "accuracy"],
+    ["results/long_tail_2020s_mnist1d/run_sgd_mixup_200_epochs_augmented",
+     "--out", "results/long_tail_2020s_mnist1d/report_sgd_mixup_200_epochs_augmented", "--baseline", "baseline", "--metric", "accuracy"],
 ]
 
 #: The methods of the two reversals' ablations: the mixup family, and IB beside LDAM-DRW, each with CE.
 MIXUP_FAMILY = ("baseline", "mixup", "manifold_mixup")
 IB_AND_LDAM_DRW = ("baseline", "ldam_drw", "ib")
 #: Each ablation of the module docstring: its methods, whether it trains under IB's paper's SGD recipe
-#: (:func:`imbjax.config.cao_sgd`), and its length in steps (``None``: the main run's 2,000; ``"papers"``:
-#: :data:`PAPER_EPOCHS` epochs of the subset at the recipe's batch size).
+#: (:func:`imbjax.config.cao_sgd`), its length in steps (``None``: the main run's 2,000; ``"papers"``:
+#: :data:`PAPER_EPOCHS` epochs of the subset at the recipe's batch size), and whether its batches are
+#: augmented (:func:`imbjax.config.mnist1d_augmentation`).
 ABLATION_SETTINGS = {
-    "long_mixup": (MIXUP_FAMILY, False, 8000),
-    "sgd_ib": (IB_AND_LDAM_DRW, True, None),
-    "mixup_200_epochs": (MIXUP_FAMILY, False, "papers"),
-    "sgd_ib_200_epochs": (IB_AND_LDAM_DRW, True, "papers"),
-    "sgd_mixup_200_epochs": (MIXUP_FAMILY, True, "papers"),
+    "long_mixup": (MIXUP_FAMILY, False, 8000, False),
+    "sgd_ib": (IB_AND_LDAM_DRW, True, None, False),
+    "mixup_200_epochs": (MIXUP_FAMILY, False, "papers", False),
+    "sgd_ib_200_epochs": (IB_AND_LDAM_DRW, True, "papers", False),
+    "sgd_mixup_200_epochs": (MIXUP_FAMILY, True, "papers", False),
+    "sgd_mixup_200_epochs_augmented": (MIXUP_FAMILY, True, "papers", True),
 }
-#: The work directories of this experiment: the main run and the five ablations of the module docstring.
+#: The work directories of this experiment: the main run and the six ablations of the module docstring.
 #: Chosen by ``get_config(ablation)`` or the environment variable ``IMBJAX_ABLATION``.
 ABLATIONS = ("main", *ABLATION_SETTINGS)
 
@@ -154,10 +165,12 @@ def get_config(ablation: str | None = None):
     config.num_steps = 2000
     config.figure_metrics = ("accuracy", "balanced_accuracy", "min_class_recall")
     if ablation != "main":
-        config.methods, sgd, num_steps = ABLATION_SETTINGS[ablation]
+        config.methods, sgd, num_steps, augmented = ABLATION_SETTINGS[ablation]
         config.hparams = {}
         if sgd:
             cao_sgd(config)
+        if augmented:
+            mnist1d_augmentation(config)
         if num_steps == "papers":
             config.num_steps = steps_for_epochs(PAPER_EPOCHS, config.batch_size)
         elif num_steps is not None:

@@ -56,7 +56,7 @@ is a model of its own) of 4,000 steps each, sized to run in under 30 minutes her
 
 ``results/mnist1d_lt/FINDINGS.md`` compares the ordering with Cao et al.'s Table 2 under both recipes.
 """
-from imbjax.config import base_config, cao_sgd, environment_choice
+from imbjax.config import base_config, cao_sgd, environment_choice, mnist1d_augmentation
 
 #: ``benchmark``: the MNIST-1D benchmark's recipe (the committed ``run/``); ``cao``: Cao et al.'s CIFAR-10-LT
 #: recipe (the committed ``run_cao_recipe/``). Chosen by ``get_config(recipe)`` or ``IMBJAX_RECIPE``.
@@ -98,6 +98,5 @@ def get_config(recipe: str | None = None):
     else:  # Cao et al.'s CIFAR-10-LT recipe: the table in the module docstring
         cao_sgd(config)
         config.batch_sampling = "epoch"
-        config.augment = "shift_noise"
-        config.augment_kwargs = {"max_shift": 4, "noise_std": 0.1}
+        mnist1d_augmentation(config)
     return config

@@ -131,6 +131,14 @@ def cifar_recipe(config: ml_collections.ConfigDict, *, padding: int = 4) -> None
     config.augment_kwargs = {"padding": padding}
 
 
+def mnist1d_augmentation(config: ml_collections.ConfigDict) -> None:
+    """Set, in place, imbjax's stand-in for the CIFAR crop and flip on MNIST-1D signals (no paper publishes
+    one): a roll by up to 4 of the 40 samples (the crop's padding 4 of 32 pixels) and Gaussian noise of
+    standard deviation 0.1 on the standardised signals (``augment="shift_noise"``)."""
+    config.augment = "shift_noise"
+    config.augment_kwargs = {"max_shift": 4, "noise_std": 0.1}
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every config key, with its default."""
     config = ml_collections.ConfigDict()
@@ -447,14 +455,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"lr_decay_factor must be > 0, got {config.lr_decay_factor!r}")
 
 
-def own_batch_families() -> set[str]:
-    """Names of the registered families that draw their own batches (``Family.own_batches``)."""
-    return {name for name, family in methods.FAMILIES.items() if family.own_batches}
+def families_without(capability: str) -> set[str]:
+    """Names of the registered families whose ``Family.<capability>`` is false (``"epoch_sampling"``,
+    ``"augmentation"``, ``"batch_norm"``)."""
+    return {name for name, family in methods.FAMILIES.items() if not getattr(family, capability)}
 
 
-def no_batch_norm_families() -> set[str]:
-    """Names of the registered families that cannot train BatchNorm models (``Family.batch_norm`` false)."""
-    return {name for name, family in methods.FAMILIES.items() if not family.batch_norm}
+def check_batch_options(config, chosen: Sequence[Method]) -> None:
+    """Refuse ``batch_sampling='epoch'`` and an ``augment`` for a family that cannot apply it, naming the
+    family, its methods and the families that can."""
+    options = (("epoch_sampling", "batch_sampling", "epoch" if config.batch_sampling != "iid" else None, "iid"),
+               ("augmentation", "augment", config.augment if config.augment != "none" else None, "none"))
+    for capability, key, value, default in options:
+        refusing = sorted({m.family for m in chosen} & families_without(capability))
+        if value is not None and refusing:
+            able = sorted(set(methods.FAMILIES) - families_without(capability))
+            raise ValueError(f"family {refusing[0]!r} ({', '.join(m.name for m in chosen if m.family == refusing[0])}) "
+                             f"cannot apply {key}={value!r}: use {key}={default!r}, or methods of the families "
+                             f"that can: {able}")
 
 
 def method_setting_values(config, method: Method) -> dict[str, tuple[float, ...]]:
@@ -499,11 +517,7 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
         readers = sorted(name for name, family in methods.FAMILIES.items() if family.method_learning_rates)
         raise ValueError(f"method {own_rates[0].name!r} sets its own learning_rate_factor, which its family "
                          f"{own_rates[0].family!r} does not apply; families that do: {readers}")
-    own = sorted({m.family for m in chosen} & own_batch_families())
-    if own and (config.batch_sampling != "iid" or config.augment != "none"):
-        raise ValueError(f"family {own[0]!r} ({', '.join(m.name for m in chosen)}) draws its own batches; "
-                         f"batch_sampling={config.batch_sampling!r} and augment={config.augment!r} are not "
-                         f"available for it: use batch_sampling='iid' and augment='none'")
+    check_batch_options(config, chosen)
     augment.check_fits(config.augment, tuple(dataset.input_shape))
     spec = ProgramSpec(
         num_classes=dataset.num_classes, input_shape=tuple(dataset.input_shape), methods=chosen,
@@ -515,7 +529,7 @@ def program_spec(config, dataset: Dataset, *, profile: str, method_names: Sequen
         batch_size=config.batch_size,
         num_steps=config.num_steps, profile=profile, minority=config.minority, n_max=n_max,
         validation_fraction=validation_fraction)
-    no_batch_norm = sorted({m.family for m in chosen} & no_batch_norm_families())
+    no_batch_norm = sorted({m.family for m in chosen} & families_without("batch_norm"))
     if no_batch_norm and has_batch_stats(spec):
         raise ValueError(f"family {no_batch_norm[0]!r} ({', '.join(m.name for m in chosen)}) cannot train a model "
                          f"with BatchNorm ({model.name} {dict(model.kwargs)}); use norm='group'")

@@ -214,7 +214,8 @@ def test_long_tail_2020s_mnist1d_ablations(monkeypatch):
     work."""
     path = EXPERIMENTS / "long_tail_2020s_mnist1d.py"
     configs = {}
-    for ablation in ("main", "long_mixup", "sgd_ib", "mixup_200_epochs", "sgd_ib_200_epochs", "sgd_mixup_200_epochs"):
+    for ablation in ("main", "long_mixup", "sgd_ib", "mixup_200_epochs", "sgd_ib_200_epochs", "sgd_mixup_200_epochs",
+                     "sgd_mixup_200_epochs_augmented"):
         monkeypatch.setenv("IMBJAX_ABLATION", ablation)
         configs[ablation] = config_lib.load_config(path)
     main, long_mixup, sgd_ib = configs["main"], configs["long_mixup"], configs["sgd_ib"]
@@ -239,9 +240,13 @@ def test_long_tail_2020s_mnist1d_ablations(monkeypatch):
     sgd_mixup, sgd_ib_long = configs["sgd_mixup_200_epochs"].to_dict(), configs["sgd_ib_200_epochs"].to_dict()
     assert {key for key in sgd_mixup if sgd_mixup[key] != sgd_ib_long[key]} == {"name", "methods"}
     assert tuple(sgd_mixup["methods"]) == tuple(long_mixup.methods)
+    # the papers' augmentation for it: the same config with mnist1d_lt.py's stand-in for the crop and flip
+    augmented = configs["sgd_mixup_200_epochs_augmented"].to_dict()
+    assert {key for key in augmented if augmented[key] != sgd_mixup[key]} == {"name", "augment", "augment_kwargs"}
+    assert (augmented["augment"], augmented["augment_kwargs"]) == ("shift_noise", {"max_shift": 4, "noise_std": 0.1})
     assert len({config.name for config in configs.values()}) == len(configs)
     monkeypatch.setenv("IMBJAX_ABLATION", "adamw")
-    with pytest.raises(ValueError, match="'adamw'.*main.*long_mixup.*sgd_ib.*mixup_200_epochs.*sgd_mixup_200_epochs"):
+    with pytest.raises(ValueError, match="'adamw'.*main.*long_mixup.*sgd_ib.*mixup_200_epochs.*sgd_mixup_200_epochs_augmented"):
         config_lib.load_config(path)
 
 

@@ -130,11 +130,53 @@ def test_a_sweep_trains_with_epochs_and_augmentation(tiny_config):
                                                                                  {"rho": 10.0})["accuracy"]))
 
 
-def test_families_that_draw_their_own_batches_refuse_epochs(tiny_config):
+def test_families_whose_weights_change_within_an_epoch_refuse_epochs(tiny_config):
     tiny_config.batch_sampling = "epoch"
-    tiny_config.methods = ("two_phase_ros",)
-    with pytest.raises(ValueError, match="draws its own batches; batch_sampling='epoch'"):
-        program_spec(tiny_config, load("digits"), profile="step", method_names=("two_phase_ros",))
+    for method in ("two_phase_ros", "crt", "mixup", "dynamic_sampling", "smote", "lmle"):
+        with pytest.raises(ValueError, match=r"cannot apply batch_sampling='epoch': use batch_sampling='iid', or "
+                                              r"methods of the families that can: \[.*'standard'"):
+            program_spec(tiny_config, load("digits"), profile="step", method_names=(method,))
+
+
+def test_lmle_refuses_augmentation_naming_the_families_that_augment(tiny_config):
+    tiny_config.augment = "shift_noise"
+    with pytest.raises(ValueError, match=r"family 'lmle_4_clusters' \(lmle\) cannot apply augment='shift_noise': "
+                                          r"use augment='none', or methods of the families that can: \[.*'mixup'"):
+        program_spec(tiny_config, load("digits"), profile="step", method_names=("baseline", "lmle"))
+
+
+def augmented(config, augment_on):
+    config.augment = "shift_noise" if augment_on else "none"
+    config.augment_kwargs = {"max_shift": 2, "noise_std": 0.05} if augment_on else {}
+    return config
+
+
+@pytest.mark.slow
+def test_a_stagewise_run_before_its_switch_trains_on_the_standard_loops_augmented_batches(tiny_config):
+    """cRT that never reaches its classifier stage is the baseline: same batches, same augmentations."""
+    tiny_config.methods = ("baseline", "crt")
+    outputs = {}
+    for augment_on in (False, True):
+        config = augmented(tiny_config, augment_on)
+        for method, hparams in (("baseline", {}), ("crt", {"stage1_fraction": 1.0})):
+            train = jax.jit(make_train(config, method=method))
+            outputs[method, augment_on] = train(jax.random.PRNGKey(0), {"rho": 10.0, **hparams})
+    for augment_on in (False, True):
+        for metric in ("train_loss", "balanced_accuracy", "accuracy"):
+            np.testing.assert_array_equal(outputs["crt", augment_on][metric], outputs["baseline", augment_on][metric])
+    assert float(outputs["baseline", True]["train_loss"]) != float(outputs["baseline", False]["train_loss"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["mixup", "two_phase_ros", "dynamic_sampling", "smote"])
+def test_families_drawing_their_own_batches_augment_them(tiny_config, method):
+    tiny_config.methods = (method,)
+    tiny_config.num_steps = 10
+    losses = {}
+    for augment_on in (False, True):
+        train = jax.jit(make_train(augmented(tiny_config, augment_on), method=method))
+        losses[augment_on] = float(train(jax.random.PRNGKey(0), {"rho": 10.0})["train_loss"])
+    assert np.isfinite(losses[True]) and losses[True] != losses[False]
 
 
 # --- BatchNorm: per-run statistics under vmap ---------------------------------------------------

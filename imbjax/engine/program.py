@@ -166,8 +166,14 @@ class Family:
     Attributes:
       name: the family's name (a method's ``family``; part of group ids).
       builder: ``spec -> Program``.
-      own_batches: its batches do not come from :func:`imbjax.engine.blocks.draw_training_batch` (it samples
-        its own way), so epoch sampling and augmentation are refused for it before compiling.
+      epoch_sampling: its batches come from :func:`imbjax.engine.blocks.draw_training_indices` by the run's
+        own weights, which change only between epochs; ``False`` for a family whose sampling weights change
+        within an epoch (a stage switch, an epoch's resampling) or that samples its own way, and
+        ``batch_sampling='epoch'`` is then refused for it before compiling.
+      augmentation: every training batch passes through :func:`imbjax.engine.blocks.augment_batch` (as
+        :func:`~imbjax.engine.blocks.draw_training_batch` and :func:`~imbjax.engine.blocks.draw_batch_with`
+        do); ``False`` for a family that builds its batches from the pool without it, and ``augment`` is then
+        refused for it before compiling.
       batch_norm: ``False`` when its state holds more than one model's variables, so BatchNorm models are
         refused for it.
       method_learning_rates: its step applies each method's ``learning_rate_factor``
@@ -177,7 +183,8 @@ class Family:
 
     name: str
     builder: Callable[[ProgramSpec], Program]
-    own_batches: bool = False
+    epoch_sampling: bool = True
+    augmentation: bool = True
     batch_norm: bool = True
     method_learning_rates: bool = False
 

@@ -174,7 +174,7 @@ def dynamic_sampling_program(spec: ProgramSpec) -> Program:
     return Program(init, train_step, evaluate)
 
 
-FAMILIES = (Family(FAMILY, dynamic_sampling_program, own_batches=True, batch_norm=False),)
+FAMILIES = (Family(FAMILY, dynamic_sampling_program, epoch_sampling=False, batch_norm=False),)
 
 METHODS = (
     Method("dynamic_sampling", family=FAMILY, needs_validation=True,

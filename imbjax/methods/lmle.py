@@ -309,7 +309,7 @@ def lmle_program(spec: ProgramSpec, *, num_clusters: int) -> Program:
 def lmle_family(num_clusters: int) -> Family:
     """The family (training program) of LMLE with ``num_clusters`` clusters per class."""
     return Family(f"lmle_{num_clusters}_clusters", functools.partial(lmle_program, num_clusters=num_clusters),
-                  own_batches=True)
+                  epoch_sampling=False, augmentation=False)
 
 
 HPARAMS = {"margin_cluster": 0.2, "margin_class": 0.2, "margin_negative": 0.2, "refresh_steps": 0.0,

@@ -10,8 +10,9 @@ them into methods of one training program (family ``"resampling"``):
   a fixed-size buffer of synthetic examples; the run's method state holds the buffer
   (``points [S, *input_shape]``, ``labels [S]``) and ``state.weights`` is ``float32[N + S]``, 1 on
   kept pool examples and valid synthetic slots, 0 elsewhere;
-* every step draws a batch uniformly from that union (pool index ``i < N`` or buffer slot ``i - N``)
-  and takes a step on the method's loss (cross-entropy); prediction is the plain softmax.
+* every step draws a batch uniformly from that union (pool index ``i < N`` or buffer slot ``i - N``),
+  augments it as configured (:func:`imbjax.engine.blocks.augment_batch`, the standard loop's key
+  stream), and takes a step on the method's loss (cross-entropy); prediction is the plain softmax.
 
 The buffer has ``S = (C - 1) * n_max`` slots, enough to over-sample every class to the largest
 (static: it sets the state's shape; the runner's memory plan counts it, ``S * prod(input_shape)``
@@ -43,6 +44,7 @@ import jax
 import jax.numpy as jnp
 
 from imbjax.engine.blocks import (
+    augment_batch,
     context,
     gradient_step,
     initial_state,
@@ -218,7 +220,7 @@ def resampling_program(spec: ProgramSpec) -> Program:
         x = jnp.where(synthetic.reshape(-1, *([1] * (data.x_train.ndim - 1))),
                       state.extra.points[slot], data.x_train[member])
         y = jnp.where(synthetic, state.extra.labels[slot], data.y_train[member])
-        state = state._replace(key=key)
+        state, x = augment_batch(spec, state._replace(key=key), x)
         return gradient_step(spec, state, hparams,
                              lambda params: method_loss(spec, model, loss_fns, state, hparams, params, x, y))
 
@@ -238,7 +240,7 @@ def resampling_method(name: str, resampler, hparams_and_bounds, reference: str) 
                   reference=reference)
 
 
-FAMILIES = (Family(FAMILY, resampling_program, own_batches=True),)
+FAMILIES = (Family(FAMILY, resampling_program, epoch_sampling=False),)
 
 METHODS = (
     resampling_method("smote", functools.partial(smote_resampler, k_neighbors=5), OVERSAMPLING,

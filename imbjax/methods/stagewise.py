@@ -36,10 +36,11 @@ the penultimate features and ``ctx.extra`` the :class:`Classifier` (head paramet
 Each run's stage-1 step and classifier step are taken under :func:`imbjax.engine.blocks.round_update`, so a
 vmapped sweep runs the classifier step only at steps where some run is in its classifier stage.
 Batches come from :func:`imbjax.engine.blocks.draw_batch_with` (the engine's iid draw, by the
-stage's weights); as for two-phase learning, epoch sampling and augmentation are refused
-(the families are ``own_batches``), so a stage's weights take effect exactly at its switch. The mixing
-weights come from a stream of their own (``"mixing"`` of :mod:`imbjax.engine.streams`), so a method
-without mixing draws exactly the batches of the standard loop.
+stage's weights, augmented as configured: the papers mix augmented examples); as for two-phase learning,
+epoch sampling is refused (``Family(epoch_sampling=False)``), so a stage's weights take effect exactly at
+its switch. The mixing weights come from a stream of their own (``"mixing"`` of
+:mod:`imbjax.engine.streams`), so a method without mixing draws exactly the batches, and augmentations, of
+the standard loop.
 """
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ def two_phase_method(name: str, sampler, hparams: dict[str, float], reference: s
 BUDA_DEFAULTS = {"phase1_fraction": 0.5, "finetune_lr_factor": 0.1, "finetune_head_only": 1.0}
 
 
-FAMILIES = (Family(FAMILY, two_phase_program, own_batches=True),)
+FAMILIES = (Family(FAMILY, two_phase_program, epoch_sampling=False),)
 
 METHODS = (
     two_phase_method("two_phase_ros", ros_sampler, dict(BUDA_DEFAULTS),
