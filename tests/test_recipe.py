@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imbjax import augment
+from imbjax import augment, methods
 from imbjax.config import make_train, program_spec, validate
 from imbjax.data import load
 from imbjax.engine.blocks import draw_training_indices
@@ -130,9 +130,9 @@ def test_a_sweep_trains_with_epochs_and_augmentation(tiny_config):
                                                                                  {"rho": 10.0})["accuracy"]))
 
 
-def test_families_whose_weights_change_within_an_epoch_refuse_epochs(tiny_config):
+def test_families_that_cannot_keep_one_epoch_order_refuse_epochs(tiny_config):
     tiny_config.batch_sampling = "epoch"
-    for method in ("two_phase_ros", "crt", "mixup", "dynamic_sampling", "smote", "lmle"):
+    for method in ("dynamic_sampling", "smote", "lmle"):
         with pytest.raises(ValueError, match=r"cannot apply batch_sampling='epoch': use batch_sampling='iid', or "
                                               r"methods of the families that can: \[.*'standard'"):
             program_spec(tiny_config, load("digits"), profile="step", method_names=(method,))
@@ -152,19 +152,70 @@ def augmented(config, augment_on):
 
 
 @pytest.mark.slow
-def test_a_stagewise_run_before_its_switch_trains_on_the_standard_loops_augmented_batches(tiny_config):
-    """cRT that never reaches its classifier stage is the baseline: same batches, same augmentations."""
-    tiny_config.methods = ("baseline", "crt")
+@pytest.mark.parametrize("batch_sampling", ["iid", "epoch"])
+@pytest.mark.parametrize("method, one_stage, plain", [("crt", "stage1_fraction", "baseline"),
+                                                       ("two_phase_ros", "phase1_fraction", "ros")])
+def test_a_run_that_never_switches_trains_on_the_one_stage_runs_batches(tiny_config, batch_sampling, method,
+                                                                         one_stage, plain):
+    """cRT that never reaches its classifier stage is the baseline, two-phase ROS that never fine-tunes is
+    ROS: the same batches (i.i.d. or in epochs) and the same augmentations."""
+    tiny_config.batch_sampling = batch_sampling
     outputs = {}
     for augment_on in (False, True):
         config = augmented(tiny_config, augment_on)
-        for method, hparams in (("baseline", {}), ("crt", {"stage1_fraction": 1.0})):
-            train = jax.jit(make_train(config, method=method))
-            outputs[method, augment_on] = train(jax.random.PRNGKey(0), {"rho": 10.0, **hparams})
+        for name, hparams in ((plain, {}), (method, {one_stage: 1.0})):
+            train = jax.jit(make_train(config, method=name))
+            outputs[name, augment_on] = train(jax.random.PRNGKey(0), {"rho": 10.0, **hparams})
     for augment_on in (False, True):
         for metric in ("train_loss", "balanced_accuracy", "accuracy"):
-            np.testing.assert_array_equal(outputs["crt", augment_on][metric], outputs["baseline", augment_on][metric])
-    assert float(outputs["baseline", True]["train_loss"]) != float(outputs["baseline", False]["train_loss"])
+            np.testing.assert_array_equal(outputs[method, augment_on][metric], outputs[plain, augment_on][metric])
+    assert float(outputs[plain, True]["train_loss"]) != float(outputs[plain, False]["train_loss"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method, switch_name, before, after", [
+    ("crt", "stage1_fraction", "permutation", "class_balanced"),  # instance, then class-balanced sampling
+    ("two_phase_ros", "phase1_fraction", "class_balanced", "permutation"),  # ROS, then the subset
+])
+def test_under_epoch_sampling_a_weight_switch_inside_an_epoch_redraws_its_order(tiny_config, method, switch_name,
+                                                                                 before, after):
+    tiny_config.batch_sampling = "epoch"
+    tiny_config.rhos = (10.0,)
+    tiny_config.batch_size = 30  # the subset at rho 10 (n_max 120) has 660 examples: 22 steps an epoch
+    tiny_config.num_steps = 40  # the switch at 0.5 is step 20, inside the first epoch
+    dataset = load("digits")
+    spec = program_spec(tiny_config, dataset, profile="step", method_names=(method,))
+    data = DeviceData.from_dataset(dataset)
+    hparams = {name: jnp.float32(value) for name, value in {
+        "rho": 10.0, "mu": 0.5, "learning_rate": 1e-3, "weight_decay": 0.0, **spec.hparam_defaults(),
+        **methods.get(method).hparams, switch_name: 0.5}.items()}
+    hparams["method_index"] = jnp.int32(0)
+    program = make_program(spec)
+    step = jax.jit(program.step)
+    state = program.init(data, jax.random.PRNGKey(0), hparams)
+    subset = np.flatnonzero(np.asarray(state.subset))
+    labels = np.asarray(data.y_train)
+    orders = []
+    for _ in range(21):  # steps 0 ... 20
+        state = step(data, hparams, state)
+        orders.append(np.asarray(state.batch_order)[:subset.size])
+
+    in_subset = np.asarray(state.subset, np.float64)
+    class_sizes = np.bincount(labels, weights=in_subset, minlength=spec.num_classes)
+    shares = {"permutation": in_subset, "class_balanced": in_subset / np.maximum(class_sizes[labels], 1)}
+
+    def kind(order):
+        """The weights whose systematic resampling the epoch is: every example takes floor or ceil of its
+        expected share of the epoch's slots (imbjax.sampling.epochs)."""
+        slots = np.bincount(order, minlength=labels.size)
+        for name, weights in shares.items():
+            expected = subset.size * weights / weights.sum()
+            if np.all((slots >= np.floor(expected - 1e-6)) & (slots <= np.ceil(expected + 1e-6))):
+                return name
+        return "other"
+
+    assert [kind(order) for order in orders] == [before] * 20 + [after]
+    assert all(np.array_equal(order, orders[0]) for order in orders[:20])  # one order through the epoch
 
 
 @pytest.mark.slow

@@ -20,7 +20,14 @@ from jax.custom_batching import custom_vmap
 from imbjax import augment, imbalance, metrics, models
 from imbjax.engine.method import Context
 from imbjax.engine.optimizers import optimizer_for
-from imbjax.engine.program import Branches, DeviceData, ProgramSpec, TrainState, choose, nan_where_diverged
+from imbjax.engine.program import (
+    Branches,
+    DeviceData,
+    ProgramSpec,
+    TrainState,
+    choose,
+    nan_where_diverged,
+)
 from imbjax.engine.streams import stream_key
 from imbjax.sampling import draw_batch, epochs
 
@@ -129,20 +136,24 @@ def gradient_step(spec: ProgramSpec, state: TrainState, hparams,
 BATCH_SAMPLINGS = ("iid", "epoch")
 
 
-def draw_training_indices(spec: ProgramSpec, state: TrainState) -> tuple[TrainState, Array]:
+def draw_training_indices(spec: ProgramSpec, state: TrainState, restart_epoch: Array | bool = False
+                          ) -> tuple[TrainState, Array]:
     """``(state with a fresh key, int32[batch] pool indices)`` of the run's next batch.
 
     ``iid``: ``batch_size`` draws with replacement by the run's sampling weights. ``epoch``: the next
     slice of the current epoch's order (:mod:`imbjax.sampling.epochs`: every example of the subset once
     per epoch for uniform weights, class-balanced epochs for ROS weights), a new order drawn at the start
-    of every epoch from the weights of that moment.
+    of every epoch from the weights of that moment, and also where ``restart_epoch`` is true (a family's
+    weights changed within the epoch: the rest of the epoch is read from an order of the new weights, so
+    they take effect at once; epochs stay aligned to ``step``).
     """
     key, batch_key = jax.random.split(state.key)
     if spec.batch_sampling == "iid":
         return state._replace(key=key), draw_batch(batch_key, state.weights, spec.batch_size)
     size = jnp.sum(state.weights > 0)
     position = state.step % epochs.steps_per_epoch(size, spec.batch_size)
-    order = refresh_epoch_order(position == 0, state.batch_order, (batch_key, state.weights, size))
+    order = refresh_epoch_order((position == 0) | restart_epoch, state.batch_order,
+                                (batch_key, state.weights, size))
     return (state._replace(key=key, batch_order=order),
             epochs.epoch_batch(order, position, size, spec.batch_size))
 
@@ -156,10 +167,11 @@ def augment_batch(spec: ProgramSpec, state: TrainState, x: Array) -> tuple[Train
     return state._replace(key=key), augment.augment(spec.augmentation, augment_key, x, **dict(spec.augment_kwargs))
 
 
-def draw_training_batch(spec: ProgramSpec, data: DeviceData, state: TrainState) -> tuple[TrainState, Array, Array]:
-    """``(state with a fresh key, x, y)``: the run's next batch (:func:`draw_training_indices`), augmented
-    (:func:`augment_batch`)."""
-    state, index = draw_training_indices(spec, state)
+def draw_training_batch(spec: ProgramSpec, data: DeviceData, state: TrainState,
+                        restart_epoch: Array | bool = False) -> tuple[TrainState, Array, Array]:
+    """``(state with a fresh key, x, y)``: the run's next batch (:func:`draw_training_indices`, with its
+    ``restart_epoch``), augmented (:func:`augment_batch`)."""
+    state, index = draw_training_indices(spec, state, restart_epoch)
     state, x = augment_batch(spec, state, data.x_train[index])
     return state, x, data.y_train[index]
 
@@ -275,11 +287,13 @@ def has_batch_stats(spec: ProgramSpec) -> bool:
 
 
 def draw_batch_with(spec: ProgramSpec, data: DeviceData, state: TrainState, weights: Array,
-                    ) -> tuple[TrainState, Array, Array]:
+                    restart_epoch: Array | bool = False) -> tuple[TrainState, Array, Array]:
     """``(state with a fresh key, x, y)``: a batch drawn by ``weights: float32[N]`` instead of
     ``state.weights`` (which is returned unchanged). Same key stream as
-    :func:`draw_training_batch`, so equal weights give the same batch."""
-    drawn, x, y = draw_training_batch(spec, data, state._replace(weights=weights))
+    :func:`draw_training_batch`, so equal weights give the same batch. Under epoch sampling a family
+    passes ``restart_epoch`` at the step its weights change (:func:`draw_training_indices`); one order is
+    kept, so a step draws one batch this way."""
+    drawn, x, y = draw_training_batch(spec, data, state._replace(weights=weights), restart_epoch)
     return drawn._replace(weights=state.weights), x, y
 
 

@@ -166,10 +166,10 @@ class Family:
     Attributes:
       name: the family's name (a method's ``family``; part of group ids).
       builder: ``spec -> Program``.
-      epoch_sampling: its batches come from :func:`imbjax.engine.blocks.draw_training_indices` by the run's
-        own weights, which change only between epochs; ``False`` for a family whose sampling weights change
-        within an epoch (a stage switch, an epoch's resampling) or that samples its own way, and
-        ``batch_sampling='epoch'`` is then refused for it before compiling.
+      epoch_sampling: its batches come from :func:`imbjax.engine.blocks.draw_training_indices`, one a step
+        (a family whose weights change mid-run passes ``restart_epoch`` where they do); ``False`` for a
+        family that draws several batches a step by different weights (one epoch order is kept) or builds
+        its batches its own way, and ``batch_sampling='epoch'`` is then refused for it before compiling.
       augmentation: every training batch passes through :func:`imbjax.engine.blocks.augment_batch` (as
         :func:`~imbjax.engine.blocks.draw_training_batch` and :func:`~imbjax.engine.blocks.draw_batch_with`
         do); ``False`` for a family that builds its batches from the pool without it, and ``augment`` is then

@@ -108,7 +108,7 @@ def tau_normalized_softmax(logits, ctx):
     return jax.nn.softmax(ctx.features @ kernel, axis=-1)
 
 
-FAMILIES = (Family(FAMILY, stagewise_program, epoch_sampling=False),)
+FAMILIES = (Family(FAMILY, stagewise_program),)
 
 METHODS = (
     stagewise_method("crt", FAMILY, {"stage1_fraction": 0.9, "shift_bn": 0.0, "classifier_lr_factor": 1.0},

@@ -96,7 +96,7 @@ def label_aware_smoothing_mean(logits, labels, ctx):
                                                  shape="concave"))
 
 
-FAMILIES = (Family(FAMILY, stagewise_program, epoch_sampling=False),)
+FAMILIES = (Family(FAMILY, stagewise_program),)
 
 METHODS = (
     stagewise_method("mixup", FAMILY, {"mixup_alpha": 1.0}, f"{ZHANG}: input mixup, Beta(1, 1) per example",

@@ -35,10 +35,11 @@ the penultimate features and ``ctx.extra`` the :class:`Classifier` (head paramet
 
 Each run's stage-1 step and classifier step are taken under :func:`imbjax.engine.blocks.round_update`, so a
 vmapped sweep runs the classifier step only at steps where some run is in its classifier stage.
-Batches come from :func:`imbjax.engine.blocks.draw_batch_with` (the engine's iid draw, by the
-stage's weights, augmented as configured: the papers mix augmented examples); as for two-phase learning,
-epoch sampling is refused (``Family(epoch_sampling=False)``), so a stage's weights take effect exactly at
-its switch. The mixing weights come from a stream of their own (``"mixing"`` of
+Batches come from :func:`imbjax.engine.blocks.draw_batch_with` (the engine's draw, i.i.d. or in epochs,
+by the stage's weights, augmented as configured: the papers mix augmented examples). Under epoch sampling
+the epoch's order is redrawn at the switch when the stage-2 weights differ from stage 1's, so they take
+effect exactly at the switch (the papers switch at an epoch boundary; a fraction of the steps may fall
+inside an epoch). The mixing weights come from a stream of their own (``"mixing"`` of
 :mod:`imbjax.engine.streams`), so a method without mixing draws exactly the batches, and augmentations, of
 the standard loop.
 """
@@ -351,7 +352,8 @@ def stagewise_program(spec: ProgramSpec) -> Program:
             params, extra = jax.tree.map(lambda new, old: jnp.where(starting, new, old),
                                          (started.params, started.extra), (state.params, state.extra))
             state = state._replace(params=params, extra=extra)
-        state, x, y = draw_batch_with(spec, data, state, batch_weights(in_second_stage, state))
+        weights_change = (state.step == switch) & jnp.any(state.extra.second_weights != state.weights)
+        state, x, y = draw_batch_with(spec, data, state, batch_weights(in_second_stage, state), weights_change)
         mixing = choose(mixings, method_index, stream_key(state.key, "mixing"), y,
                         state.class_counts.astype(jnp.float32), hparams)
         in_classifier_stage = retrains_classifier & in_second_stage

@@ -11,7 +11,8 @@ is a function of the step::
                    (:data:`imbjax.models.HEAD`) moves, every other parameter keeps its value.
 
 At step T1 the optimizer state is re-initialised (fine-tuning starts a new optimisation from the
-pre-trained weights). Up to T1 a run is step for step the same as the one-phase run of its sampler
+pre-trained weights); under epoch sampling the epoch's order is redrawn there from the fine-tuning
+weights, so they take effect at T1 even inside an epoch. Up to T1 a run is step for step the same as the one-phase run of its sampler
 (same subset, initial parameters and batches): ``two_phase_ros`` with ``phase1_fraction = 1`` is
 exactly ``ros``. Prediction is the plain softmax.
 
@@ -117,7 +118,8 @@ def two_phase_program(spec: ProgramSpec) -> Program:
         fresh = init_optimizer(spec, hparams, state.params)
         opt_state = jax.tree.map(lambda new, old: jnp.where(state.step == switch, new, old), fresh, state.opt_state)
         weights = jnp.where(finetuning, state.extra.finetune_weights, state.weights)
-        drawn, x, y = draw_batch_with(spec, data, state._replace(opt_state=opt_state), weights)
+        weights_change = (state.step == switch) & jnp.any(state.extra.finetune_weights != state.weights)
+        drawn, x, y = draw_batch_with(spec, data, state._replace(opt_state=opt_state), weights, weights_change)
         stepped = gradient_step(spec, drawn, hparams,
                                 lambda params: method_loss(spec, model, loss_fns, drawn, hparams, params, x, y),
                                 learning_rate_factor=jnp.where(finetuning, hparams["finetune_lr_factor"], 1.0))
@@ -142,7 +144,7 @@ def two_phase_method(name: str, sampler, hparams: dict[str, float], reference: s
 BUDA_DEFAULTS = {"phase1_fraction": 0.5, "finetune_lr_factor": 0.1, "finetune_head_only": 1.0}
 
 
-FAMILIES = (Family(FAMILY, two_phase_program, epoch_sampling=False),)
+FAMILIES = (Family(FAMILY, two_phase_program),)
 
 METHODS = (
     two_phase_method("two_phase_ros", ros_sampler, dict(BUDA_DEFAULTS),

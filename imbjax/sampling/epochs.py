@@ -5,8 +5,13 @@ sampling weights: with ``W_i`` the cumulative weights and ``u ~ U[0, 1)``, examp
 ``floor(size W_i / W + u) - floor(size W_{i-1} / W + u)`` slots, i.e. ``floor`` or ``ceil`` of its
 expected share ``size w_i / W``; the slots are then shuffled. Uniform weights over a subset of ``size``
 examples give every example exactly one slot (a permutation: PyTorch's ``shuffle=True`` epoch);
-class-balanced weights (ROS, ``1 / n_y``) give every class ``size / C`` slots, its examples repeated as
-evenly as possible (a class-balanced epoch of the same length). Fixed shapes: an order has the pool's
+class-balanced weights (ROS, ``1 / n_y``) give every example of class y ``floor`` or ``ceil`` of
+``size / (C n_y)`` slots: a class-balanced epoch of the same length, each class ``size / C`` slots in
+expectation. A class's realised count is off by its examples' roundings: within one of ``size / C`` when
+its examples are contiguous in the pool (cumulative weights run class by class), else spread about it
+(digits' pool interleaves the classes: 63-74 slots for an expected 66 at rho 10,
+``tests/test_recipe.py``'s epoch-switch test set-up); a class-aware sampler's counts (Shen et al. 2016)
+vary too. Fixed shapes: an order has the pool's
 length ``N``; slots ``>= size`` repeat valid ones and are never read by :func:`epoch_batch`.
 """
 from __future__ import annotations
