@@ -65,9 +65,8 @@ the long-tail literature's metric. The paper CNN (:class:`imbjax.models.Mnist1dC
 batch 100 (the MNIST-1D benchmark's recipe), coupled weight decay 5e-4 for every method (weight
 balancing's first stage is CE with weight decay; here CE has the same decay, so the claim tested is
 that its second stage adds to CE with weight decay; the digits study has the decay as an axis), 2,000
-steps (16 epochs of the subset), 10 seeds. The stage-wise families draw their own i.i.d. batches
-(epoch sampling would delay a stage's weights to the next epoch), so every method draws i.i.d. batches;
-no batch is augmented but in ``sgd_mixup_200_epochs_augmented``. 21 method settings x 10 seeds = 210 runs in
+steps (16 epochs of the subset), 10 seeds. Every method draws i.i.d. batches (the MNIST-1D benchmark's
+recipe, kept in every ablation); no batch is augmented but in ``sgd_mixup_200_epochs_augmented``. 21 method settings x 10 seeds = 210 runs in
 4 compiled programs.
 
 Runtime on the project's 2-core CPU machine with nothing else running (``meta.json``): 169 s inside the
