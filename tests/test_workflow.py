@@ -10,6 +10,7 @@ of the pool's class counts. Every config is tiny (digits or wine, an 8-unit MLP,
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,30 @@ def test_grow_by_seeds_methods_and_rhos_trains_only_the_missing_runs(tmp_path):
     assert events == [("sweep_start", None), ("group_skipped", 2)] and len(pd.read_csv(work / "runs.csv")) == 12
     with pytest.raises(store.ConfigMismatchError, match=r"n_max 120, where rho 50 is not exact.*--fork"):
         runner.prepare_sweep(tiny(rhos=(1.0, 10.0, 50.0)), work)  # 50 would change n_max, so the stored runs
+
+
+@pytest.mark.slow
+def test_a_study_committed_without_its_groups_resumes_grows_and_keeps_every_row(tmp_path):
+    """A results directory as git holds it (runs.csv, config.json and meta.json; groups/ is ignored):
+    the same config trains nothing and leaves runs.csv as it is; a grown config trains only the new runs and
+    keeps every committed line; another config is refused."""
+    work = tmp_path / "work"
+    sweep(tiny(), work)
+    shutil.rmtree(work / store.GROUPS_DIR)
+    committed = (work / "runs.csv").read_text()
+    _, events = sweep(tiny(), work)
+    assert events == [("sweep_start", None), ("group_skipped", 2)]
+    assert (work / "runs.csv").read_text() == committed and not (work / store.GROUPS_DIR).exists()
+    table, events = sweep(tiny(seeds=2), work)
+    assert [runs for event, runs in events if event == "group_done"] == [2]
+    grown = (work / "runs.csv").read_text().splitlines()
+    assert set(committed.splitlines()[1:]) <= set(grown[1:]) and len(grown) == 5
+    assert (store.group_path(work, store.IMPORTED_GROUP).read_text() == committed)
+    fresh = runner.run_sweep(tiny(seeds=2), tmp_path / "fresh")
+    assert list(table["run_id"]) == list(fresh["run_id"])
+    np.testing.assert_allclose(table[METRICS].to_numpy(), fresh[METRICS].to_numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(store.ConfigMismatchError, match="num_steps: 3 there, 4 here"):
+        runner.prepare_sweep(tiny(num_steps=4), work)
 
 
 @pytest.mark.slow
@@ -555,9 +580,11 @@ def test_dry_run_fits_80_columns_and_estimates_from_this_machines_timings(tmp_pa
     assert all(len(line) <= 80 for line in (out + unmeasured).splitlines())
     assert "workflow: 2 runs in 1 group (1 compile); 0 stored, 2 to train" in out
     assert "estimated runtime ~" in out and "never run here" not in out
-    assert "never run here" in unmeasured
+    assert "estimated runtime: unknown (none of the 1 group(s) to train has run here)" in unmeasured
+    assert "~0.0 s" not in unmeasured
     assert main(["run", str(config_file), "--workdir", str(tmp_path / "measured"), "--dry-run"]) == 0
-    assert "2 stored, 0 to train" in capsys.readouterr().out
+    assert "2 stored, 0 to train" in (measured := capsys.readouterr().out)
+    assert "estimated runtime: nothing to train" in measured
 
 
 def test_figure_title_names_data_set_mu_seeds_and_band(tmp_path, monkeypatch):

@@ -125,10 +125,16 @@ def plan_lines(config, groups: list[Group], plan: dict, to_train: dict[str, int]
                   f"memory ~{group_plan.memory_estimate_bytes / 2**20:,.0f} MiB, "
                   + ("time: nothing to train" if not runs else "time: not measured here yet" if estimate is None
                      else f"time ~{_seconds(estimate)}")]
-    known = [e for e in estimates if e is not None]
-    unknown = len(estimates) - len(known)
-    footer = (f"estimated runtime ~{_seconds(sum(known))} (compile and step times cached on this machine)"
-              + (f", plus {unknown} group(s) never run here" if unknown else ""))
+    pending = [estimate for estimate, group in zip(estimates, groups, strict=True) if to_train[group.group_id]]
+    known = [e for e in pending if e is not None]
+    unknown = len(pending) - len(known)
+    if not pending:
+        footer = "estimated runtime: nothing to train"
+    elif not known:
+        footer = f"estimated runtime: unknown (none of the {unknown} group(s) to train has run here)"
+    else:
+        footer = (f"estimated runtime ~{_seconds(sum(known))} (compile and step times cached on this machine)"
+                  + (f", plus {unknown} group(s) never run here" if unknown else ""))
     wrap = functools.partial(textwrap.wrap, width=PLAN_WIDTH, subsequent_indent="   ", break_on_hyphens=False)
     return [part for line in (*header, *lines, footer) for part in (wrap(line) or [""])]
 

@@ -559,7 +559,7 @@ def stored_runs(workdir: Path, union: dict) -> pd.DataFrame:
     """The stored rows (text) of every run of the ``union`` config's grid, in the grid's order (a fresh
     sweep's order), by run id. Rows of methods or architectures not registered in this process are kept
     (after the others); rows of other runs (e.g. of a user's method before its code changed) are not."""
-    if not store.group_files(workdir):
+    if not store.record_files(workdir):
         return store.stored_rows(workdir, {}, lambda rows: rows["run_id"].isin(()))
     known, unknown_methods, unknown_labels = _known(config_from_payload(union))
     position = {run.run_id: i for i, run in enumerate(run for group in grid.expand(known) for run in group.runs)}

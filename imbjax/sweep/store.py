@@ -103,6 +103,29 @@ def group_files(workdir: Path) -> list[Path]:
     return sorted((Path(workdir) / GROUPS_DIR).glob("*.csv"))
 
 
+#: The group file that keeps the runs of a directory whose ``runs.csv`` was its only record.
+IMPORTED_GROUP = "imported-runs-csv"
+
+
+def record_files(workdir: Path) -> list[Path]:
+    """The files that hold ``workdir``'s finished runs: its group files, or, where it has none, its
+    ``runs.csv`` (a study committed or copied without its ``groups/``, which git ignores): such a
+    directory resumes and grows like the one that wrote it, and its rows are never dropped."""
+    runs = Path(workdir) / RUNS_FILE
+    return group_files(workdir) or ([runs] if runs.exists() else [])
+
+
+def keep_runs_table(workdir: Path) -> None:
+    """Before a directory whose ``runs.csv`` is its only record gets its first group file, copy that
+    table's rows to ``groups/`` (:data:`IMPORTED_GROUP`) byte for byte, so ``runs.csv``, rebuilt from the
+    group files, keeps them."""
+    if group_files(workdir) or not (Path(workdir) / RUNS_FILE).exists():
+        return
+    rows = read_rows(Path(workdir) / RUNS_FILE)
+    if len(rows):
+        atomic_write_text(group_path(workdir, IMPORTED_GROUP), rows.to_csv(index=False))
+
+
 def read_rows(path: Path) -> pd.DataFrame:
     """The rows of a group file as text (every cell a string, empty cells ``""``), so they are written
     back byte for byte; one ``ValueError`` naming ``path`` if it is empty or has no ``run_id`` column."""
@@ -116,18 +139,19 @@ def read_rows(path: Path) -> pd.DataFrame:
 
 
 def has_finished_runs(workdir: Path) -> bool:
-    """Whether ``workdir`` holds at least one finished run (a group file with a row)."""
-    return any(len(read_rows(path)) for path in group_files(workdir))
+    """Whether ``workdir`` holds at least one finished run (a row of its :func:`record_files`)."""
+    return any(len(read_rows(path)) for path in record_files(workdir))
 
 
 def stored_rows(workdir: Path, position: Mapping[str, int], keep_unplaced: Callable[[pd.DataFrame], pd.Series]
                 ) -> pd.DataFrame:
-    """The stored rows (text) of the runs ``position`` places (run id -> place in a fresh sweep's order)
-    and of those ``keep_unplaced(rows) -> bool Series`` keeps (after them), indexed by run id. Files are
+    """The stored rows (text, from :func:`record_files`) of the runs ``position`` places (run id -> place in
+    a fresh sweep's order) and of those ``keep_unplaced(rows) -> bool Series`` keeps (after them), indexed
+    by run id. Files are
     concatenated in the order of their first placed row, so the columns come in a fresh sweep's order.
     A run stored in two files raises a ``ValueError`` naming both."""
     frames, origin = [], {}
-    for path in group_files(workdir):
+    for path in record_files(workdir):
         rows = read_rows(path)
         places = rows["run_id"].map(position)
         rows = rows[places.notna() | keep_unplaced(rows)]
@@ -155,6 +179,8 @@ def new_group_id(workdir: Path, group_id: str, run_ids: list[str], *, whole_grou
 
 
 def write_group(workdir: Path, group_id: str, frame: pd.DataFrame) -> None:
+    """Store a trained group's rows (after :func:`keep_runs_table`)."""
+    keep_runs_table(workdir)
     atomic_write_text(group_path(workdir, group_id), frame.to_csv(index=False))
 
 
