@@ -14,12 +14,17 @@ last. Model: the MNIST-1D paper's CNN (:class:`imbjax.models.Mnist1dCNN`). Metho
 (cross-entropy), ``focal`` (gamma 1, alpha 1: no class weighting, as Cao et al.'s focal
 baseline), ``cb_focal`` (beta 0.9999, gamma 1), ``ldam_drw`` (margin 0.5, scale 30, cosine head,
 class-balanced re-weighting from 80% of the steps), ``logit_adjusted`` (the loss, tau 1),
-``logit_adjust_posthoc`` (CE training, tau 1 at prediction) and ``balanced_softmax``. The test set
-is balanced, so accuracy is the long-tail literature's metric.
+``logit_adjust_posthoc`` (CE training, tau 1 at prediction) and ``balanced_softmax``; the ``cao``
+recipe adds the other rows of Cao et al.'s Table 2 that imbjax has (:data:`CAO_TABLE_2_MORE`): ``ldam``
+(LDAM without DRW), ``cb_ce`` (their CB RW: CE weighted by Cui et al.'s class-balanced weights, beta
+0.9999), ``ros`` (their CB RS: class-balanced epochs), and their deferred re-sampling ``drs`` (instance
+sampling, class-balanced sampling from 80% of the steps; the epoch's order is redrawn at the switch). The
+test set is balanced, so accuracy is the long-tail literature's metric.
 
 Recipes (``get_config(recipe)``, default from the environment variable ``IMBJAX_RECIPE``, else
 ``"benchmark"``); 7 methods x 2 rhos x 10 seeds = 140 runs in 2 compiled programs (``ldam_drw``'s cosine head
-is a model of its own) of 4,000 steps each, sized to run in under 30 minutes here:
+is a model of its own) of 4,000 steps each, sized to run in under 30 minutes here; the ``cao`` recipe's 11
+methods are 220 runs in 3 programs (``drs``'s family is a program of its own):
 
 * ``benchmark``: the MNIST-1D benchmark's recipe (``experiments/mnist1d_benchmark.py``): Adam, learning rate
   1e-2, batch 100, i.i.d. batches, no weight decay, schedule or augmentation. 4,000 steps are 400,000
