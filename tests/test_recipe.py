@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from imbjax import augment, methods
 from imbjax.config import make_train, program_spec, validate
 from imbjax.data import load
-from imbjax.engine.blocks import draw_training_indices
-from imbjax.engine.program import DeviceData
+from imbjax.engine.blocks import draw_training_indices, samples_differently
+from imbjax.engine.program import DeviceData, Family
 from imbjax.methods import make_program
+from imbjax.methods.two_phase import phase1_steps
 from imbjax.sampling import epochs, ros_weights
 
 # --- augmentation -------------------------------------------------------------------------------
@@ -138,6 +139,13 @@ def test_families_that_cannot_keep_one_epoch_order_refuse_epochs(tiny_config):
             program_spec(tiny_config, load("digits"), profile="step", method_names=(method,))
 
 
+def test_a_family_says_what_it_cannot_apply_by_keyword():
+    with pytest.raises(TypeError, match="own_batches=True is no longer a capability.*epoch_sampling=False"):
+        Family("mine", make_program, own_batches=True)
+    with pytest.raises(TypeError, match="positional"):
+        Family("mine", make_program, False)  # a capability by position is refused, not assigned to another
+
+
 def test_lmle_refuses_augmentation_naming_the_families_that_augment(tiny_config):
     tiny_config.augment = "shift_noise"
     with pytest.raises(ValueError, match=r"family 'lmle_4_clusters' \(lmle\) cannot apply augment='shift_noise': "
@@ -145,9 +153,15 @@ def test_lmle_refuses_augmentation_naming_the_families_that_augment(tiny_config)
         program_spec(tiny_config, load("digits"), profile="step", method_names=("baseline", "lmle"))
 
 
-def augmented(config, augment_on):
-    config.augment = "shift_noise" if augment_on else "none"
-    config.augment_kwargs = {"max_shift": 2, "noise_std": 0.05} if augment_on else {}
+#: ``shift_noise`` that changes nothing (a roll by 0, noise of std 0) but draws from the run's key as a real one
+#: does, and a real one: runs under the two see the same batches, so they differ only if the augmented
+#: examples are what trains.
+IDENTITY, REAL = {"max_shift": 0, "noise_std": 0.0}, {"max_shift": 2, "noise_std": 0.05}
+
+
+def augmented(config, augment_kwargs):
+    config.augment = "shift_noise"
+    config.augment_kwargs = augment_kwargs
     return config
 
 
@@ -161,73 +175,83 @@ def test_a_run_that_never_switches_trains_on_the_one_stage_runs_batches(tiny_con
     ROS: the same batches (i.i.d. or in epochs) and the same augmentations."""
     tiny_config.batch_sampling = batch_sampling
     outputs = {}
-    for augment_on in (False, True):
-        config = augmented(tiny_config, augment_on)
-        for name, hparams in ((plain, {}), (method, {one_stage: 1.0})):
-            train = jax.jit(make_train(config, method=name))
-            outputs[name, augment_on] = train(jax.random.PRNGKey(0), {"rho": 10.0, **hparams})
-    for augment_on in (False, True):
+    for name, augment_kwargs in (("identity", IDENTITY), ("real", REAL)):
+        config = augmented(tiny_config, augment_kwargs)
+        for method_name, hparams in ((plain, {}), (method, {one_stage: 1.0})):
+            train = jax.jit(make_train(config, method=method_name))
+            outputs[method_name, name] = train(jax.random.PRNGKey(0), {"rho": 10.0, **hparams})
+    for name in ("identity", "real"):
         for metric in ("train_loss", "balanced_accuracy", "accuracy"):
-            np.testing.assert_array_equal(outputs[method, augment_on][metric], outputs[plain, augment_on][metric])
-    assert float(outputs[plain, True]["train_loss"]) != float(outputs[plain, False]["train_loss"])
+            np.testing.assert_array_equal(outputs[method, name][metric], outputs[plain, name][metric])
+    assert float(outputs[plain, "real"]["train_loss"]) != float(outputs[plain, "identity"]["train_loss"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method, switch_name, before, after", [
-    ("crt", "stage1_fraction", "permutation", "class_balanced"),  # instance, then class-balanced sampling
-    ("two_phase_ros", "phase1_fraction", "class_balanced", "permutation"),  # ROS, then the subset
+@pytest.mark.parametrize("method, switch_name, second_weights", [
+    ("crt", "stage1_fraction", "second_weights"),  # instance, then class-balanced sampling
+    ("two_phase_ros", "phase1_fraction", "finetune_weights"),  # ROS, then the subset
+    ("two_phase_rus", "phase1_fraction", "finetune_weights"),  # 120 examples (4 steps an epoch), then 660
 ])
-def test_under_epoch_sampling_a_weight_switch_inside_an_epoch_redraws_its_order(tiny_config, method, switch_name,
-                                                                                 before, after):
+def test_under_epoch_sampling_each_run_redraws_its_order_at_its_own_switch(tiny_config, method, switch_name,
+                                                                           second_weights):
+    """Two vmapped runs switching at steps 21 and 32, both inside an epoch: each run's order is redrawn at
+    its epochs' starts and at its own switch, nowhere else, and is always a systematic resample (every
+    example floor or ceil of its expected share) of the weights in force."""
     tiny_config.batch_sampling = "epoch"
     tiny_config.rhos = (10.0,)
     tiny_config.batch_size = 30  # the subset at rho 10 (n_max 120) has 660 examples: 22 steps an epoch
-    tiny_config.num_steps = 40  # the switch at 0.5 is step 20, inside the first epoch
+    tiny_config.num_steps = 42
     dataset = load("digits")
     spec = program_spec(tiny_config, dataset, profile="step", method_names=(method,))
     data = DeviceData.from_dataset(dataset)
-    hparams = {name: jnp.float32(value) for name, value in {
+    fractions = (0.5, 0.75)
+    hparams = {name: jnp.full(2, value, jnp.float32) for name, value in {
         "rho": 10.0, "mu": 0.5, "learning_rate": 1e-3, "weight_decay": 0.0, **spec.hparam_defaults(),
-        **methods.get(method).hparams, switch_name: 0.5}.items()}
-    hparams["method_index"] = jnp.int32(0)
+        **methods.get(method).hparams}.items()}
+    hparams[switch_name] = jnp.asarray(fractions, jnp.float32)
+    hparams["method_index"] = jnp.zeros(2, jnp.int32)
     program = make_program(spec)
-    step = jax.jit(program.step)
-    state = program.init(data, jax.random.PRNGKey(0), hparams)
-    subset = np.flatnonzero(np.asarray(state.subset))
-    labels = np.asarray(data.y_train)
+    step = jax.jit(jax.vmap(program.step, in_axes=(None, 0, 0)))
+    state = jax.jit(jax.vmap(program.init, in_axes=(None, 0, 0)))(data, jax.random.split(jax.random.PRNGKey(0), 2),
+                                                                  hparams)
+    switches = [int(phase1_steps(fraction, tiny_config.num_steps)) for fraction in fractions]
+    assert switches == [21, 32]
+    weights = {"first": np.asarray(state.weights, np.float64),
+               "second": np.asarray(getattr(state.extra, second_weights), np.float64)}
     orders = []
-    for _ in range(21):  # steps 0 ... 20
+    for _ in range(34):  # steps 0 ... 33
         state = step(data, hparams, state)
-        orders.append(np.asarray(state.batch_order)[:subset.size])
-
-    in_subset = np.asarray(state.subset, np.float64)
-    class_sizes = np.bincount(labels, weights=in_subset, minlength=spec.num_classes)
-    shares = {"permutation": in_subset, "class_balanced": in_subset / np.maximum(class_sizes[labels], 1)}
-
-    def kind(order):
-        """The weights whose systematic resampling the epoch is: every example takes floor or ceil of its
-        expected share of the epoch's slots (imbjax.sampling.epochs)."""
-        slots = np.bincount(order, minlength=labels.size)
-        for name, weights in shares.items():
-            expected = subset.size * weights / weights.sum()
-            if np.all((slots >= np.floor(expected - 1e-6)) & (slots <= np.ceil(expected + 1e-6))):
-                return name
-        return "other"
-
-    assert [kind(order) for order in orders] == [before] * 20 + [after]
-    assert all(np.array_equal(order, orders[0]) for order in orders[:20])  # one order through the epoch
+        orders.append(np.asarray(state.batch_order))
+    for run, switch in enumerate(switches):
+        previous = None
+        for t, order in enumerate(order[run] for order in orders):
+            in_force = weights["second" if t >= switch else "first"][run]
+            size = int(np.sum(in_force > 0))
+            slots = np.bincount(order[:size], minlength=in_force.size)
+            expected = size * in_force / in_force.sum()
+            assert np.all((slots >= np.floor(expected - 1e-6)) & (slots <= np.ceil(expected + 1e-6))), (run, t)
+            redrawn = t % max(size // 30, 1) == 0 or t == switch
+            assert redrawn != np.array_equal(order, previous), (run, t)
+            previous = order
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["mixup", "two_phase_ros", "dynamic_sampling", "smote"])
-def test_families_drawing_their_own_batches_augment_them(tiny_config, method):
+def test_families_drawing_their_own_batches_train_on_the_augmented_examples(tiny_config, method):
     tiny_config.methods = (method,)
     tiny_config.num_steps = 10
     losses = {}
-    for augment_on in (False, True):
-        train = jax.jit(make_train(augmented(tiny_config, augment_on), method=method))
-        losses[augment_on] = float(train(jax.random.PRNGKey(0), {"rho": 10.0})["train_loss"])
-    assert np.isfinite(losses[True]) and losses[True] != losses[False]
+    for name, augment_kwargs in (("identity", IDENTITY), ("real", REAL)):
+        train = jax.jit(make_train(augmented(tiny_config, augment_kwargs), method=method))
+        losses[name] = float(train(jax.random.PRNGKey(0), {"rho": 10.0})["train_loss"])
+    assert np.isfinite(losses["real"]) and losses["real"] != losses["identity"]
+
+
+def test_weights_that_sample_alike_do_not_redraw_an_epoch():
+    uniform = jnp.asarray([1.0, 1.0, 1.0, 0.0])
+    assert not bool(samples_differently(uniform / 3.0, uniform))  # ROS weights of a balanced subset
+    assert bool(samples_differently(jnp.asarray([1.0, 2.0, 1.0, 0.0]), uniform))
+    assert bool(samples_differently(jnp.asarray([1.0, 1.0, 0.0, 1.0]), uniform))
 
 
 # --- BatchNorm: per-run statistics under vmap ---------------------------------------------------

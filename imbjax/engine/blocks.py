@@ -286,6 +286,15 @@ def has_batch_stats(spec: ProgramSpec) -> bool:
     return BATCH_STATS in shapes
 
 
+def samples_differently(weights: Array, other: Array) -> Array:
+    """Whether two sampling-weight vectors draw by different distributions: their normalised values differ
+    beyond float rounding (``bool`` scalar); ROS weights of a balanced subset sample as uniform ones."""
+    def normalised(w):
+        return w / jnp.maximum(jnp.sum(w), jnp.finfo(w.dtype).tiny)
+
+    return jnp.any(jnp.abs(normalised(weights) - normalised(other)) > 1e-6 * jnp.max(normalised(other)))
+
+
 def draw_batch_with(spec: ProgramSpec, data: DeviceData, state: TrainState, weights: Array,
                     restart_epoch: Array | bool = False) -> tuple[TrainState, Array, Array]:
     """``(state with a fresh key, x, y)``: a batch drawn by ``weights: float32[N]`` instead of

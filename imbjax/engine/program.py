@@ -179,14 +179,25 @@ class Family:
       method_learning_rates: its step applies each method's ``learning_rate_factor``
         (:class:`~imbjax.engine.method.Method`); a method with its own factor is refused by the other
         families before compiling, rather than trained at the run's rate.
+
+    The four capabilities are keyword-only. ``own_batches`` (before ``epoch_sampling`` and
+    ``augmentation`` split it) is refused with the keywords that replace it.
     """
 
     name: str
     builder: Callable[[ProgramSpec], Program]
+    _: dataclasses.KW_ONLY
     epoch_sampling: bool = True
     augmentation: bool = True
     batch_norm: bool = True
     method_learning_rates: bool = False
+    own_batches: dataclasses.InitVar[bool | None] = None
+
+    def __post_init__(self, own_batches):
+        if own_batches is not None:
+            raise TypeError(f"Family({self.name!r}): own_batches={own_batches!r} is no longer a capability; say "
+                            "what the family cannot apply: epoch_sampling=False (it draws several batches a step "
+                            "or builds its own), augmentation=False (its batches skip blocks.augment_batch)")
 
 
 def with_run_random_bits(function: Callable) -> Callable:

@@ -66,6 +66,7 @@ from imbjax.engine.blocks import (
     method_probabilities,
     model_of,
     round_update,
+    samples_differently,
     test_outputs,
 )
 from imbjax.engine.method import Method, Sampler, uniform_sampler
@@ -352,7 +353,7 @@ def stagewise_program(spec: ProgramSpec) -> Program:
             params, extra = jax.tree.map(lambda new, old: jnp.where(starting, new, old),
                                          (started.params, started.extra), (state.params, state.extra))
             state = state._replace(params=params, extra=extra)
-        weights_change = (state.step == switch) & jnp.any(state.extra.second_weights != state.weights)
+        weights_change = (state.step == switch) & samples_differently(state.extra.second_weights, state.weights)
         state, x, y = draw_batch_with(spec, data, state, batch_weights(in_second_stage, state), weights_change)
         mixing = choose(mixings, method_index, stream_key(state.key, "mixing"), y,
                         state.class_counts.astype(jnp.float32), hparams)

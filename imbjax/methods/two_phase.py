@@ -54,6 +54,7 @@ from imbjax.engine.blocks import (
     method_loss,
     model_of,
     output_layer_mask,
+    samples_differently,
 )
 from imbjax.engine.method import Method
 from imbjax.engine.program import Family, Program, ProgramSpec, branches
@@ -118,7 +119,7 @@ def two_phase_program(spec: ProgramSpec) -> Program:
         fresh = init_optimizer(spec, hparams, state.params)
         opt_state = jax.tree.map(lambda new, old: jnp.where(state.step == switch, new, old), fresh, state.opt_state)
         weights = jnp.where(finetuning, state.extra.finetune_weights, state.weights)
-        weights_change = (state.step == switch) & jnp.any(state.extra.finetune_weights != state.weights)
+        weights_change = (state.step == switch) & samples_differently(state.extra.finetune_weights, state.weights)
         drawn, x, y = draw_batch_with(spec, data, state._replace(opt_state=opt_state), weights, weights_change)
         stepped = gradient_step(spec, drawn, hparams,
                                 lambda params: method_loss(spec, model, loss_fns, drawn, hparams, params, x, y),
