@@ -188,8 +188,8 @@ def _run(args) -> int:
             progress.print_summary(table, config.figure_metrics)
             figure = progress.write_figure(table, workdir, config.figure_metrics)
         except KeyboardInterrupt:
-            print(f"imbjax: interrupted after all {sweep.total_runs} runs were stored, before the summary and "
-                  "figure; run the same command again to write them", file=sys.stderr)
+            print(f"imbjax: interrupted after all {sweep.total_runs} runs were stored, while writing the summary "
+                  "and figure; run the same command again to write them", file=sys.stderr)
             return INTERRUPTED
     print(f"wrote {workdir / store.RUNS_FILE} ({len(table)} runs), {workdir / store.META_FILE}"
           + (f", {figure}" if figure else "") + f" in {time.perf_counter() - start:.1f} s")

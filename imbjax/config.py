@@ -390,12 +390,28 @@ def seed_list(key: str, value) -> tuple[int, ...]:
     return seeds
 
 
+#: The config keys that are axes of the sweep's grid (each value one grid point).
+AXIS_KEYS = ("datasets", "profiles", "rhos", "mus", "methods", "learning_rates", "weight_decays")
+
+
+def check_distinct(key: str, values) -> None:
+    """Refuse an axis that names a value twice (two grid points would be one run): one ``ValueError``
+    naming the key, the repeated value and the list."""
+    seen = []
+    for value in _as_tuple(values):
+        if value in seen:
+            raise ValueError(f"config.{key} repeats {value!r}: {tuple(_as_tuple(values))!r}; name each value once")
+        seen.append(value)
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raise one ``ValueError`` for the first invalid value, naming it and the valid choices."""
     valid_keys = {*base_config().keys(), *OPTIONAL_KEYS}
     unknown = sorted(set(config.keys()) - valid_keys)
     if unknown:
         raise ValueError(f"config has no key {unknown[0]!r}; valid keys are {sorted(valid_keys)}")
+    for key in AXIS_KEYS:
+        check_distinct(key, config[key])
     for name in _as_tuple(config.datasets):
         data.check_name(name)
     for name in config.dataset_kwargs.keys():
@@ -423,6 +439,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if name not in _as_tuple(config.methods):
             raise ValueError(f"hparams names method {name!r}, which is not in methods {list(config.methods)}")
         methods.check_hparams(name, grid)
+        for hparam, values in grid.items():
+            check_distinct(f"hparams.{name}.{hparam}", values)
     for choice in model_choices(config):
         check_model_choice(choice, f"config.models[{choice.label!r}]" if "models" in config else "config.model")
     _require_choice("optimizer", config.optimizer, OPTIMIZERS)

@@ -230,6 +230,14 @@ def imbalance_ratio(counts: jax.Array) -> jax.Array:
     return jnp.max(counts) / smallest
 
 
+def trained_ratio(counts: jax.Array) -> jax.Array:
+    """The imbalance ratio a run trained at: :func:`imbalance_ratio` of its subset's class counts, or ``inf``
+    when a class has no example (Eq. 1 with ``min_i |C_i| = 0``: the class is never seen, so no finite ratio
+    describes the run; ``train_min_class`` then records the 0)."""
+    counts = jnp.asarray(counts, jnp.float32)
+    return jnp.where(jnp.min(counts) > 0, imbalance_ratio(counts), jnp.inf)
+
+
 def imbalanced_subset(key: jax.Array, labels: jax.Array, num_classes: int, n_max, *, profile: str,
                       rho, mu=0.5, minority: str = "last", pool: jax.Array | None = None
                       ) -> tuple[jax.Array, jax.Array]:

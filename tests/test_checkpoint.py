@@ -43,6 +43,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
     subprocess.run(_command(config_path, tmp_path / "full"), env=env, check=True, capture_output=True)
     full = pd.read_csv(tmp_path / "full" / "runs.csv").set_index("run_id").sort_index()
     assert not _saved_steps(tmp_path / "full"), "checkpoints of finished groups are removed"
+    assert not (tmp_path / "full" / "checkpoints").exists(), "and their folder once empty"
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(_command(config_path, killed), env=env, stdout=subprocess.DEVNULL,

@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -178,6 +179,18 @@ def test_changed_config_in_existing_workdir_is_refused(tiny_config, tiny_workdir
     assert (tiny_workdir / "runs.csv").read_text() == before
     fork = tiny_workdir.with_name(tiny_workdir.name + "-2")
     assert store.fork_workdir(tiny_workdir, functools.partial(runner.workdir_accepts, tiny_config)) == fork
+
+
+def test_a_run_stored_twice_is_refused_naming_where(tiny_config, tiny_workdir):
+    group = store.group_files(tiny_workdir)[0]
+    text = group.read_text()
+    group.write_text(text + text.splitlines()[1] + "\n")  # its first run's row again, in the same file
+    with pytest.raises(ValueError, match=rf"is stored twice in {re.escape(str(group))}; move the file away"):
+        runner.prepare_sweep(tiny_config, tiny_workdir)
+    group.write_text(text)
+    group.with_name("copy.csv").write_text(text)
+    with pytest.raises(ValueError, match=r"is stored in .* and in .*; move one of the two files away"):
+        runner.prepare_sweep(tiny_config, tiny_workdir)
 
 
 def test_hand_edited_runs_csv_is_rebuilt_from_the_group_files(tiny_config, tiny_sweep, tiny_workdir):

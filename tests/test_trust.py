@@ -38,6 +38,22 @@ def test_exact_n_max_is_the_largest_size_training_every_rho_exactly(available, r
         assert float(imbalance.imbalance_ratio(counts)) == pytest.approx(rho)
 
 
+@settings(max_examples=50, deadline=None)
+@given(counts=st.lists(st.integers(0, 500), min_size=2, max_size=12))
+def test_the_trained_ratio_is_max_over_min_and_infinite_when_a_class_is_empty(counts):
+    expected = max(counts) / min(counts) if min(counts) > 0 else np.inf
+    assert float(imbalance.trained_ratio(jnp.asarray(counts))) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_kernel_run_that_empties_the_minority_classes_reports_an_infinite_ratio(tiny_config):
+    """make_train takes any traced rho: where the subset keeps no minority example, the row says so
+    (train_min_class 0, train_rho inf) instead of the ratio among the classes left."""
+    train = jax.jit(jax.vmap(make_train(tiny_config, method="baseline"), in_axes=(None, 0)))
+    out = train(jax.random.PRNGKey(0), {"rho": jnp.asarray([10.0, 1000.0])})
+    np.testing.assert_array_equal(np.asarray(out["train_min_class"]), [12, 0])
+    np.testing.assert_array_equal(np.asarray(out["train_rho"]), [10.0, np.inf])
+
+
 def test_exact_n_max_on_digits_and_refusals():
     assert imbalance.exact_n_max(122, (1, 10, 20, 50)) == 100
     assert imbalance.exact_n_max(122, (1, 10, 30)) == 120

@@ -350,7 +350,7 @@ def test_ctrl_c_after_the_last_group_is_stored_says_so(tmp_path, config_file, mo
     monkeypatch.setattr(progress, "write_figure", interrupted)
     assert main(["run", str(config_file), "--workdir", str(work)]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "imbjax: interrupted after all 2 runs were stored, before the summary and figure; "
+        "imbjax: interrupted after all 2 runs were stored, while writing the summary and figure; "
         "run the same command again to write them")
     assert len(pd.read_csv(work / "runs.csv")) == 2
 
@@ -535,13 +535,19 @@ def _tfds_module_missing(tmp_path, config_file):
      "data set 'digits' has no keyword 'imgae'; did you mean 'image'? its keywords are"),
     (None, ["--set", "rhos=(1, ten)"], "--set rhos=(1, ten): '(1, ten)' is not a Python literal"),
     (None, ["--set", "seeds=ten"], "--set seeds=ten: 'ten' is not a Python literal"),
+    (None, ["--set", "rhos=(10, 10.0)"], "config.rhos repeats 10.0: (10, 10.0); name each value once"),
+    (None, ["--set", "methods=('baseline', 'ros', 'baseline')"], "config.methods repeats 'baseline'"),
+    (None, ["--set", "learning_rates=(0.001, 0.001)"], "config.learning_rates repeats 0.001"),
+    (None, ["--set", "methods=('baseline', 'focal')", "--set", "hparams={'focal': {'gamma': (1.0, 1.0)}}"],
+     "config.hparams.focal.gamma repeats 1.0"),
     (_workdir_is_a_file, [], None),
     (_read_only, [], None),
     (_empty_group_file, [], None),
     (_keel_without_path, [], None),
     (_tfds_module_missing, [], None),
-], ids=["syntax", "dataset-keyword", "set-literal", "set-int", "workdir-file", "read-only", "empty-group",
-        "keel-path", "tfds-module"])
+], ids=["syntax", "dataset-keyword", "set-literal", "set-int", "repeated-rho", "repeated-method",
+        "repeated-learning-rate", "repeated-hparam", "workdir-file", "read-only", "empty-group", "keel-path",
+        "tfds-module"])
 def test_each_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, config_file, capsys, monkeypatch, setup,
                                                            overrides, message):
     if setup is not None:

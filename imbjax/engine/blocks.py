@@ -228,7 +228,7 @@ def test_outputs(spec: ProgramSpec, data: DeviceData, state: TrainState, probs: 
         train_loss=state.loss_ema,
         train_examples=jnp.sum(state.class_counts),
         train_min_class=jnp.min(state.class_counts),
-        train_rho=imbalance.imbalance_ratio(state.class_counts),
+        train_rho=imbalance.trained_ratio(state.class_counts),
     )
     return outputs
 

@@ -339,8 +339,11 @@ def train_group(spec: ProgramSpec, data: DeviceData, runs: tuple[grid.Run, ...],
 
 
 def discard_checkpoints(workdir: Path, group_id: str) -> None:
-    """Remove a group's checkpoints once its results are stored."""
-    shutil.rmtree(Path(workdir) / CHECKPOINT_DIR / group_id, ignore_errors=True)
+    """Remove a group's checkpoints once its results are stored, and the checkpoint folder once empty."""
+    folder = Path(workdir) / CHECKPOINT_DIR
+    shutil.rmtree(folder / group_id, ignore_errors=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
