@@ -302,7 +302,9 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collectio
 
 
 def _valid_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
-    keys = []
+    """The keys ``--set`` accepts in ``config``, nested ones dotted; at the top, also the optional keys a
+    config may lack (:data:`OPTIONAL_KEYS`)."""
+    keys = [key for key in OPTIONAL_KEYS if not prefix and key not in config]
     for key, value in config.items():
         keys.append(prefix + key)
         if isinstance(value, ml_collections.ConfigDict):

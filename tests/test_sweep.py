@@ -347,7 +347,7 @@ def test_a_run_missing_from_a_group_file_trains_again(tiny_config, tiny_sweep, t
     ("datasets=('mnist2',)", "unknown dataset 'mnist2'; choose one of"),
     ("rhos=(0.5, 10.0)", "rho must be >= 1, got 0.5"),
     ("mus=(1.5,)", "mu must lie in the open interval (0, 1), got 1.5"),
-    ("num_stepz=10", "config has no key 'num_stepz'; valid keys are"),
+    ("num_stepz=10", "config has no key 'num_stepz'; valid keys are ['models', 'augment', "),
     ("model='resnet9000'", "unknown model 'resnet9000'; choose one of"),
     ("hparams.ros.gamma=(1.0,)", "method 'ros' has no hyper-parameter 'gamma'"),
     ("optimizer='lbfgs'", "unknown optimizer 'lbfgs'; choose one of"),

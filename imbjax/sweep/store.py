@@ -134,7 +134,7 @@ def read_rows(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty (cut short?); move it away and run again to recompute its runs") from None
     if "run_id" not in frame:
-        raise ValueError(f"{path} has no run_id column, so it is no imbjax group file; move it away")
+        raise ValueError(f"{path} has no run_id column, so it is no imbjax run table; move it away")
     return frame
 
 
