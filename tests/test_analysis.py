@@ -766,3 +766,195 @@ def test_panels_of_one_metric_share_a_y_range(tmp_path):
     share_y_by_metric(axes, ["accuracy", "accuracy", "loss"])
     assert axes[0].get_ylim() == axes[1].get_ylim() and axes[1].get_ylim()[1] >= 0.9
     assert axes[2].get_ylim()[1] >= 3.0 and axes[2].get_ylim() != axes[0].get_ylim()
+
+
+# --- several workdirs, descriptors, data seeds, degenerate statistics ----------------------------
+
+def sweep_config(**changes) -> dict:
+    """A work directory's ``config.json`` (the keys of ``base_config`` that matter here), with ``changes``."""
+    config = {"name": "sweep", "datasets": ["digits"], "profiles": ["step"], "rhos": [10.0, 100.0], "mus": [0.5],
+              "seeds": 2, "data_seeds": None, "methods": ["ce", "ros"], "hparams": {}, "model": "mlp",
+              "model_kwargs": {"hidden": [128, 128]}, "optimizer": "adam", "learning_rates": [0.01],
+              "weight_decays": [0.0], "batch_size": 64, "num_steps": 300, "augment": "none", "augment_kwargs": {},
+              "validation_fraction": 0.0, "checkpoint_every": 0, "max_parallel": 0, "figure_metrics": ["accuracy"]}
+    return {**config, **changes}
+
+
+def write_workdir(path: Path, runs: pd.DataFrame, config: dict | None) -> Path:
+    import json
+
+    path.mkdir(parents=True)
+    runs.to_csv(path / "runs.csv", index=False)
+    if config is not None:
+        (path / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def augment_workdirs(tmp_path: Path, *, seeds=range(2), third: dict | None = None) -> list[Path]:
+    """Two sweeps identical in every runs.csv column but run_id, one without augmentation and one with
+    (whose ros gains 0.1); their configs also differ in execution keys and in their seeds."""
+    runs = synthetic_runs(np.random.default_rng(21), methods=("ce", "ros"), rhos=(10.0, 100.0), mus=(0.5,),
+                          seeds=tuple(seeds))
+    augmented = runs.assign(run_id=runs.run_id + "-aug",
+                            accuracy=runs.accuracy + np.where(runs.method == "ros", 0.1, -0.1))
+    workdirs = [write_workdir(tmp_path / "plain", runs, sweep_config()),
+                write_workdir(tmp_path / "augmented", augmented,
+                              sweep_config(augment="shift_noise", name="other", max_parallel=4, seeds=5))]
+    if third is not None:
+        workdirs.append(write_workdir(tmp_path / "third", runs.assign(run_id=runs.run_id + "-3"), third))
+    return workdirs
+
+
+def test_report_of_workdirs_of_different_configs_keeps_their_runs_apart(tmp_path):
+    """Runs of sweeps that differ only in a key runs.csv does not record (augment) are two settings,
+    never one setting of twice the seeds; the keys that agree are named as fixed."""
+    workdirs = augment_workdirs(tmp_path)
+    runs = read_runs(workdirs)
+    assert [c for c in runs.columns if c.startswith("cfg_")] == ["cfg_augment"]  # not name, max_parallel, seeds
+    assert sorted(runs["cfg_augment"].unique()) == ["none", "shift_noise"]
+    assert "cfg_augment" in block_columns(runs) and "cfg_augment" not in split_columns(runs)[1]
+    assert read_runs(workdirs[:1]).columns.tolist() == pd.read_csv(workdirs[0] / "runs.csv").columns.tolist()
+
+    out = tmp_path / "out"
+    report(workdirs, out, metrics=["accuracy"], baseline="ce", blocks="settings")
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 2 * 2 * 2 and summary["n"].eq(2).all()  # rho x method x augment, 2 seeds each
+    for (augment, method), part in summary.groupby(["cfg_augment", "method"]):
+        source = runs[(runs.cfg_augment == augment) & (runs.method == method)]
+        assert part.set_index("rho")["mean"].to_dict() == pytest.approx(
+            source.groupby("rho")["accuracy"].mean().to_dict())
+    friedman = pd.read_csv(out / "friedman.csv").set_index("metric").loc["accuracy"]
+    assert friedman["n_blocks"] == 4  # 2 rho x 2 augment settings, not 2
+    text = (out / "report.md").read_text()
+    assert "differ in keys runs.csv does not record" in text and "`cfg_augment` (none / shift_noise)" in text
+    fixed = next(line for line in text.splitlines() if line.startswith("Methods:"))
+    agreed = dict(part.split(" = ") for part in fixed.removesuffix(".").split("every workdir: ")[1].split(", "))
+    # Neither the execution keys (name, max_parallel, ...) nor the keys a column records (seeds, rhos, ...);
+    # model, validation_fraction, ... are named because these runs.csv lack their columns.
+    assert agreed == {"augment_kwargs": "{}", "batch_size": "64", "data_seeds": "null", "model": "mlp",
+                      "model_kwargs": '{"hidden":[128,128]}', "num_steps": "300", "optimizer": "adam",
+                      "validation_fraction": "0.0", "weight_decays": "[0.0]"}
+    assert "cfg_augment" in (out / "summary.md").read_text().splitlines()[6]  # the header of the first table
+
+    five = augment_workdirs(tmp_path / "five", seeds=range(5))
+    report(five, tmp_path / "seeds_out", metrics=["accuracy"], baseline="ce", blocks="seeds")
+    tests = pd.read_csv(tmp_path / "seeds_out" / "wilcoxon_accuracy.csv")
+    assert len(tests) == 4 and tests["n"].eq(5).all() and "cfg_augment" in tests.columns
+    by_seed = read_runs(five).pivot(index=["cfg_augment", "rho", "seed"], columns="method", values="accuracy")
+    for (augment, rho), row in tests.set_index(["cfg_augment", "rho"]).iterrows():  # ros and ce of one config
+        pairs = by_seed.loc[(augment, rho)]
+        assert row["mean_difference"] == pytest.approx((pairs["ros"] - pairs["ce"]).mean())
+        assert row["p_value"] == pytest.approx(stats.wilcoxon(pairs["ros"], pairs["ce"]).pvalue)
+
+
+def test_report_names_a_workdir_whose_config_cannot_be_compared(tmp_path):
+    workdirs = augment_workdirs(tmp_path)
+    no_config = write_workdir(tmp_path / "unknown", pd.read_csv(workdirs[0] / "runs.csv").assign(
+        run_id=lambda d: d.run_id + "-u"), None)
+    runs = read_runs([*workdirs, no_config])
+    assert sorted(runs["cfg_augment"].unique()) == ["(no config.json)", "none", "shift_noise"]
+    written = report([*workdirs, no_config], tmp_path / "out", metrics=["accuracy"])
+    text = written["report.md"].read_text()
+    assert f"**Config not compared:** {no_config} has no config.json" in text and "`(no config.json)`" in text
+    absent = augment_workdirs(tmp_path / "absent", third={k: v for k, v in sweep_config().items() if k != "augment"})
+    assert sorted(read_runs(absent)["cfg_augment"].unique()) == ["(absent)", "none", "shift_noise"]
+
+
+def descriptor_runs() -> pd.DataFrame:
+    runs = synthetic_runs(np.random.default_rng(22), rhos=(10.0, 100.0), mus=(0.5,), seeds=range(3))
+    return runs.assign(train_rho=runs.rho * 0.98, train_examples=1000.0 / np.log10(runs.rho),
+                       train_min_class=5.0, train_loss=np.where(runs.method == "focal", 0.1, 0.5), diverged=0.0)
+
+
+def test_report_ranks_results_not_descriptors_of_the_training_run(tmp_path):
+    from imbjax.analysis.report import default_metrics
+
+    runs = descriptor_runs()
+    assert default_metrics(runs) == ["accuracy", "balanced_accuracy"]
+    write_workdir(tmp_path / "wd", runs, None)
+    written = report([tmp_path / "wd"], tmp_path / "out", baseline="ce")
+    text = written["report.md"].read_text()
+    for descriptor in ("train_rho", "train_examples", "train_min_class", "train_loss"):
+        assert f"## {descriptor}" not in text and f"ranks_{descriptor}.csv" not in written
+        assert f"cd_{descriptor}.png" not in written and f"wilcoxon_{descriptor}.csv" not in written
+    assert "## accuracy (higher is better)" in text and "## balanced_accuracy (higher is better)" in text
+    assert list(pd.read_csv(tmp_path / "out" / "friedman.csv")["metric"]) == ["accuracy", "balanced_accuracy"]
+    assert "train_rho, train_examples, train_min_class, train_loss: what the runs trained on" in text
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert {"train_rho", "train_loss"} <= set(summary["metric"])  # described, not ranked
+
+    asked = report([tmp_path / "wd"], tmp_path / "asked", metrics=["train_loss"], baseline="ce")
+    assert "## train_loss (lower is better)" in asked["report.md"].read_text() and "ranks_train_loss.csv" in asked
+
+
+def data_seed_runs() -> pd.DataFrame:
+    runs = synthetic_runs(np.random.default_rng(23), methods=("ce", "ros"), rhos=(10.0,), mus=(0.5,), seeds=range(2))
+    return pd.concat([runs.assign(data_seed=d, run_id=runs.run_id + f"-d{d}", diverged=0.0, model="mlp",
+                                  train_rho=10.0) for d in (0, 1)], ignore_index=True)
+
+
+def test_counts_say_what_they_pool_where_data_seeds_are_an_axis(tmp_path, capsys, monkeypatch):
+    from imbjax.sweep.progress import print_summary
+
+    runs = data_seed_runs()
+    monkeypatch.setenv("COLUMNS", "250")
+    print_summary(runs, ["accuracy"])
+    out = " ".join(capsys.readouterr().out.split())  # the title wraps to the table's width
+    assert "mean ± std over 2 seeds x 2 data seeds" in out and "(n=4)" in out
+
+    write_workdir(tmp_path / "wd", runs, None)
+    written = report([tmp_path / "wd"], tmp_path / "out", metrics=["accuracy"], baseline="ce")
+    text = written["report.md"].read_text()
+    assert ("some setting has only 4 (seed, data seed) pair(s) (2 seeds x 2 data seeds) (< 5)" in text
+            and "only 4 seed(s)" not in text)
+    assert "Mean over 2 seeds x 2 data seeds (rows" in text and "over its (seed, data seed) pairs" not in text
+    assert "Wilcoxon signed-rank vs `ce` over (seed, data seed) pairs" in text
+    assert written["summary.md"].read_text().startswith("# Summary (mean over 2 seeds x 2 data seeds, 95%")
+    seeds = report([tmp_path / "wd"], tmp_path / "seeds", metrics=["accuracy"], baseline="ce", blocks="seeds")
+    top = seeds["report.md"].read_text().splitlines()[2]
+    assert top.startswith("**Blocks: (setting, seed, data seed).**") and "over its (seed, data seed) pairs" in top
+
+    from imbjax.analysis.aggregate import pooled_replicates
+
+    assert pooled_replicates(runs) == "2 seeds x 2 data seeds"
+    assert pooled_replicates(runs[(runs.seed == 0) | (runs.method == "ce")]) == "1-2 seeds x 2 data seeds"
+    assert pooled_replicates(runs.drop(columns="data_seed")) == "seeds"
+
+    from imbjax.analysis import select_by_validation
+
+    validation = validation_runs()
+    validation = pd.concat([validation.assign(data_seed=d, run_id=validation.run_id + f"-d{d}") for d in (0, 1)])
+    assert "for each of 24 (method, setting, seed, data seed) quadruples" in select_by_validation(
+        validation, "val_balanced_accuracy").describe()
+
+
+def test_select_by_leaves_a_wide_table_unfragmented(tmp_path):
+    """A runs.csv as wide as a real one (hp_* columns among ~150 metrics): selecting must not warn."""
+    import warnings
+
+    from imbjax.analysis import select_by_validation
+
+    runs = validation_runs()
+    wide = pd.concat([runs, pd.DataFrame({f"recall_per_class_{c}": runs.balanced_accuracy + c for c in range(150)})],
+                     axis=1)
+    write_workdir(tmp_path / "wd", wide, None)
+    table = read_runs([tmp_path / "wd"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        selection = select_by_validation(table, "val_balanced_accuracy")
+        report([tmp_path / "wd"], tmp_path / "out", metrics=["balanced_accuracy"], select_by="val_balanced_accuracy")
+    assert len(selection.runs) == 12 and selection.runs.columns[-1] == "selected"
+    assert list(selection.choices.columns[-2:]) == ["val_balanced_accuracy", "candidates"]
+
+
+def test_report_says_what_an_infinite_iman_davenport_f_means(tmp_path):
+    rows = [{"run_id": f"{rho}-{m}", "dataset": "d", "rho": rho, "seed": 0, "method": m, "accuracy": score + rho / 1e3}
+            for rho in (10.0, 20.0, 50.0, 100.0) for m, score in (("ce", 0.5), ("ros", 0.6), ("focal", 0.4))]
+    write_workdir(tmp_path / "wd", pd.DataFrame(rows), None)
+    written = report([tmp_path / "wd"], tmp_path / "out", metrics=["accuracy"])
+    friedman = pd.read_csv(tmp_path / "out" / "friedman.csv").iloc[0]
+    assert np.isinf(friedman["iman_davenport"]) and friedman["statistic"] == pytest.approx(8.0)
+    text = written["report.md"].read_text()
+    assert "F = inf" not in text and ", p = 0 " not in text
+    assert ("Iman-Davenport F undefined: the methods rank identically in every block (chi2 at its maximum "
+            "N (k - 1) = 8, F's denominator 0) (k = 3 methods, N = 4 blocks)") in text

@@ -8,10 +8,18 @@ of every class held out for validation) and hyper-parameters prefixed ``hp_`` (`
 non-finite) is a status, neither config nor metric. Every other numeric column is a metric
 (``accuracy``, ``macro_f1``, ``recall_per_class_3``, ``train_rho`` (the ratio of the subset the run
 trained on), ``val_balanced_accuracy`` (on the validation part), ...); a metric is NaN when it is
-undefined for that run, and every metric of a diverged run counts as undefined.
+undefined for that run, and every metric of a diverged run counts as undefined. The ``train_*``
+metrics (``train_rho``, ``train_examples``, ``train_min_class``, ``train_loss``) are *descriptors*
+of what a run trained on, not results: :func:`descriptor_columns`.
+
+Several work directories read together (:func:`read_runs`) are told apart by their ``config.json``:
+every config key whose value differs between them and that no ``runs.csv`` column records
+(``augment``, ``num_steps``, ``optimizer``, ``batch_size``, ...) becomes a config column
+``cfg_<key>`` of their rows, so that runs of different configs are never pooled.
 
 A *setting* is one combination of the config columns other than ``seed``, ``run_id`` and
-``group`` (and ``data_seed``, the data's seed where it is an axis of its own): the runs of a setting
+``group`` (and ``data_seed``, the data's seed where it is an axis of its own), ``cfg_*`` columns
+included: the runs of a setting
 differ only by seed, and metrics are averaged over them. The
 model is part of the setting, so architectures are never pooled as if they were repeats (and
 ``model_spec`` keeps apart two work directories that gave one label to different models). Tables
@@ -19,17 +27,25 @@ of older ``runs.csv`` files without model columns read as before.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from imbjax.sweep.store import CONFIG_FILE, EXECUTION_KEYS
+
 CONFIG_COLUMNS = ("run_id", "group", "dataset", "profile", "rho", "mu", "seed", "data_seed", "method", "model",
                   "model_spec", "validation_fraction")
 HP_PREFIX = "hp_"
+#: Prefix of the config columns :func:`read_runs` adds for the config keys that differ between work directories.
+CONFIG_PREFIX = "cfg_"
+#: Prefix of the descriptors of what a run trained on (``train_rho``, ``train_examples``, ``train_loss``, ...).
+DESCRIPTOR_PREFIX = "train_"
 DIVERGED = "diverged"
 STATUS_COLUMNS = (DIVERGED,)
 TRAINED_RATIO = "train_rho"
@@ -47,16 +63,46 @@ def split_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """``(config_cols, metric_cols)`` of a runs table, each in column order.
 
     Config columns are the named ones in ``CONFIG_COLUMNS`` that are present plus every column
-    whose name starts with ``hp_``; metric columns are the remaining numeric (non-boolean) ones
+    whose name starts with ``hp_`` or ``cfg_``; metric columns are the remaining numeric (non-boolean) ones
     except the ``STATUS_COLUMNS`` (``diverged``). Other columns (free text, say) are neither.
     """
-    config = [c for c in df.columns if c in CONFIG_COLUMNS or str(c).startswith(HP_PREFIX)]
+    config = [c for c in df.columns
+              if c in CONFIG_COLUMNS or str(c).startswith(HP_PREFIX) or str(c).startswith(CONFIG_PREFIX)]
     metrics = [
         c for c in df.columns
         if c not in config and c not in STATUS_COLUMNS
         and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
     ]
     return config, metrics
+
+
+def descriptor_columns(df: pd.DataFrame) -> list[str]:
+    """The metric columns that describe what a run trained on (``train_*``: ``train_rho``, ``train_examples``,
+    ``train_min_class``, ``train_loss``): facts about the run, not results to rank (methods differ in
+    their training loss by design)."""
+    return [c for c in split_columns(df)[1] if str(c).startswith(DESCRIPTOR_PREFIX)]
+
+
+def has_data_seeds(df: pd.DataFrame) -> bool:
+    """Whether ``df`` has data seeds as an axis of their own (a ``data_seed`` column with a value)."""
+    return "data_seed" in df.columns and bool(df["data_seed"].notna().any())
+
+
+def pooled_replicates(df: pd.DataFrame) -> str:
+    """What a mean over the runs of one setting of ``df`` pools: ``"seeds"``, or where data seeds are an
+    axis, ``"2 seeds x 3 data seeds"`` (the counts per setting, a range where settings differ), so that
+    an ``n`` of 6 reads as 2 x 3 and not as 6 seeds."""
+    if not has_data_seeds(df) or "seed" not in df.columns:
+        return "seeds"
+    by = setting_columns(df)
+    counts = (df.groupby(by, dropna=False)[["seed", "data_seed"]].nunique() if by
+              else df[["seed", "data_seed"]].nunique().to_frame().T)
+
+    def count(column: str, name: str) -> str:
+        low, high = int(counts[column].min()), int(counts[column].max())
+        return f"{low if low == high else f'{low}-{high}'} {name}{'' if low == high == 1 else 's'}"
+
+    return f"{count('seed', 'seed')} x {count('data_seed', 'data seed')}"
 
 
 def setting_columns(df: pd.DataFrame) -> list[str]:
@@ -113,10 +159,106 @@ def check_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> list[s
     return columns
 
 
+#: Config keys whose value for each run a ``runs.csv`` column records: runs that differ in one are told
+#: apart by the column (``hparams``: by its ``hp_*`` columns). The key counts as recorded where every
+#: work directory's ``runs.csv`` has the columns.
+RECORDED_KEYS: Mapping[str, tuple[str, ...]] = {
+    "datasets": ("dataset",), "profiles": ("profile",), "rhos": ("rho",), "mus": ("mu",), "seeds": ("seed",),
+    "data_seeds": ("data_seed",), "methods": ("method",), "hparams": (), "learning_rates": ("hp_learning_rate",),
+    "weight_decays": ("hp_weight_decay",), "model": ("model",), "model_kwargs": ("model_spec",),
+    "models": ("model", "model_spec"), "validation_fraction": ("validation_fraction",),
+}
+#: The value of a config key that a work directory's ``config.json`` lacks.
+ABSENT = "(absent)"
+#: The value of every ``cfg_*`` column for the runs of a work directory without a ``config.json``.
+NO_CONFIG = "(no config.json)"
+
+
+def config_text(value) -> str:
+    """A config value as text: a string as it is, anything else as compact JSON (``{"hidden":[128,128]}``)."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigComparison:
+    """How the ``config.json`` of several work directories compare (:func:`compare_configs`).
+
+    Attributes:
+      differing: ``{key: (value per work directory with a config.json, in order)}`` of the keys that no
+        ``runs.csv`` column records and whose values differ: each is the config column ``cfg_<key>``.
+      agreeing: ``{key: value}`` of the other unrecorded keys, equal in every ``config.json``.
+      missing: the work directories without a ``config.json``, whose config cannot be compared (their runs
+        read :data:`NO_CONFIG` in every ``cfg_*`` column).
+    """
+
+    differing: Mapping[str, tuple]
+    agreeing: Mapping[str, object]
+    missing: tuple[Path, ...]
+
+    def fixed_text(self) -> str:
+        """``key = value, ...`` of the agreeing keys, values as :func:`config_text` writes them."""
+        return ", ".join(f"{key} = {config_text(value)}" for key, value in self.agreeing.items())
+
+    def describe(self, n_workdirs: int) -> list[str]:
+        """Markdown lines on what told the work directories apart; none when their configs agree."""
+        lines = []
+        if self.differing:
+            shown = "; ".join(f"`{CONFIG_PREFIX}{key}` ({' / '.join(dict.fromkeys(map(config_text, values)))})"
+                              for key, values in self.differing.items())
+            lines.append(f"The config.json of the {n_workdirs} workdirs differ in keys runs.csv does not record; "
+                         f"each is a setting column, so their runs are never pooled: {shown}.")
+        if self.missing:
+            lines.append(f"**Config not compared:** {', '.join(str(w) for w in self.missing)} "
+                         f"{'has' if len(self.missing) == 1 else 'have'} no config.json, so a difference from the "
+                         f"other workdirs in a key runs.csv does not record (augment, num_steps, optimizer, ...) "
+                         f"cannot be seen" + (f"; {'its' if len(self.missing) == 1 else 'their'} runs read "
+                                              f"`{NO_CONFIG}` in the `{CONFIG_PREFIX}*` columns." if self.differing
+                                              else "."))
+        return lines
+
+
+def compare_configs(workdirs: Sequence[str | Path], tables: Sequence[pd.DataFrame]) -> ConfigComparison:
+    """Compare the ``config.json`` of ``workdirs`` (whose ``runs.csv`` are ``tables``), leaving out the
+    execution-only keys (:data:`imbjax.sweep.store.EXECUTION_KEYS`) and the keys whose value a column
+    present in every table records (:data:`RECORDED_KEYS`). A ``ValueError`` names a ``config.json``
+    that is not valid JSON."""
+    configs, missing = [], []
+    for workdir in map(Path, workdirs):
+        path = workdir / CONFIG_FILE
+        if not path.is_file():
+            missing.append(workdir)
+            continue
+        try:
+            configs.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}); fix or move it to report this workdir") from None
+    recorded = {key for key, columns in RECORDED_KEYS.items()
+                if all(column in table.columns for table in tables for column in columns)}
+    keys = sorted({key for config in configs for key in config} - set(EXECUTION_KEYS) - recorded)
+    differing, agreeing = {}, {}
+    for key in keys:
+        values = tuple(config.get(key, ABSENT) for config in configs)
+        if len({config_text(value) for value in values}) > 1:
+            differing[key] = values
+        else:
+            agreeing[key] = values[0]
+    return ConfigComparison(differing, agreeing, tuple(missing))
+
+
+def _config_column(values: Sequence) -> list:
+    """A ``cfg_*`` column's value per work directory: numbers where every value is one, else :func:`config_text`."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return list(values) if numeric else [config_text(v) for v in values]
+
+
 def read_runs(workdirs: Iterable[str | Path]) -> pd.DataFrame:
     """Concatenate the ``runs.csv`` of each workdir, keeping the first row of each ``run_id``.
 
-    The number of rows dropped as duplicates is kept in ``attrs["n_duplicates_dropped"]``.
+    The number of rows dropped as duplicates is kept in ``attrs["n_duplicates_dropped"]``. With several
+    workdirs, their ``config.json`` are compared (:func:`compare_configs`, kept in
+    ``attrs["config_comparison"]``): every key that differs and that no column records becomes a
+    column ``cfg_<key>`` holding each run's workdir's value, a setting column like any other config
+    column, so that summaries, ranks and tests never pool runs of different configs.
 
     Raises ``FileNotFoundError`` naming the missing file when a workdir has no ``runs.csv``.
     """
@@ -129,11 +271,23 @@ def read_runs(workdirs: Iterable[str | Path]) -> pd.DataFrame:
         if not path.is_file():
             raise FileNotFoundError(f"workdir {workdir} has no {RUNS_FILE} (looked for {path})")
         tables.append(pd.read_csv(path, dtype={"run_id": str}))
+    comparison = compare_configs(workdirs, tables) if len(workdirs) > 1 else None
+    if comparison is not None and comparison.differing:
+        with_config = [w for w in workdirs if w not in comparison.missing]
+        columns = {}
+        for key, values in comparison.differing.items():
+            by_workdir = dict(zip(with_config, values))
+            columns[f"{CONFIG_PREFIX}{key}"] = _config_column([by_workdir.get(w, NO_CONFIG) for w in workdirs])
+        tables = [pd.concat([table, pd.DataFrame({name: [values[i]] * len(table) for name, values in columns.items()},
+                                                 index=table.index)], axis=1)
+                  for i, table in enumerate(tables)]
     runs = pd.concat(tables, ignore_index=True).copy()  # one block per dtype: later assigns stay cheap
     n_read = len(runs)
     if "run_id" in runs.columns:
         runs = runs.drop_duplicates(subset="run_id", keep="first", ignore_index=True)
     runs.attrs["n_duplicates_dropped"] = n_read - len(runs)
+    if comparison is not None:
+        runs.attrs["config_comparison"] = comparison
     return runs
 
 

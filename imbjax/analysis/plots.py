@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator
 
 from imbjax.analysis.aggregate import (
-    aggregate, check_columns, check_metrics, format_value, label_runs, setting_columns, varying_columns,
-    without_redundant,
+    aggregate, check_columns, check_metrics, format_value, label_runs, pooled_replicates, setting_columns,
+    varying_columns, without_redundant,
 )
 from imbjax.analysis.stats import NemenyiResult
 
@@ -219,13 +219,14 @@ def metric_lines(
     return summary
 
 
-def describe_band(summary: pd.DataFrame, band: str, confidence: float = 0.95) -> str:
-    """The caption of a :func:`metric_lines` figure: what the band is, the runs per point, and the
-    diverged runs left out, e.g. ``mean ± 1 std over seeds, n = 10 per point``."""
+def describe_band(summary: pd.DataFrame, band: str, confidence: float = 0.95, over: str = "seeds") -> str:
+    """The caption of a :func:`metric_lines` figure: what the band is, over what (``over``: ``seeds``, or
+    :func:`~imbjax.analysis.aggregate.pooled_replicates`' ``2 seeds x 2 data seeds``), the runs per point,
+    and the diverged runs left out, e.g. ``mean ± 1 std over seeds, n = 10 per point``."""
     _check_band(band)
     shown = "mean ± 1 std" if band == "std" else f"mean and {confidence:.0%} Student-t CI"
     low, high = int(summary["n"].min()), int(summary["n"].max())
-    text = f"{shown} over seeds, n = {low if low == high else f'{low}-{high}'} per point"
+    text = f"{shown} over {over}, n = {low if low == high else f'{low}-{high}'} per point"
     one_metric = summary[summary["metric"] == summary["metric"].iloc[0]]  # every metric counts the same runs
     diverged = int(one_metric["n_diverged"].sum()) if "n_diverged" in summary else 0
     return text + (f", {diverged} diverged run(s) left out" if diverged else "")
@@ -308,7 +309,7 @@ def plot_metric_vs(
             handles.setdefault(label, handle)
     figure.legend(list(handles.values()), list(handles), loc="outside right lower", fontsize="small",
                   ncols=legend_columns)
-    band_text = describe_band(summary, band, confidence)
+    band_text = describe_band(summary, band, confidence, over=pooled_replicates(df))
     figure.suptitle(f"{title}: {band_text}" if title else band_text)
     return save_figure(figure, path, figure_output)
 

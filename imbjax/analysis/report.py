@@ -3,7 +3,8 @@
 ``report()`` reads every workdir's ``runs.csv`` (duplicate ``run_id`` rows dropped) and writes
 into ``out_dir``:
 
-* ``summary.csv`` / ``summary.md``: mean, std, Student-t CI, n and n_undefined per setting and metric;
+* ``summary.csv`` / ``summary.md``: mean, std, Student-t CI, n and n_undefined per setting and metric
+  (by default also for the ``train_*`` descriptors of what the runs trained on, which get no section);
 * ``means_<metric>.md`` (and ``.tex`` with ``latex=True``, best per row in bold): seed-means,
   blocks x methods;
 * ``ranks_<metric>.csv``: average ranks over complete blocks;
@@ -38,6 +39,19 @@ hyper-parameters (learning rate and the method's own) best on the validation par
 states what was selected over and n.
 
 Diverged runs (``diverged`` == 1) are counted per metric and never enter a mean, rank or test.
+
+Metrics: by default every test metric (and the ``val_*`` ones, unless they are the selection criterion)
+gets a section; the per-class ones get class-wise tables; ``train_rho``, ``train_examples``,
+``train_min_class`` and ``train_loss`` describe what a run trained on (methods differ in their loss by
+design) and are only summarised, unless named with ``metrics``.
+
+Several workdirs: their runs are told apart by every key of their ``config.json`` that differs and that
+no ``runs.csv`` column records (``augment``, ``num_steps``, ...): it becomes a setting column ``cfg_<key>``
+(:func:`imbjax.analysis.aggregate.read_runs`), so runs of different configs are never pooled or
+paired; ``report.md`` names those keys, and the keys that agree under "Fixed".
+
+Where data seeds are an axis of their own, every "mean over" and every count of seeds says what it pools
+(``2 seeds x 2 data seeds``, ``(seed, data seed) pairs``).
 """
 from __future__ import annotations
 
@@ -45,12 +59,13 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from imbjax.analysis.aggregate import (
-    VALIDATION_PREFIX, aggregate, block_columns, check_metrics, classwise_table, diverged_runs, format_value,
-    higher_is_better, mask_diverged, method_labels, pairing_columns, per_class_kinds, read_runs, setting_columns,
-    split_columns, varying_columns, without_redundant,
+    VALIDATION_PREFIX, aggregate, block_columns, check_metrics, classwise_table, descriptor_columns, diverged_runs,
+    format_value, has_data_seeds, higher_is_better, mask_diverged, method_labels, pairing_columns, per_class_kinds,
+    pooled_replicates, read_runs, setting_columns, split_columns, varying_columns, without_redundant,
 )
 from imbjax.analysis.selection import select_by_validation
 from imbjax.analysis.plots import FigureOutput, plot_critical_difference, plot_metric_vs
@@ -67,11 +82,27 @@ PLOT_AXES = ("rho", "mu", "model")
 
 
 def default_metrics(runs: pd.DataFrame, *, validation: bool = True) -> list[str]:
-    """All metric columns except the ``*_per_class_<c>`` ones (those get class-wise tables), and
-    except the ``val_*`` ones unless ``validation``."""
+    """All metric columns except the ``*_per_class_<c>`` ones (those get class-wise tables), the
+    descriptors of what a run trained on (``train_rho``, ``train_examples``, ``train_min_class``,
+    ``train_loss``: :func:`~imbjax.analysis.aggregate.descriptor_columns`; facts about the runs, not
+    results to rank), and the ``val_*`` ones unless ``validation``."""
     per_class = {c for c in runs.columns if "_per_class_" in str(c)}
+    descriptors = set(descriptor_columns(runs))
     return [m for m in split_columns(runs)[1]
-            if m not in per_class and (validation or not str(m).startswith(VALIDATION_PREFIX))]
+            if m not in per_class and m not in descriptors
+            and (validation or not str(m).startswith(VALIDATION_PREFIX))]
+
+
+def _blocks_name(runs: pd.DataFrame) -> str:
+    """``(setting, seed)``, or ``(setting, seed, data seed)`` where data seeds are an axis."""
+    return "(setting, seed, data seed)" if has_data_seeds(runs) else "(setting, seed)"
+
+
+def _seed_count(runs: pd.DataFrame, pairs: int) -> str:
+    """``pairs`` seeds in words: ``6 seeds``, or ``4 (seed, data seed) pairs (2 seeds x 2 data seeds)``."""
+    if not has_data_seeds(runs):
+        return f"{pairs} seed(s)"
+    return f"{pairs} (seed, data seed) pair(s) ({pooled_replicates(runs)})"
 
 
 def seeds_per_setting(runs: pd.DataFrame) -> int:
@@ -93,17 +124,26 @@ def choose_blocks(runs: pd.DataFrame, blocks: str) -> tuple[str, str]:
     n_settings = len(runs[block_columns(runs)].drop_duplicates()) if block_columns(runs) else 1
     if blocks == "auto":
         blocks = "seeds" if seeds >= MIN_SEED_BLOCKS else "settings"
-        reason = (f"`--blocks auto`: every setting has {seeds} or more seeds (>= {MIN_SEED_BLOCKS})" if blocks == "seeds"
-                  else f"`--blocks auto`: some setting has only {seeds} seed(s) (< {MIN_SEED_BLOCKS}), too few "
-                       f"to test over seeds")
+        if not has_data_seeds(runs):
+            reason = (f"`--blocks auto`: every setting has {seeds} or more seeds (>= {MIN_SEED_BLOCKS})"
+                      if blocks == "seeds" else f"`--blocks auto`: some setting has only {seeds} seed(s) "
+                                                f"(< {MIN_SEED_BLOCKS}), too few to test over seeds")
+        else:
+            reason = (f"`--blocks auto`: every setting has {seeds} or more (seed, data seed) pairs "
+                      f"({pooled_replicates(runs)}; >= {MIN_SEED_BLOCKS})" if blocks == "seeds"
+                      else f"`--blocks auto`: some setting has only {_seed_count(runs, seeds)} "
+                           f"(< {MIN_SEED_BLOCKS}), too few to test over seeds")
     else:
         reason = f"chosen with `--blocks {blocks}`"
     if blocks == "seeds":
-        return blocks, (f"**Blocks: (setting, seed).** {reason}; the runs of one seed share subset and "
-                        f"initialisation, so each seed pairs the methods: Friedman/Nemenyi over (setting, seed) "
-                        f"blocks, Wilcoxon-Holm per setting over its seeds.")
+        name = _blocks_name(runs)
+        unit = "(seed, data seed) pair" if has_data_seeds(runs) else "seed"
+        return blocks, (f"**Blocks: {name}.** {reason}; the runs of one {unit} share subset and "
+                        f"initialisation, so each {unit} pairs the methods: Friedman/Nemenyi over {name} "
+                        f"blocks, Wilcoxon-Holm per setting over its {unit}s.")
     return blocks, (f"**Blocks: settings.** {reason}; each of the {n_settings} setting(s) is one block, "
-                    f"scored by its mean over seeds, so the tests have {n_settings} pair(s) at most.")
+                    f"scored by its mean over {pooled_replicates(runs)}, so the tests have {n_settings} pair(s) "
+                    f"at most.")
 
 
 class _Writer:
@@ -170,10 +210,12 @@ def _wilcoxon_lines(runs: pd.DataFrame, metric: str, writer: _Writer, *, baselin
                     blocks: str, latex: bool) -> list[str]:
     """Markdown lines of the Wilcoxon-Holm tests against ``baseline`` (writing their files)."""
     best_high = higher_is_better(metric)
+    seeds = "(seed, data seed) pairs" if has_data_seeds(runs) else "seeds"
     if blocks == "settings":
         over = "blocks" if len(block_table(runs, metric)) >= 2 else "seeds"
         tests = wilcoxon_vs_baseline(runs, metric, baseline, over=over, higher_is_better=best_high, alpha=alpha)
-        return [f"Wilcoxon signed-rank vs `{baseline}` over {over}, Holm-corrected at alpha = {alpha:g}:", "",
+        return [f"Wilcoxon signed-rank vs `{baseline}` over {seeds if over == 'seeds' else over}, Holm-corrected at "
+                f"alpha = {alpha:g}:", "",
                 markdown_table(tests), f"(`{writer.csv(f'wilcoxon_{metric}.csv', tests)}`)", "",
                 *_power_note(tests, [], alpha)]
     tests = wilcoxon_vs_baseline(runs, metric, baseline, over="seeds", higher_is_better=best_high, alpha=alpha)
@@ -185,7 +227,7 @@ def _wilcoxon_lines(runs: pd.DataFrame, metric: str, writer: _Writer, *, baselin
         files.append(writer.text(f"wilcoxon_{metric}.tex", latex_table(shown, bold=None, caption=caption)))
     n_settings = len(tests[setting].drop_duplicates()) if setting else 1
     return [
-        f"Wilcoxon signed-rank vs `{baseline}` in each of {n_settings} setting(s) over its seeds, Holm-corrected "
+        f"Wilcoxon signed-rank vs `{baseline}` in each of {n_settings} setting(s) over its {seeds}, Holm-corrected "
         f"over the methods of the setting at alpha = {alpha:g}; settings where each method is significantly better, "
         f"worse, or not significantly different:", "",
         markdown_table(_wilcoxon_counts(tests, best_high)),
@@ -194,20 +236,30 @@ def _wilcoxon_lines(runs: pd.DataFrame, metric: str, writer: _Writer, *, baselin
     ]
 
 
+def _iman_davenport_text(friedman) -> str:
+    """``Iman-Davenport F = 3.6900, p = 0.02``; where F is infinite, what that means instead of ``F = inf, p = 0``:
+    the methods' ranks are the same in every block (chi2 at its maximum N (k - 1), F's denominator 0)."""
+    if np.isfinite(friedman.iman_davenport):
+        return f"Iman-Davenport F = {friedman.iman_davenport:.4f}, p = {friedman.iman_davenport_p_value:.4g}"
+    return (f"Iman-Davenport F undefined: the methods rank identically in every block (chi2 at its maximum "
+            f"N (k - 1) = {friedman.n_blocks * (friedman.n_methods - 1)}, F's denominator 0)")
+
+
 def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: float,
                     baseline: str | None, latex: bool, blocks: str) -> tuple[list[str], dict | None]:
     """Markdown lines for one metric (writing its files) and its Friedman row, if tested."""
     best_high = higher_is_better(metric)
     lines = [f"## {metric} ({'higher' if best_high else 'lower'} is better)", ""]
     means = _display_table(runs, metric)
-    lines += ["Mean over seeds (rows: blocks, columns: methods):", "", markdown_table(means)]
+    over = pooled_replicates(runs)
+    lines += [f"Mean over {over} (rows: blocks, columns: methods):", "", markdown_table(means)]
     writer.text(f"means_{metric}.md", markdown_table(means))
     if latex:
-        tex = latex_table(means, bold="max" if best_high else "min", caption=f"{metric}, mean over seeds")
+        tex = latex_table(means, bold="max" if best_high else "min", caption=f"{metric}, mean over {over}")
         lines.append(f"LaTeX table: `{writer.text(f'means_{metric}.tex', tex)}`\n")
 
     test_blocks = block_columns(runs) + (pairing_columns(runs) if blocks == "seeds" else [])
-    kind = "(setting, seed) blocks" if blocks == "seeds" else "blocks"
+    kind = f"{_blocks_name(runs)} blocks" if blocks == "seeds" else "blocks"
     table = block_table(runs, metric, blocks=test_blocks)
     n_methods, n_complete = table.shape[1], len(table.dropna())
     ranks = rank_methods(runs, metric, higher_is_better=best_high, blocks=test_blocks)
@@ -223,8 +275,7 @@ def _metric_section(runs: pd.DataFrame, metric: str, writer: _Writer, *, alpha: 
                                           figure_output=writer.figure_output)
         groups = "; ".join("{" + ", ".join(c) + "}" for c in post_hoc.cliques) or "none (all pairs differ)"
         lines += [
-            f"Friedman chi2 = {friedman.statistic:.4f}, p = {friedman.p_value:.4g}; Iman-Davenport F = "
-            f"{friedman.iman_davenport:.4f}, p = {friedman.iman_davenport_p_value:.4g} "
+            f"Friedman chi2 = {friedman.statistic:.4f}, p = {friedman.p_value:.4g}; {_iman_davenport_text(friedman)} "
             f"(k = {friedman.n_methods} methods, N = {friedman.n_blocks} {kind}).",
             f"Nemenyi at alpha = {alpha:g}: q = {post_hoc.q_alpha:.3f}, CD = {post_hoc.cd:.4f}; "
             f"groups not significantly different: {groups}.", "",
@@ -275,7 +326,8 @@ def report(
     Args:
       workdirs: sweep folders, each holding a ``runs.csv`` (FileNotFoundError otherwise).
       out_dir: output folder (created).
-      metrics: metric columns to analyse; default all but the per-class ones.
+      metrics: metric columns to analyse; default all but the per-class ones and the ``train_*``
+        descriptors (which the summary still shows).
       baseline: method label to test every other method against (Wilcoxon-Holm); None skips it.
       latex: also write ``means_<metric>.tex`` tables with the best value per row in bold.
       alpha: significance level of Nemenyi and Holm; confidence: CI coverage of ``summary``.
@@ -288,13 +340,17 @@ def report(
     if blocks not in BLOCKS_CHOICES:
         raise ValueError(f"unknown blocks={blocks!r}; choose one of {list(BLOCKS_CHOICES)}")
     runs = read_runs(workdirs)
+    comparison = runs.attrs.get("config_comparison")
     n_read, n_dropped, n_diverged = len(runs), runs.attrs["n_duplicates_dropped"], int(diverged_runs(runs).sum())
     selection = None if select_by is None else select_by_validation(runs, select_by)
     runs = mask_diverged(runs if selection is None else selection.runs)
+    descriptors = descriptor_columns(runs) if metrics is None else []
     metrics = (default_metrics(runs, validation=selection is None) if metrics is None
                else check_metrics(runs, metrics))
     if not metrics:
-        raise ValueError(f"no metric columns to analyse; columns are {list(runs.columns)}")
+        raise ValueError(f"no metric columns to analyse; columns are {list(runs.columns)}"
+                         + (f" ({', '.join(descriptors)} describe what the runs trained on; name one with "
+                            f"--metric to analyse it)" if descriptors else ""))
     labels = sorted(method_labels(runs).unique())
     if baseline is not None and baseline not in labels:
         raise ValueError(f"unknown baseline {baseline!r}; choose from {labels}")
@@ -307,10 +363,14 @@ def report(
     shown = list(dict.fromkeys(["method", *without_redundant(runs, varying)]))
     fixed = {c: runs[c].iloc[0] for c in settings if c not in varying and c != "method"}
     fixed_line = ", ".join(f"{c} = {format_value(v)}" for c, v in fixed.items()) or "none"
-    summary = aggregate(runs, metrics, confidence=confidence)
+    if comparison is not None and comparison.agreeing:
+        fixed_line += f"; in the config.json of every workdir: {comparison.fixed_text()}"
+    summarised = [*metrics, *descriptors]
+    summary = aggregate(runs, summarised, confidence=confidence)
     writer.csv("summary.csv", summary)
-    shown_summary = aggregate(runs, metrics, by=shown, confidence=confidence)
-    summary_md = [f"# Summary (mean over seeds, {confidence:.0%} Student-t CI)", "", f"Fixed: {fixed_line}.", ""]
+    shown_summary = aggregate(runs, summarised, by=shown, confidence=confidence)
+    summary_md = [f"# Summary (mean over {pooled_replicates(runs)}, {confidence:.0%} Student-t CI)", "",
+                  f"Fixed: {fixed_line}.", ""]
     for metric, part in shown_summary.groupby("metric", sort=False):
         summary_md += [f"## {metric}", "", markdown_table(part.drop(columns="metric")), ""]
     writer.text("summary.md", "\n".join(summary_md))
@@ -324,9 +384,12 @@ def report(
         f"{n_read} runs from {len(workdirs)} workdir(s): {', '.join(str(w) for w in workdirs)} "
         f"({n_dropped} duplicate run_id rows dropped"
         + (f"; {n_diverged} diverged, their metrics left out" if n_diverged else "") + ").",
+        *(comparison.describe(len(workdirs)) if comparison is not None else []),
         f"Methods: {', '.join(labels)}. Fixed: {fixed_line}.",
         f"Undefined (NaN) runs per metric: {undefined}.",
-        "Summary table: `summary.md` / `summary.csv`.", "",
+        "Summary table: `summary.md` / `summary.csv`"
+        + (f" (with {', '.join(descriptors)}: what the runs trained on, described there, not ranked or tested; "
+           f"name one with `--metric` to test it)" if descriptors else "") + ".", "",
     ]
     friedman_rows = []
     for metric in metrics:
@@ -339,7 +402,8 @@ def report(
     for kind in per_class_kinds(runs):
         table = classwise_table(runs, kind, by=shown)
         writer.csv(f"classwise_{kind}.csv", table, index=True)
-        lines += [f"## Class-wise {kind} (mean over seeds; columns are classes)", "", markdown_table(table)]
+        lines += [f"## Class-wise {kind} (mean over {pooled_replicates(runs)}; columns are classes)", "",
+                  markdown_table(table)]
         writer.text(f"classwise_{kind}.md", markdown_table(table))
     writer.text("report.md", "\n".join(lines))
     return writer.written
@@ -351,7 +415,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help=f"output folder (default: FIRST_WORKDIR/{DEFAULT_REPORT_DIR})")
     parser.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME",
-                        help="metric column to analyse; repeat for several (default: all but per-class)")
+                        help="metric column to analyse; repeat for several (default: all but per-class and the train_* "
+                             "descriptors of what the runs trained on)")
     parser.add_argument("--baseline", default=None, metavar="METHOD",
                         help="method to test every other method against (Wilcoxon signed-rank, Holm)")
     parser.add_argument("--latex", action="store_true", help="also write LaTeX tables (best per row in bold)")

@@ -16,8 +16,8 @@ import dataclasses
 import pandas as pd
 
 from imbjax.analysis.aggregate import (
-    HP_PREFIX, VALIDATION_PREFIX, format_value, higher_is_better, mask_diverged, pairing_columns, setting_columns,
-    split_columns,
+    HP_PREFIX, VALIDATION_PREFIX, format_value, has_data_seeds, higher_is_better, mask_diverged, pairing_columns,
+    setting_columns, split_columns,
 )
 
 SELECTED = "selected"
@@ -49,8 +49,10 @@ class Selection:
                          for c, v in self.over.items()) or "nothing (every method has one hyper-parameter setting)"
         low, high = int(self.choices["candidates"].min()), int(self.choices["candidates"].max())
         candidates = str(low) if low == high else f"{low}-{high}"
+        each = ("(method, setting, seed, data seed) quadruples" if has_data_seeds(self.choices)
+                else "(method, setting, seed) triples")
         return (f"Model selection on `{self.by}` (validation part, never the test set): for each of "
-                f"{len(self.choices)} (method, setting, seed) triples, the best of {candidates} candidate run(s) "
+                f"{len(self.choices)} {each}, the best of {candidates} candidate run(s) "
                 f"over {grid}; the test metrics below are those of the selected runs.")
 
 
@@ -80,9 +82,12 @@ def select_by_validation(runs: pd.DataFrame, by: str) -> Selection:
     grouped = ordered.groupby(keys, dropna=False, sort=False)
     best = grouped.head(1).assign(candidates=grouped["_score"].transform("size"))
     best = best.sort_index()
-    chosen = best[[*keys, *hyper_parameters]].assign(**{by: best["_score"], "candidates": best["candidates"]})
+    chosen = pd.concat([best[[*keys, *hyper_parameters]], best["_score"].rename(by), best["candidates"]], axis=1)
     described = best[list(over)].apply(
         lambda row: ", ".join(f"{c.removeprefix(HP_PREFIX)}={format_value(v)}" for c, v in row.items() if pd.notna(v)),
         axis=1) if over else pd.Series("", index=best.index)
-    selected = best.drop(columns=[*hyper_parameters, "_score", "candidates"]).assign(**{SELECTED: described})
+    # Columns taken by name and joined at once: dropping the hp_* columns from the wide table would split its
+    # blocks per column, and adding one to that (pandas' PerformanceWarning) would copy it column by column.
+    kept = [c for c in runs.columns if c not in hyper_parameters]
+    selected = pd.concat([best[kept], described.rename(SELECTED)], axis=1)
     return Selection(selected.reset_index(drop=True), chosen.reset_index(drop=True), by, over)

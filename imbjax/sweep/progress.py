@@ -26,6 +26,7 @@ from imbjax.analysis.aggregate import (
     aggregate,
     format_value,
     label_runs,
+    pooled_replicates,
     setting_columns,
     swept_hyper_parameters,
     varying_columns,
@@ -208,12 +209,12 @@ def _ratio_header(rho: float, trained: float) -> tuple[str, bool]:
     return f"rho={trained:.4g} (nominal {rho:g}) *", True
 
 
-def _title(metric: str, setting: dict) -> str:
+def _title(metric: str, setting: dict, over: str = "seeds") -> str:
     inside = [f"{setting['profile']} imbalance"] if "profile" in setting else []
     inside += [format_value(setting["model"])] if "model" in setting else []
     inside += [f"{c}={format_value(v)}" for c, v in setting.items() if c not in TITLE_COLUMNS and not pd.isna(v)]
     where = f" on {setting['dataset']}" if "dataset" in setting else ""
-    return f"{metric}{where} ({', '.join(inside)}), mean ± std over seeds"
+    return f"{metric}{where} ({', '.join(inside)}), mean ± std over {over}"
 
 
 def print_summary(table: pd.DataFrame, metrics) -> None:
@@ -222,9 +223,11 @@ def print_summary(table: pd.DataFrame, metrics) -> None:
     A table per metric and combination of :func:`panel_columns`; rows are methods qualified by
     their swept hyper-parameters, columns the trained ratios ``train_rho`` (a column whose ratio
     is not the nominal rho, and its rows, are flagged ``*``). Diverged runs are counted per cell and
-    left out of the mean.
+    left out of the mean. Where data seeds are an axis of their own the title says what n pools,
+    ``mean ± std over 2 seeds x 2 data seeds`` (:func:`~imbjax.analysis.aggregate.pooled_replicates`).
     """
     console = Console()
+    over = pooled_replicates(table)
     for metric in metrics:
         if metric not in table:
             continue
@@ -233,7 +236,7 @@ def print_summary(table: pd.DataFrame, metrics) -> None:
         for values, part in cells.groupby(panels, dropna=False, sort=False) if panels else [((), cells)]:
             ratios = part[["rho", TRAINED_RATIO]].drop_duplicates().sort_values(["rho", TRAINED_RATIO])
             headers = [_ratio_header(rho, trained) for rho, trained in ratios.itertuples(index=False)]
-            summary = Table(title=_title(metric, dict(zip(panels, values))),
+            summary = Table(title=_title(metric, dict(zip(panels, values)), over),
                             caption="* the trained ratio (train_rho) is not the nominal rho" if any(
                                 flag for _, flag in headers) else None)
             summary.add_column("method")
