@@ -856,8 +856,14 @@ def test_report_names_a_workdir_whose_config_cannot_be_compared(tmp_path):
     written = report([*workdirs, no_config], tmp_path / "out", metrics=["accuracy"])
     text = written["report.md"].read_text()
     assert f"**Config not compared:** {no_config} has no config.json" in text and "`(no config.json)`" in text
-    absent = augment_workdirs(tmp_path / "absent", third={k: v for k, v in sweep_config().items() if k != "augment"})
-    assert sorted(read_runs(absent)["cfg_augment"].unique()) == ["(absent)", "none", "shift_noise"]
+    # A config.json written before a key existed holds that key's default (base_config): its runs pool with
+    # a newer sweep's at the default; a key base_config does not know reads "(absent)".
+    older = {k: v for k, v in sweep_config().items() if k not in ("augment", "augment_kwargs", "batch_sampling")}
+    absent = augment_workdirs(tmp_path / "absent", third={**older, "future_key": 1})
+    runs = read_runs(absent)
+    assert runs.loc[runs.run_id.str.endswith("-3"), "cfg_augment"].unique().tolist() == ["none"]
+    assert "cfg_augment_kwargs" not in runs and "cfg_batch_sampling" not in runs
+    assert sorted(runs["cfg_future_key"].unique()) == ["(absent)", "1"]
 
 
 def descriptor_runs() -> pd.DataFrame:

@@ -185,7 +185,7 @@ def test_a_run_stored_twice_is_refused_naming_where(tiny_config, tiny_workdir):
     group = store.group_files(tiny_workdir)[0]
     text = group.read_text()
     group.write_text(text + text.splitlines()[1] + "\n")  # its first run's row again, in the same file
-    with pytest.raises(ValueError, match=rf"is stored twice in {re.escape(str(group))}; move the file away"):
+    with pytest.raises(ValueError, match=rf"is stored twice in {re.escape(str(group))}; delete one of its two rows"):
         runner.prepare_sweep(tiny_config, tiny_workdir)
     group.write_text(text)
     group.with_name("copy.csv").write_text(text)

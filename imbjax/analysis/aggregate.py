@@ -168,7 +168,8 @@ RECORDED_KEYS: Mapping[str, tuple[str, ...]] = {
     "weight_decays": ("hp_weight_decay",), "model": ("model",), "model_kwargs": ("model_spec",),
     "models": ("model", "model_spec"), "validation_fraction": ("validation_fraction",),
 }
-#: The value of a config key that a work directory's ``config.json`` lacks.
+#: The value of a config key that a work directory's ``config.json`` lacks and that has no default
+#: (:func:`config_defaults`: a key of a newer imbjax, say).
 ABSENT = "(absent)"
 #: The value of every ``cfg_*`` column for the runs of a work directory without a ``config.json``.
 NO_CONFIG = "(no config.json)"
@@ -217,6 +218,16 @@ class ConfigComparison:
         return lines
 
 
+def config_defaults() -> dict:
+    """Every config key's default as ``config.json`` records it (:func:`imbjax.config.base_config`). A
+    ``config.json`` written before a key existed reads as that key's default: imbjax adds a key with the
+    default that keeps earlier runs as they were (and leaves a default out of run ids), so an older work
+    directory and a newer one at the default hold runs of one config."""
+    from imbjax.config import base_config  # noqa: PLC0415 (imports JAX; needed only for an older config.json)
+
+    return json.loads(base_config().to_json_best_effort(sort_keys=True))
+
+
 def compare_configs(workdirs: Sequence[str | Path], tables: Sequence[pd.DataFrame]) -> ConfigComparison:
     """Compare the ``config.json`` of ``workdirs`` (whose ``runs.csv`` are ``tables``), leaving out the
     execution-only keys (:data:`imbjax.sweep.store.EXECUTION_KEYS`) and the keys whose value a column
@@ -235,9 +246,11 @@ def compare_configs(workdirs: Sequence[str | Path], tables: Sequence[pd.DataFram
     recorded = {key for key, columns in RECORDED_KEYS.items()
                 if all(column in table.columns for table in tables for column in columns)}
     keys = sorted({key for config in configs for key in config} - set(EXECUTION_KEYS) - recorded)
+    lacking = any(key not in config for config in configs for key in keys)
+    defaults = config_defaults() if lacking else {}
     differing, agreeing = {}, {}
     for key in keys:
-        values = tuple(config.get(key, ABSENT) for config in configs)
+        values = tuple(config.get(key, defaults.get(key, ABSENT)) for config in configs)
         if len({config_text(value) for value in values}) > 1:
             differing[key] = values
         else:

@@ -157,8 +157,7 @@ def stored_rows(workdir: Path, position: Mapping[str, int], keep_unplaced: Calla
         rows = rows[places.notna() | keep_unplaced(rows)]
         for run_id in rows["run_id"]:
             if origin.get(run_id) == path:
-                raise ValueError(f"run {run_id!r} is stored twice in {path}; move the file away to recompute "
-                                 f"its runs")
+                raise ValueError(f"run {run_id!r} is stored twice in {path}; delete one of its two rows")
             if run_id in origin:
                 raise ValueError(f"run {run_id!r} is stored in {origin[run_id]} and in {path}; move one of the "
                                  f"two files away")
