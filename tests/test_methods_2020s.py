@@ -22,7 +22,7 @@ from imbjax.engine.method import Context
 from imbjax.engine.program import DeviceData
 from imbjax.engine.streams import stream_key
 from imbjax.methods import decoupling, make_program, mixup, stagewise
-from imbjax.methods.stagewise import Classifier, batch_weights, switch_step
+from imbjax.methods.stagewise import Classifier, switch_step
 from imbjax.sampling import draw_batch
 from imbjax.sweep import runner
 
@@ -257,11 +257,11 @@ def test_drs_switches_from_instance_to_class_balanced_sampling(decoupled):
     switch = int(switch_step(0.5, NUM_STEPS))
     labels, subset = np.asarray(p.data.y_train), np.asarray(state.subset)
     counts = np.bincount(labels[subset], minlength=10)
-    instance = np.asarray(batch_weights(state.step >= switch, state))
+    instance = np.asarray(state.weights)  # before the switch (draw_batch_switching)
     np.testing.assert_array_equal(instance, subset.astype(np.float32))
     state = p.run(state, hparams, 1)
     assert int(state.step) == switch
-    balanced = np.asarray(batch_weights(state.step >= switch, state))
+    balanced = np.asarray(state.extra.second_weights)  # from the switch on
     np.testing.assert_allclose(balanced, np.where(subset, 1.0 / counts[labels], 0.0), rtol=1e-6)  # ROS: 1 / n_y
     # The whole network keeps training with its own optimizer after the switch.
     later = p.run(state, hparams, 1)

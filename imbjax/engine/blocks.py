@@ -299,11 +299,22 @@ def draw_batch_with(spec: ProgramSpec, data: DeviceData, state: TrainState, weig
                     restart_epoch: Array | bool = False) -> tuple[TrainState, Array, Array]:
     """``(state with a fresh key, x, y)``: a batch drawn by ``weights: float32[N]`` instead of
     ``state.weights`` (which is returned unchanged). Same key stream as
-    :func:`draw_training_batch`, so equal weights give the same batch. Under epoch sampling a family
-    passes ``restart_epoch`` at the step its weights change (:func:`draw_training_indices`); one order is
-    kept, so a step draws one batch this way."""
+    :func:`draw_training_batch`, so equal weights give the same batch. Under epoch sampling
+    ``restart_epoch`` redraws the epoch's order (:func:`draw_training_indices`; a sampler that switches
+    at a step: :func:`draw_batch_switching`); one order is kept, so a step draws one batch this way."""
     drawn, x, y = draw_training_batch(spec, data, state._replace(weights=weights), restart_epoch)
     return drawn._replace(weights=state.weights), x, y
+
+
+def draw_batch_switching(spec: ProgramSpec, data: DeviceData, state: TrainState, later_weights: Array,
+                         switch: Array) -> tuple[TrainState, Array, Array]:
+    """``(state with a fresh key, x, y)``: a batch by ``state.weights`` before step ``switch`` and by
+    ``later_weights`` from it on (:func:`draw_batch_with`), for a family whose sampler changes mid-run.
+    Under epoch sampling the epoch's order is redrawn at the switch when the two sample differently
+    (:func:`samples_differently`), so the later weights take effect there even inside an epoch."""
+    weights = jnp.where(state.step >= switch, later_weights, state.weights)
+    restart = (state.step == switch) & samples_differently(later_weights, state.weights)
+    return draw_batch_with(spec, data, state, weights, restart)
 
 
 def method_loss(spec: ProgramSpec, model, loss_fns: Branches, state: TrainState, hparams: Mapping[str, Array],

@@ -167,7 +167,7 @@ class Family:
       name: the family's name (a method's ``family``; part of group ids).
       builder: ``spec -> Program``.
       epoch_sampling: its batches come from :func:`imbjax.engine.blocks.draw_training_indices`, one a step
-        (a family whose weights change mid-run passes ``restart_epoch`` where they do); ``False`` for a
+        (a family whose sampler switches mid-run draws through ``draw_batch_switching``); ``False`` for a
         family that draws several batches a step by different weights (one epoch order is kept) or builds
         its batches its own way, and ``batch_sampling='epoch'`` is then refused for it before compiling.
       augmentation: every training batch passes through :func:`imbjax.engine.blocks.augment_batch` (as

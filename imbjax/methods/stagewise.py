@@ -35,7 +35,7 @@ the penultimate features and ``ctx.extra`` the :class:`Classifier` (head paramet
 
 Each run's stage-1 step and classifier step are taken under :func:`imbjax.engine.blocks.round_update`, so a
 vmapped sweep runs the classifier step only at steps where some run is in its classifier stage.
-Batches come from :func:`imbjax.engine.blocks.draw_batch_with` (the engine's draw, i.i.d. or in epochs,
+Batches come from :func:`imbjax.engine.blocks.draw_batch_switching` (the engine's draw, i.i.d. or in epochs,
 by the stage's weights, augmented as configured: the papers mix augmented examples). Under epoch sampling
 the epoch's order is redrawn at the switch when the stage-2 weights differ from stage 1's, so they take
 effect exactly at the switch (the papers switch at an epoch boundary; a fraction of the steps may fall
@@ -58,7 +58,7 @@ from imbjax.engine.blocks import (
     BATCH_STATS,
     apply_in_batches,
     context,
-    draw_batch_with,
+    draw_batch_switching,
     forward,
     gradient_step,
     init_optimizer,
@@ -66,7 +66,6 @@ from imbjax.engine.blocks import (
     method_probabilities,
     model_of,
     round_update,
-    samples_differently,
     test_outputs,
 )
 from imbjax.engine.method import Method, Sampler, uniform_sampler
@@ -185,11 +184,6 @@ class StageState(NamedTuple):
 def switch_step(stage1_fraction, num_steps: int) -> Array:
     """``T = round(clip(stage1_fraction, 0, 1) * num_steps)``, the first step of stage 2, ``int32``."""
     return phase1_steps(stage1_fraction, num_steps)
-
-
-def batch_weights(in_second_stage: Array, state) -> Array:
-    """The sampling weights of the step: the stage-2 weights from the switch on, else ``state.weights``."""
-    return jnp.where(in_second_stage, state.extra.second_weights, state.weights)
 
 
 def head_of(params: dict) -> dict:
@@ -353,8 +347,7 @@ def stagewise_program(spec: ProgramSpec) -> Program:
             params, extra = jax.tree.map(lambda new, old: jnp.where(starting, new, old),
                                          (started.params, started.extra), (state.params, state.extra))
             state = state._replace(params=params, extra=extra)
-        weights_change = (state.step == switch) & samples_differently(state.extra.second_weights, state.weights)
-        state, x, y = draw_batch_with(spec, data, state, batch_weights(in_second_stage, state), weights_change)
+        state, x, y = draw_batch_switching(spec, data, state, state.extra.second_weights, switch)
         mixing = choose(mixings, method_index, stream_key(state.key, "mixing"), y,
                         state.class_counts.astype(jnp.float32), hparams)
         in_classifier_stage = retrains_classifier & in_second_stage

@@ -47,14 +47,13 @@ import jax
 import jax.numpy as jnp
 
 from imbjax.engine.blocks import (
-    draw_batch_with,
+    draw_batch_switching,
     gradient_step,
     init_optimizer,
     initial_state,
     method_loss,
     model_of,
     output_layer_mask,
-    samples_differently,
 )
 from imbjax.engine.method import Method
 from imbjax.engine.program import Family, Program, ProgramSpec, branches
@@ -118,9 +117,8 @@ def two_phase_program(spec: ProgramSpec) -> Program:
         finetuning = state.step >= switch
         fresh = init_optimizer(spec, hparams, state.params)
         opt_state = jax.tree.map(lambda new, old: jnp.where(state.step == switch, new, old), fresh, state.opt_state)
-        weights = jnp.where(finetuning, state.extra.finetune_weights, state.weights)
-        weights_change = (state.step == switch) & samples_differently(state.extra.finetune_weights, state.weights)
-        drawn, x, y = draw_batch_with(spec, data, state._replace(opt_state=opt_state), weights, weights_change)
+        drawn, x, y = draw_batch_switching(spec, data, state._replace(opt_state=opt_state),
+                                           state.extra.finetune_weights, switch)
         stepped = gradient_step(spec, drawn, hparams,
                                 lambda params: method_loss(spec, model, loss_fns, drawn, hparams, params, x, y),
                                 learning_rate_factor=jnp.where(finetuning, hparams["finetune_lr_factor"], 1.0))
